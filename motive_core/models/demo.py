@@ -1,0 +1,158 @@
+"""The bundled demo generator: a small pixel-space ``WanTransformer3DModel`` conditioned on captions.
+
+No pretrained model can be downloaded here, so the demo world ships its own: a word-embedding text
+encoder over the MotionShapes caption vocabulary (unknown words map to ``<unk>``) and a diffusers Wan
+transformer that denoises pixels directly (temporal and spatial factors 1). It satisfies the same
+``VideoModelAdapter`` protocol as real Wan models.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
+from safetensors.torch import load_file, save_file
+
+from motive_core.errors import ModelNotFoundError
+from motive_core.models.base import VideoGeometry, hash_state_dict, model_folder_hint
+from motive_core.models.flow import attribution_scheduler
+
+CONFIG_NAME = "motive_demo.json"
+PAD, UNK = "<pad>", "<unk>"
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case words; punctuation dropped."""
+    return re.findall(r"[a-z]+", text.lower())
+
+
+@dataclass
+class DemoModelConfig:
+    """Everything needed to rebuild the demo model; saved as ``motive_demo.json``."""
+
+    geometry: VideoGeometry
+    vocab: list[str]
+    text_dim: int = 64
+    max_words: int = 12
+    transformer: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["geometry"] = self.geometry.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DemoModelConfig":
+        return cls(**{**data, "geometry": VideoGeometry(**data["geometry"])})
+
+
+class WordEmbeddingEncoder(torch.nn.Module):
+    """Caption → (1, max_words, text_dim): one learned vector per known word, zeros for padding."""
+
+    def __init__(self, vocab: list[str], text_dim: int, max_words: int):
+        super().__init__()
+        self.vocab = [PAD, UNK] + [w for w in vocab if w not in (PAD, UNK)]
+        self.word_ids = {word: i for i, word in enumerate(self.vocab)}
+        self.max_words = max_words
+        self.embedding = torch.nn.Embedding(len(self.vocab), text_dim, padding_idx=0)
+
+    def ids(self, text: str) -> list[int]:
+        words = tokenize(text)[: self.max_words]
+        ids = [self.word_ids.get(word, 1) for word in words]
+        return ids + [0] * (self.max_words - len(ids))
+
+    def forward(self, token_ids: torch.Tensor) -> torch.Tensor:
+        return self.embedding(token_ids)
+
+
+def default_transformer_config() -> dict:
+    """A ~1M-parameter Wan transformer over 4×4 pixel patches."""
+    return dict(
+        patch_size=(1, 4, 4), num_attention_heads=4, attention_head_dim=32, in_channels=3, out_channels=3,
+        text_dim=64, freq_dim=64, ffn_dim=256, num_layers=4, cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads", rope_max_seq_len=64,
+    )
+
+
+class DemoVideoModel:
+    """``VideoModelAdapter`` for the demo generator (pixel space, values in [-1, 1])."""
+
+    def __init__(self, config: DemoModelConfig, transformer: WanTransformer3DModel,
+                 text_encoder: WordEmbeddingEncoder, device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32):
+        self.config = config
+        self.geometry = config.geometry
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.transformer = transformer.to(self.device, dtype)
+        self.text_encoder = text_encoder.to(self.device, dtype)
+        self.scheduler = attribution_scheduler()
+        self._identity: dict | None = None
+
+    @classmethod
+    def create(cls, vocab: list[str], geometry: VideoGeometry, seed: int = 0,
+               transformer: dict | None = None, text_dim: int = 64) -> "DemoVideoModel":
+        """A freshly initialised (untrained) model, deterministic from ``seed``."""
+        torch.manual_seed(seed)
+        kwargs = {**default_transformer_config(), **(transformer or {}), "text_dim": text_dim}
+        config = DemoModelConfig(geometry=geometry, vocab=sorted(set(vocab)), text_dim=text_dim, transformer=kwargs)
+        return cls(config, WanTransformer3DModel(**kwargs),
+                   WordEmbeddingEncoder(config.vocab, text_dim, config.max_words))
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str | torch.device = "cpu",
+             dtype: torch.dtype = torch.float32) -> "DemoVideoModel":
+        folder = Path(folder)
+        config_path = folder / CONFIG_NAME
+        if not config_path.is_file():
+            raise ModelNotFoundError(
+                f"no demo model at {folder}: {model_folder_hint(config_path)} "
+                "(rebuild it with `python -m motive_core demo`)")
+        config = DemoModelConfig.from_dict(json.loads(config_path.read_text()))
+        transformer = WanTransformer3DModel.from_pretrained(folder / "transformer", local_files_only=True)
+        encoder = WordEmbeddingEncoder(config.vocab, config.text_dim, config.max_words)
+        encoder.load_state_dict(load_file(folder / "text_encoder.safetensors"))
+        return cls(config, transformer, encoder, device, dtype)
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.transformer.save_pretrained(folder / "transformer", safe_serialization=True)
+        save_file({k: v.contiguous().cpu() for k, v in self.text_encoder.state_dict().items()},
+                  folder / "text_encoder.safetensors")
+        (folder / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2))
+        return folder
+
+    def identity(self) -> dict:
+        if self._identity is None:
+            self._identity = {"name": "motive-demo", "weight_hash": hash_state_dict(
+                {"transformer": self.transformer, "text_encoder": self.text_encoder})}
+        return self._identity
+
+    def denoiser(self, timestep: float = 0.0) -> torch.nn.Module:
+        return self.transformer
+
+    def latent_shape(self) -> tuple[int, ...]:
+        g = self.geometry
+        return (1, 3, g.num_frames, g.height, g.width)
+
+    def encode(self, frames: np.ndarray) -> torch.Tensor:
+        pixels = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device, torch.float32)
+        pixels = pixels.permute(3, 0, 1, 2).unsqueeze(0) / 127.5 - 1.0
+        return pixels.to(self.dtype)
+
+    def decode(self, latents: torch.Tensor) -> np.ndarray:
+        pixels = ((latents[0].float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+        return pixels.permute(1, 2, 3, 0).cpu().numpy()
+
+    def encode_prompt(self, prompt: str) -> torch.Tensor:
+        ids = torch.tensor([self.text_encoder.ids(prompt)], device=self.device)
+        return self.text_encoder(ids)
+
+    def predict(self, noisy: torch.Tensor, timestep: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        return self.transformer(noisy, timestep, condition, return_dict=False)[0]

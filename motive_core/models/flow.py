@@ -1,0 +1,69 @@
+"""Flow-matching noising at a fixed (timestep index, noise draw) and Euler sampling.
+
+Paper Eq. 1/3 with Wan's convention: z = (1 − σ)·x₀ + σ·ε, target velocity v = ε − x₀, the denoiser
+sees timestep = σ·1000. Motive evaluates every clip and every query at ONE scheduler index (paper: 500
+of 1000, t ≈ 751 at shift 3) and ONE noise tensor drawn from a fixed seed (Eq. 7, common randomness).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
+
+from motive_core.errors import MotiveError
+
+PAPER_SHIFT = 3.0  # DiffSynth's flow-matching shift, under which index 500 ↦ t ≈ 751 (PAPER §8.1)
+
+
+def attribution_scheduler(shift: float = PAPER_SHIFT) -> FlowMatchEulerDiscreteScheduler:
+    """The 1000-step flow-matching schedule the fixed timestep index refers to."""
+    return FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=shift)
+
+
+@dataclass(frozen=True)
+class NoisedInput:
+    noisy: torch.Tensor
+    timestep: torch.Tensor
+    target: torch.Tensor
+    sigma: float
+
+
+def fixed_noise(shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """ε_fix: the same draw for every clip and query of the same shape (drawn on CPU so devices agree)."""
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    return torch.randn(shape, generator=generator, dtype=torch.float32)
+
+
+def noise_at_index(
+    scheduler: FlowMatchEulerDiscreteScheduler, latents: torch.Tensor, t_index: int, noise: torch.Tensor
+) -> NoisedInput:
+    """Noised input, timestep and flow-matching target at scheduler index ``t_index``."""
+    steps = len(scheduler.timesteps)
+    if not 0 <= t_index < steps:
+        raise MotiveError(f"timestep index {t_index} is outside the schedule's 0..{steps - 1}")
+    sigma = float(scheduler.sigmas[t_index])
+    noise = noise.to(latents.device, latents.dtype)
+    noisy = (1.0 - sigma) * latents + sigma * noise
+    timestep = torch.full((latents.shape[0],), float(scheduler.timesteps[t_index]), device=latents.device)
+    return NoisedInput(noisy=noisy, timestep=timestep, target=noise - latents, sigma=sigma)
+
+
+@torch.no_grad()
+def sample(adapter, prompt: str, seed: int = 0, steps: int = 30, shift: float | None = None) -> np.ndarray:
+    """Generate a clip from ``prompt`` with Euler steps on the flow-matching ODE; uint8 (T,H,W,3)."""
+    if steps < 1:
+        raise MotiveError(f"steps must be at least 1 (got {steps})")
+    scheduler = FlowMatchEulerDiscreteScheduler.from_config(
+        adapter.scheduler.config, **({"shift": shift} if shift is not None else {})
+    )
+    scheduler.set_timesteps(steps, device=adapter.device)
+    condition = adapter.encode_prompt(prompt)
+    shape = adapter.latent_shape()
+    latents = fixed_noise(shape, seed).to(adapter.device, adapter.dtype)
+    for timestep in scheduler.timesteps:
+        velocity = adapter.predict(latents, timestep.expand(shape[0]).to(adapter.device), condition)
+        latents = scheduler.step(velocity, timestep, latents, return_dict=False)[0]
+    return adapter.decode(latents)

@@ -1,0 +1,107 @@
+"""Model adapters: real diffusers Wan classes (tiny random configs) and the demo model, through one protocol."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from diffusers import AutoencoderKLWan, WanTransformer3DModel
+
+from motive_core.errors import ModelNotFoundError, MotiveError
+from motive_core.models import DemoVideoModel, VideoModelAdapter, WanVideoModel, load_model
+from motive_core.models.base import VideoGeometry
+from motive_core.models.flow import attribution_scheduler, fixed_noise, noise_at_index, sample
+from motive_core.models.wan import save_prompt_embeddings
+
+
+@pytest.fixture(scope="module")
+def tiny_wan_dir(tmp_path_factory):
+    """A diffusers-layout Wan 2.1 folder with tiny random weights (the upstream test config)."""
+    folder = tmp_path_factory.mktemp("wan")
+    torch.manual_seed(0)
+    WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16,
+                          out_channels=16, text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
+                          qk_norm="rms_norm_across_heads", rope_max_seq_len=32).save_pretrained(folder / "transformer")
+    AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                     temperal_downsample=[False, True, True]).save_pretrained(folder / "vae")
+    (folder / "motive.json").write_text(json.dumps({"num_frames": 9, "fps": 8.0, "height": 32, "width": 32}))
+    save_prompt_embeddings(folder / "prompt_embeds.safetensors", {"a ball bouncing": torch.randn(6, 32)})
+    return folder
+
+
+def test_paper_timestep_index_maps_to_t_750():
+    scheduler = attribution_scheduler()
+    assert float(scheduler.timesteps[500]) == pytest.approx(750.0, abs=1.0)
+    assert float(scheduler.sigmas[500]) == pytest.approx(0.75, abs=1e-3)
+
+
+def test_noising_matches_flow_matching_definition():
+    latents = torch.randn(1, 4, 3, 4, 4)
+    noise = fixed_noise(latents.shape, seed=5)
+    noised = noise_at_index(attribution_scheduler(), latents, 500, noise)
+    assert torch.allclose(noised.noisy, (1 - noised.sigma) * latents + noised.sigma * noise)
+    assert torch.allclose(noised.target, noise - latents)
+    assert torch.equal(fixed_noise(latents.shape, 5), noise) and not torch.equal(fixed_noise(latents.shape, 6), noise)
+    with pytest.raises(MotiveError, match="timestep index 1000"):
+        noise_at_index(attribution_scheduler(), latents, 1000, noise)
+
+
+def test_wan_adapter_geometry_encode_predict(tiny_wan_dir):
+    model = load_model(tiny_wan_dir, device="cpu")
+    assert isinstance(model, WanVideoModel) and isinstance(model, VideoModelAdapter)
+    assert model.geometry.latent_grid() == (3, 4, 4)  # 9 frames → 1 + 8/4; 32 px / 8
+    frames = np.random.default_rng(0).integers(0, 255, (9, 32, 32, 3), dtype=np.uint8)
+    latents = model.encode(frames)
+    assert latents.shape == model.latent_shape() == (1, 16, 3, 4, 4)
+    assert torch.equal(latents, model.encode(frames))  # deterministic (distribution mode, not a sample)
+    condition = model.encode_prompt("a ball bouncing")
+    assert condition.shape == (1, 6, 32)
+    prediction = model.predict(latents, torch.tensor([750.0]), condition)
+    assert prediction.shape == latents.shape and torch.isfinite(prediction).all()
+    assert model.decode(latents).shape == (9, 32, 32, 3)
+    assert len(model.identity()["weight_hash"]) == 16
+
+
+def test_wan_missing_parts_say_where_they_looked(tmp_path, tiny_wan_dir):
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        load_model(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelNotFoundError, match="missing transformer/config.json"):
+        load_model(tmp_path / "empty")
+    model = load_model(tiny_wan_dir, device="cpu")
+    with pytest.raises(ModelNotFoundError, match="no embedding for the caption"):
+        model.encode_prompt("an unseen caption")
+
+
+def test_demo_model_round_trip(tiny_demo_dir):
+    model = load_model(tiny_demo_dir, device="cpu")
+    assert isinstance(model, DemoVideoModel)
+    again = DemoVideoModel.load(tiny_demo_dir)
+    assert model.identity() == again.identity()
+    for (name, a), (_, b) in zip(model.transformer.state_dict().items(), again.transformer.state_dict().items()):
+        assert torch.equal(a, b), name
+    frames = np.random.default_rng(1).integers(0, 255, (8, 32, 32, 3), dtype=np.uint8)
+    latents = model.encode(frames)
+    assert latents.shape == model.latent_shape() == (1, 3, 8, 32, 32)
+    assert np.abs(model.decode(latents).astype(int) - frames).max() <= 1
+
+
+def test_demo_text_encoder_handles_unknown_words(tiny_demo_dir):
+    model = DemoVideoModel.load(tiny_demo_dir)
+    ids = model.text_encoder.ids("a zorblax square bouncing")
+    assert ids[1] == 1 and ids[0] > 1 and ids[4:] == [0] * (model.config.max_words - 4)
+    assert model.encode_prompt("a square bouncing").shape == (1, model.config.max_words, model.config.text_dim)
+
+
+def test_generate_is_deterministic_per_seed(tiny_demo_dir):
+    model = load_model(tiny_demo_dir, device="cpu")
+    a = sample(model, "a red square bouncing", seed=1, steps=3)
+    assert a.shape == (8, 32, 32, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, sample(model, "a red square bouncing", seed=1, steps=3))
+    assert not np.array_equal(a, sample(model, "a red square bouncing", seed=2, steps=3))
+
+
+def test_geometry_latent_grid_for_wan_81_frames():
+    assert VideoGeometry(81, 16, 480, 832, 4, 8, True).latent_grid() == (21, 60, 104)
