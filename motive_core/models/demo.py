@@ -89,10 +89,9 @@ class DemoVideoModel:
         self.geometry = config.geometry
         self.device = torch.device(device)
         self.dtype = dtype
-        self.transformer = transformer.to(self.device, dtype)
+        self.transformer = transformer.to(self.device) if dtype == torch.float32 else transformer.to(self.device, dtype)
         self.text_encoder = text_encoder.to(self.device, dtype)
         self.scheduler = attribution_scheduler()
-        self._identity: dict | None = None
 
     @classmethod
     def create(cls, vocab: list[str], geometry: VideoGeometry, seed: int = 0,
@@ -129,10 +128,9 @@ class DemoVideoModel:
         return folder
 
     def identity(self) -> dict:
-        if self._identity is None:
-            self._identity = {"name": "motive-demo", "weight_hash": hash_state_dict(
-                {"transformer": self.transformer, "text_encoder": self.text_encoder})}
-        return self._identity
+        """Hashed afresh each time (the model is small and may be trained in place)."""
+        return {"name": "motive-demo", "weight_hash": hash_state_dict(
+            {"transformer": self.transformer, "text_encoder": self.text_encoder})}
 
     def denoiser(self, timestep: float = 0.0) -> torch.nn.Module:
         return self.transformer

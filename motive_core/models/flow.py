@@ -52,8 +52,12 @@ def noise_at_index(
 
 
 @torch.no_grad()
-def sample(adapter, prompt: str, seed: int = 0, steps: int = 30, shift: float | None = None) -> np.ndarray:
-    """Generate a clip from ``prompt`` with Euler steps on the flow-matching ODE; uint8 (T,H,W,3)."""
+def sample(adapter, prompt: str, seed: int = 0, steps: int = 30, guidance: float = 1.0,
+           shift: float | None = None) -> np.ndarray:
+    """Generate a clip from ``prompt`` with Euler steps on the flow-matching ODE; uint8 (T,H,W,3).
+
+    ``guidance > 1`` applies classifier-free guidance against the empty caption.
+    """
     if steps < 1:
         raise MotiveError(f"steps must be at least 1 (got {steps})")
     scheduler = FlowMatchEulerDiscreteScheduler.from_config(
@@ -61,9 +65,14 @@ def sample(adapter, prompt: str, seed: int = 0, steps: int = 30, shift: float | 
     )
     scheduler.set_timesteps(steps, device=adapter.device)
     condition = adapter.encode_prompt(prompt)
+    unconditional = adapter.encode_prompt("") if guidance != 1.0 else None
     shape = adapter.latent_shape()
     latents = fixed_noise(shape, seed).to(adapter.device, adapter.dtype)
     for timestep in scheduler.timesteps:
-        velocity = adapter.predict(latents, timestep.expand(shape[0]).to(adapter.device), condition)
+        t = timestep.expand(shape[0]).to(adapter.device)
+        velocity = adapter.predict(latents, t, condition)
+        if unconditional is not None:
+            base = adapter.predict(latents, t, unconditional)
+            velocity = base + guidance * (velocity - base)
         latents = scheduler.step(velocity, timestep, latents, return_dict=False)[0]
     return adapter.decode(latents)

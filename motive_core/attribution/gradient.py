@@ -1,0 +1,76 @@
+"""One clip's gradient at the shared (t_fix, ε_fix), streamed straight into the Fastfood projection.
+
+Paper Alg. 1 steps 3-6 / Eq. 17: evaluate L_mot at the fixed timestep index and fixed noise, take its
+gradient over the selected denoiser parameters, project (Eq. 9) and ℓ2-normalise. The gradient is
+handed to the projector one parameter at a time, so no second full copy of it is ever made.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import numpy as np
+import torch
+
+from motive_core.attribution.fastfood import FastfoodConfig, FastfoodProjector, l2_normalize
+from motive_core.attribution.loss import motion_weighted_loss
+from motive_core.config import AttributionSettings
+from motive_core.errors import GradientError, MotiveError
+from motive_core.models.base import VideoModelAdapter
+from motive_core.models.flow import fixed_noise, noise_at_index
+
+
+def select_parameters(module: torch.nn.Module, pattern: str = ".*") -> list[tuple[str, torch.nn.Parameter]]:
+    """Trainable parameters whose names match ``pattern`` (regex search), in a fixed order."""
+    regex = re.compile(pattern)
+    chosen = [(n, p) for n, p in module.named_parameters() if p.requires_grad and regex.search(n)]
+    if not chosen:
+        raise MotiveError(f"no trainable denoiser parameter matches {pattern!r}")
+    return chosen
+
+
+class GradientProjector:
+    """Computes projected, normalised motion gradients for one model under fixed settings."""
+
+    def __init__(self, adapter: VideoModelAdapter, settings: AttributionSettings):
+        self.adapter = adapter
+        self.settings = settings
+        self.noise = fixed_noise(adapter.latent_shape(), settings.noise_seed)
+        timestep = float(adapter.scheduler.timesteps[settings.t_index])
+        self.denoiser = adapter.denoiser(timestep)
+        self.parameters = select_parameters(self.denoiser, settings.params)
+        self.num_parameters = sum(p.numel() for _, p in self.parameters)
+        self.projector = FastfoodProjector(
+            FastfoodConfig(dim=settings.proj_dim, seed=settings.proj_seed, block_size=settings.block_size),
+            total_dim=self.num_parameters, device=adapter.device)
+        self.timings: dict[str, float] = {}
+
+    def loss(self, latents: torch.Tensor, condition: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+        """L_mot at (t_fix, ε_fix) (Eq. 15-16)."""
+        noised = noise_at_index(self.adapter.scheduler, latents, self.settings.t_index, self.noise)
+        prediction = self.adapter.predict(noised.noisy, noised.timestep, condition)
+        return motion_weighted_loss(prediction, noised.target, weight, self.adapter.geometry.num_frames,
+                                    self.settings.loss)
+
+    def gradient_vector(self, latents: torch.Tensor, condition: torch.Tensor,
+                        weight: torch.Tensor | None) -> np.ndarray:
+        """g̃_mot = P∇L_mot / ‖P∇L_mot‖ (Eq. 17) as float32 (D′,)."""
+        start = time.perf_counter()
+        loss = self.loss(latents, condition, weight)
+        if not torch.isfinite(loss):
+            raise GradientError(f"the attribution loss is {loss.item()} (not finite); the clip or model is broken")
+        grads = torch.autograd.grad(loss, [p for _, p in self.parameters], allow_unused=True)
+        self.timings["gradient"] = time.perf_counter() - start
+        start = time.perf_counter()
+        stream = self.projector.stream()
+        for (name, param), grad in zip(self.parameters, grads):
+            stream.update(torch.zeros(param.numel(), device=param.device) if grad is None else grad.reshape(-1))
+        projected = stream.finish()
+        self.timings["projection"] = time.perf_counter() - start
+        if not torch.isfinite(projected).all():
+            raise GradientError("the gradient contains NaN or infinity; nothing was stored for this clip")
+        if float(projected.norm()) == 0.0:
+            raise GradientError("the gradient is exactly zero (does the parameter filter select anything used?)")
+        return l2_normalize(projected).cpu().numpy().astype(np.float32)
+

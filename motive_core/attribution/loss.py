@@ -1,0 +1,34 @@
+"""The motion-weighted attribution loss (paper Eq. 15-16)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def per_location_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Squared error per latent location, channels averaged: (B, C, T', h', w') → (B, T', h', w') (Eq. 15)."""
+    return (prediction.float() - target.float()).pow(2).mean(dim=1)
+
+
+def temporal_difference_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Squared *change* of the error between consecutive frames, first frame kept as is.
+
+    A variant measured in FINDINGS.md (it raised same-motion retrieval on a small model): the loss then
+    rewards getting the frame-to-frame change right rather than each frame's look.
+    """
+    error = prediction.float() - target.float()
+    change = torch.cat([error[:, :, :1], error[:, :, 1:] - error[:, :, :-1]], dim=2)
+    return change.pow(2).mean(dim=1)
+
+
+def motion_weighted_loss(prediction: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None,
+                         num_frames: int, variant: str = "motive") -> torch.Tensor:
+    """L_mot = (1/F)·mean(W̃ ⊙ L̃) (Eq. 16). ``weight=None`` means W̃ ≡ 1: the paper's "w/o MM" baseline.
+
+    ``weight`` has shape (T', h', w') on the loss grid; F is the clip's pixel frame count (Eq. 11).
+    """
+    error = temporal_difference_error(prediction, target) if variant == "temporal_diff" \
+        else per_location_error(prediction, target)
+    if weight is not None:
+        error = error * weight.to(error.device, error.dtype).unsqueeze(0)
+    return error.mean() / num_frames

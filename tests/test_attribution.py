@@ -1,0 +1,127 @@
+"""Motion-weighted loss (Eq. 15-16) and the per-clip gradient → Fastfood vector (Eq. 17) on real models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from motive_core.attribution.fastfood import l2_normalize
+from motive_core.attribution.gradient import GradientProjector, select_parameters
+from motive_core.attribution.loss import motion_weighted_loss, per_location_error
+from motive_core.config import AttributionSettings
+from motive_core.errors import GradientError, MotiveError
+from motive_core.models import load_model
+
+
+def test_unit_weight_is_the_plain_loss_divided_by_frames():
+    prediction, target = torch.randn(1, 4, 3, 5, 5), torch.randn(1, 4, 3, 5, 5)
+    plain = (prediction - target).pow(2).mean() / 9
+    assert torch.allclose(motion_weighted_loss(prediction, target, None, 9), plain)
+    assert torch.allclose(motion_weighted_loss(prediction, target, torch.ones(3, 5, 5), 9), plain)
+
+
+def test_weight_selects_where_the_error_counts():
+    prediction, target = torch.zeros(1, 2, 2, 2, 2), torch.zeros(1, 2, 2, 2, 2)
+    prediction[:, :, 1, 0, 0] = 3.0  # error only at one location
+    weight = torch.ones(2, 2, 2)
+    weight[1, 0, 0] = 0.0
+    assert motion_weighted_loss(prediction, target, weight, 4).item() == 0.0
+    assert per_location_error(prediction, target)[0, 1, 0, 0].item() == 9.0
+    half = torch.full((2, 2, 2), 0.5)
+    assert torch.isclose(motion_weighted_loss(prediction, target, half, 4),
+                         0.5 * motion_weighted_loss(prediction, target, None, 4))
+
+
+def test_temporal_difference_variant_ignores_a_constant_error_after_frame_zero():
+    prediction, target = torch.ones(1, 2, 3, 2, 2), torch.zeros(1, 2, 3, 2, 2)
+    weight = torch.zeros(3, 2, 2)
+    weight[1:] = 1.0  # frame 0 masked out: only the frame-to-frame change of the error remains
+    assert motion_weighted_loss(prediction, target, weight, 3, variant="temporal_diff").item() == 0.0
+    assert motion_weighted_loss(prediction, target, weight, 3).item() > 0.0
+
+
+@pytest.fixture(scope="module")
+def demo_model(tiny_demo_dir):
+    return load_model(tiny_demo_dir, device="cpu")
+
+
+def _inputs(model, seed=0):
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8)
+    weight = torch.from_numpy(rng.random(model.geometry.latent_grid()).astype(np.float32))
+    return model.encode(frames), model.encode_prompt("a red square bouncing"), weight
+
+
+def test_vector_is_unit_norm_deterministic_and_equals_projecting_the_full_gradient(demo_model):
+    settings = AttributionSettings(proj_dim=64)
+    projector = GradientProjector(demo_model, settings)
+    latents, condition, weight = _inputs(demo_model)
+    vector = projector.gradient_vector(latents, condition, weight)
+    assert vector.shape == (64,) and vector.dtype == np.float32
+    assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
+    assert np.array_equal(vector, projector.gradient_vector(latents, condition, weight))
+    # The streamed projection equals projecting the whole flattened gradient at once.
+    loss = projector.loss(latents, condition, weight)
+    grads = torch.autograd.grad(loss, [p for _, p in projector.parameters])
+    full = torch.cat([g.reshape(-1) for g in grads])
+    assert full.numel() == projector.num_parameters
+    expected = l2_normalize(projector.projector.project(full)).numpy()
+    assert np.allclose(vector, expected, atol=1e-5)
+
+
+def test_mask_noise_and_clip_change_the_vector(demo_model):
+    latents, condition, weight = _inputs(demo_model)
+    base = GradientProjector(demo_model, AttributionSettings(proj_dim=64)).gradient_vector(latents, condition, weight)
+    no_mask = GradientProjector(demo_model, AttributionSettings(proj_dim=64)).gradient_vector(latents, condition, None)
+    other_noise = GradientProjector(demo_model, AttributionSettings(proj_dim=64, noise_seed=1)).gradient_vector(
+        latents, condition, weight)
+    other_clip = GradientProjector(demo_model, AttributionSettings(proj_dim=64)).gradient_vector(
+        *_inputs(demo_model, seed=1)[:2], weight)
+    for other in (no_mask, other_noise, other_clip):
+        assert float(base @ other) < 0.999
+
+
+def test_parameter_filter(demo_model):
+    everything = select_parameters(demo_model.denoiser(750.0))
+    attention = select_parameters(demo_model.denoiser(750.0), r"attn1\.(to_q|to_k)")
+    assert 0 < len(attention) < len(everything)
+    assert all("attn1" in name for name, _ in attention)
+    with pytest.raises(MotiveError, match="no trainable denoiser parameter matches"):
+        select_parameters(demo_model.denoiser(750.0), "no-such-layer")
+
+
+def test_non_finite_gradient_is_refused(tiny_demo_dir):
+    model = load_model(tiny_demo_dir, device="cpu")
+    with torch.no_grad():
+        next(model.transformer.parameters()).fill_(float("nan"))
+    projector = GradientProjector(model, AttributionSettings(proj_dim=64))
+    with pytest.raises(GradientError, match="not finite|NaN"):
+        projector.gradient_vector(*_inputs(model))
+
+
+def test_gradient_on_tiny_wan_transformer_and_vae(tmp_path):
+    """The full path on real diffusers Wan parts: VAE latents, 4n+1 frames, latent-grid weights."""
+    import json
+
+    from diffusers import AutoencoderKLWan, WanTransformer3DModel
+
+    from motive_core.models.wan import save_prompt_embeddings
+
+    torch.manual_seed(0)
+    WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16,
+                          out_channels=16, text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2,
+                          cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+                          rope_max_seq_len=32).save_pretrained(tmp_path / "transformer")
+    AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                     temperal_downsample=[False, True, True]).save_pretrained(tmp_path / "vae")
+    (tmp_path / "motive.json").write_text(json.dumps({"num_frames": 9, "fps": 8.0, "height": 32, "width": 32}))
+    save_prompt_embeddings(tmp_path / "prompt_embeds.safetensors", {"a ball": torch.randn(4, 32)})
+    model = load_model(tmp_path, device="cpu")
+    frames = np.random.default_rng(0).integers(0, 255, (9, 32, 32, 3), dtype=np.uint8)
+    projector = GradientProjector(model, AttributionSettings(proj_dim=128))
+    weight = torch.rand(model.geometry.latent_grid())
+    vector = projector.gradient_vector(model.encode(frames), model.encode_prompt("a ball"), weight)
+    assert projector.num_parameters == sum(p.numel() for p in model.transformer.parameters())
+    assert vector.shape == (128,) and np.isfinite(vector).all()
+    assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
