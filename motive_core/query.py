@@ -1,0 +1,62 @@
+"""Attribute a query clip against an index: the featurize → score → rank path shared by CLI and app."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from motive_core.config import AttributionSettings
+from motive_core.featurize import Featurizer, PreparedClip
+from motive_core.index import AttributionIndex
+from motive_core.models import VideoModelAdapter, load_model
+
+
+def settings_from_config(config: dict) -> AttributionSettings:
+    """The settings an index was built with, so a query is computed exactly the same way."""
+    return AttributionSettings(**config["settings"], tracker=config["tracker"]["name"])
+
+
+@dataclass
+class QueryResult:
+    prepared: PreparedClip
+    vector: np.ndarray
+    scores: np.ndarray
+    positives: list[dict]
+    negatives: list[dict]
+    timings: dict = field(default_factory=dict)
+
+    def to_dict(self, config: dict | None = None) -> dict:
+        data = {"query": self.prepared.stats.to_dict(), "positives": self.positives, "negatives": self.negatives,
+                "timings": self.timings}
+        if config is not None:
+            data["config"] = config
+        return data
+
+
+class Attributor:
+    """An index with the model and featurizer that reproduce its vectors for new queries."""
+
+    def __init__(self, index: str | Path | AttributionIndex, model: str | VideoModelAdapter | None = None,
+                 device: str | None = None):
+        self.index = index if isinstance(index, AttributionIndex) else AttributionIndex(index)
+        config = self.index.config
+        if model is None or isinstance(model, str):
+            model = load_model(model or self.index.header.get("model_spec", "demo"), device=device,
+                               dtype=config.get("dtype"))
+        self.featurizer = Featurizer(model, settings_from_config(config))
+        self.index.check_query_config(self.featurizer.config())
+
+    def prepare(self, video: str | Path) -> PreparedClip:
+        return self.featurizer.prepare_file(video)
+
+    def attribute(self, prepared: PreparedClip, prompt: str = "", top: int = 10) -> QueryResult:
+        """One gradient, one projection, one matrix-vector product (paper §3.6)."""
+        vector = self.featurizer.vector(prepared, prompt)
+        start = time.perf_counter()
+        scores = self.index.scores(vector)
+        ranked = self.index.rank(scores, top)
+        timings = {**prepared.timings, "ranking": time.perf_counter() - start}
+        return QueryResult(prepared, vector, scores, ranked["positives"], ranked["negatives"], timings)
