@@ -1,0 +1,232 @@
+"""``python -m motive_core <command>``: masks, index builds, queries, curation and generation from a shell.
+
+Every command exits non-zero with a one-line reason on bad input (a traceback only with ``--debug``);
+``--json`` prints exactly one JSON document on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from motive_core.errors import MotiveError
+
+EXIT_BAD_INPUT = 2
+
+
+def _add_settings(parser: argparse.ArgumentParser) -> None:
+    from motive_core.config import AttributionSettings
+
+    d = AttributionSettings()
+    parser.add_argument("--no-mask", action="store_true", help="W ≡ 1: the paper's 'w/o motion mask' baseline")
+    parser.add_argument("--tracker", default=d.tracker, help="motion estimator: opencv (default) or alltracker")
+    parser.add_argument("--t-index", type=int, default=d.t_index, help="fixed scheduler index (paper: 500 of 1000)")
+    parser.add_argument("--noise-seed", type=int, default=d.noise_seed, help="seed of the shared noise draw")
+    parser.add_argument("--proj-dim", type=int, default=d.proj_dim, help="projection dimension D′ (paper: 512)")
+    parser.add_argument("--proj-seed", type=int, default=d.proj_seed, help="seed of the Fastfood projection")
+    parser.add_argument("--block-size", type=int, default=d.block_size, help="Fastfood block (power of two ≤ 32768)")
+    parser.add_argument("--params", default=d.params, help="regex over denoiser parameter names (default: all)")
+    parser.add_argument("--loss", default=d.loss, choices=["motive", "temporal_diff"], help="attribution loss")
+
+
+def _settings(args: argparse.Namespace):
+    from motive_core.config import AttributionSettings
+
+    return AttributionSettings(use_mask=not args.no_mask, tracker=args.tracker, t_index=args.t_index,
+                               noise_seed=args.noise_seed, proj_dim=args.proj_dim, proj_seed=args.proj_seed,
+                               block_size=args.block_size, params=args.params, loss=args.loss)
+
+
+def _add_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA when available)")
+    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
+                        help="model dtype (default: bf16 on CUDA, fp32 on CPU)")
+
+
+def cmd_mask(args: argparse.Namespace) -> dict:
+    from motive_core.mask import grey_fade, heatmap, mask_to_latent, motion_mask, motion_stats
+    from motive_core.motion import get_estimator
+    from motive_core.video import read_video, resample_frames, write_mp4
+
+    video = read_video(args.video)
+    frames = video.frames
+    fps = video.fps
+    if args.frames:
+        fps = args.fps or fps
+        frames = resample_frames(frames, video.fps, args.frames, fps)
+    field = get_estimator(args.tracker).estimate(frames)
+    mask = motion_mask(field.magnitude)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "mask.npy", mask.astype(np.float32))
+    np.save(out / "magnitude.npy", field.magnitude.astype(np.float32))
+    files = {"mask": str(out / "mask.npy"), "magnitude": str(out / "magnitude.npy"),
+             "overlay": str(write_mp4(grey_fade(frames, mask), out / "overlay.mp4", fps)),
+             "heatmap": str(write_mp4(heatmap(frames, mask), out / "heatmap.mp4", fps))}
+    if args.model:
+        from motive_core.models import load_model
+        from motive_core.video import standardize
+
+        g = load_model(args.model).geometry
+        model_frames = standardize(video, g.num_frames, g.fps, g.height, g.width)
+        latent = mask_to_latent(motion_mask(get_estimator(args.tracker).estimate(model_frames).magnitude),
+                                g.latent_grid(), g.temporal_factor, g.first_frame_alone)
+        np.save(out / "latent_mask.npy", latent.astype(np.float32))
+        files["latent_mask"] = str(out / "latent_mask.npy")
+    stats = motion_stats(field).to_dict()
+    return {**{k: stats[k] for k in ("frames", "height", "width", "motion_mean", "motion_max", "camera_motion_score")},
+            "is_near_static": stats["is_near_static"], "is_camera_motion": stats["is_camera_motion"], "files": files}
+
+
+def _progress_bar(desc: str):
+    """A tqdm bar created on the first update, so failures before any work print only their message."""
+    from tqdm import tqdm
+
+    bars: list = []
+
+    def update(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, desc=desc, unit="unit", file=sys.stderr))
+        bars[0].n = done
+        bars[0].refresh()
+    return update
+
+
+def cmd_build_index(args: argparse.Namespace) -> dict:
+    from motive_core.featurize import Featurizer
+    from motive_core.index import build_index
+    from motive_core.models import load_model
+
+    featurizer = Featurizer(load_model(args.model, device=args.device, dtype=args.dtype), _settings(args))
+    summary = build_index(args.data, args.out, featurizer, unit_size=args.unit_size, workers=args.workers,
+                          model_spec=str(Path(args.model).resolve()) if args.model != "demo" else "demo",
+                          progress=None if args.json else _progress_bar("build-index"))
+    return {"out": str(args.out), **summary}
+
+
+def cmd_query(args: argparse.Namespace) -> dict:
+    from motive_core.query import Attributor
+
+    attributor = Attributor(args.index, model=args.model, device=args.device)
+    result = attributor.attribute(attributor.prepare(args.video), args.prompt, args.top)
+    return {**result.to_dict(attributor.index.config), "video": str(args.video), "prompt": args.prompt}
+
+
+def cmd_select(args: argparse.Namespace) -> dict:
+    from motive_core.attribution.scoring import majority_vote, write_selection_csv, write_selection_jsonl
+    from motive_core.query import Attributor
+
+    prompts = args.prompts or [""] * len(args.videos)
+    if len(prompts) != len(args.videos):
+        raise MotiveError(f"got {len(args.videos)} videos but {len(prompts)} prompts; give one prompt per video or none")
+    out = Path(args.out)
+    if out.suffix not in (".csv", ".jsonl"):
+        raise MotiveError(f"--out must end in .csv or .jsonl (got {out.name})")
+    attributor = Attributor(args.index, model=args.model, device=args.device)
+    scores = np.stack([attributor.attribute(attributor.prepare(v), p, top=1).scores
+                       for v, p in zip(args.videos, prompts)])
+    selection = majority_vote(scores, percentile=args.percentile, fraction=args.fraction)
+    writer = write_selection_csv if out.suffix == ".csv" else write_selection_jsonl
+    writer(out, selection, attributor.index.clips)
+    return {"out": str(out), "selected": len(selection.indices), "queries": len(args.videos),
+            "clips": [attributor.index.clips[i]["id"] for i in selection.indices]}
+
+
+def cmd_generate(args: argparse.Namespace) -> dict:
+    from motive_core.models import load_model
+    from motive_core.models.flow import sample
+    from motive_core.video import write_mp4
+
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    frames = sample(model, args.prompt, seed=args.seed, steps=args.steps, guidance=args.guidance)
+    path = write_mp4(frames, args.out, model.geometry.fps, scale=args.scale)
+    return {"out": str(path), "frames": int(frames.shape[0]), "height": int(frames.shape[1]),
+            "width": int(frames.shape[2]), "prompt": args.prompt, "seed": args.seed, "steps": args.steps}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m motive_core", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, func, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+        sub.add_argument("--debug", action="store_true", help="show tracebacks")
+        sub.set_defaults(func=func)
+        return sub
+
+    p = command("mask", cmd_mask, "motion mask (Eq. 13), overlays and statistics of one video")
+    p.add_argument("--video", required=True)
+    p.add_argument("--out", required=True, help="folder for mask.npy, magnitude.npy, overlay.mp4, heatmap.mp4")
+    p.add_argument("--tracker", default="opencv")
+    p.add_argument("--frames", type=int, default=None, help="resample to this many frames first")
+    p.add_argument("--fps", type=float, default=None, help="frame rate for --frames (default: the video's)")
+    p.add_argument("--model", default=None, help="also write the latent-grid mask for this model (demo or folder)")
+
+    p = command("build-index", cmd_build_index, "compute and store the attribution vectors of a clip folder")
+    p.add_argument("--data", required=True, help="clip folder with metadata.jsonl")
+    p.add_argument("--model", required=True, help="'demo' or a local model folder")
+    p.add_argument("--out", required=True, help="index folder (re-run the same command to resume)")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes")
+    p.add_argument("--unit-size", type=int, default=8, help="clips per atomically written unit")
+    _add_settings(p)
+    _add_device(p)
+
+    p = command("query", cmd_query, "rank the indexed clips by influence on one query video")
+    p.add_argument("--index", required=True)
+    p.add_argument("--video", required=True)
+    p.add_argument("--prompt", default="", help="the query's caption (conditioning)")
+    p.add_argument("--top", type=int, default=10)
+    p.add_argument("--model", default=None, help="default: the model the index was built with")
+    p.add_argument("--device", default=None)
+
+    p = command("select", cmd_select, "majority-vote curation over several queries (Eq. 18), exported as CSV/JSONL")
+    p.add_argument("--index", required=True)
+    p.add_argument("--videos", nargs="+", required=True)
+    p.add_argument("--prompts", nargs="+", default=None, help="one caption per video")
+    p.add_argument("--fraction", type=float, default=0.1)
+    p.add_argument("--percentile", type=float, default=90.0)
+    p.add_argument("--out", required=True, help="selection.csv or selection.jsonl")
+    p.add_argument("--model", default=None)
+    p.add_argument("--device", default=None)
+
+    p = command("generate", cmd_generate, "generate a clip from a prompt with a local model")
+    p.add_argument("--model", required=True)
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
+    p.add_argument("--scale", type=int, default=1, help="nearest-neighbour upscale of the written mp4")
+    _add_device(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.func(args)
+    except Exception as err:  # noqa: BLE001 - the command line promises one line, not a traceback
+        if args.debug:
+            raise
+        known = isinstance(err, MotiveError)
+        message = str(err) if known else f"unexpected {type(err).__name__}: {err} (rerun with --debug for details)"
+        print(f"error: {message}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"error": message}))
+        return EXIT_BAD_INPUT if known else 1
+    print(json.dumps(result, indent=2) if args.json else _human(result))
+    return 0
+
+
+def _human(result: dict) -> str:
+    if "positives" in result:
+        lines = ["most positive:"] + [f"  {e['score']:+.3f}  {e['id']}  {e['caption']}" for e in result["positives"]]
+        lines += ["most negative:"] + [f"  {e['score']:+.3f}  {e['id']}  {e['caption']}" for e in result["negatives"]]
+        return "\n".join(lines)
+    return "\n".join(f"{k}: {v}" for k, v in result.items() if k != "files") + (
+        "\n" + "\n".join(f"  {k}: {v}" for k, v in result["files"].items()) if "files" in result else "")
