@@ -148,6 +148,21 @@ def cmd_generate(args: argparse.Namespace) -> dict:
             "width": int(frames.shape[2]), "prompt": args.prompt, "seed": args.seed, "steps": args.steps}
 
 
+def cmd_demo(args: argparse.Namespace) -> dict:
+    from dataclasses import replace
+
+    from motive_core.demo_world import REPO, STAGES, DemoRecipe, build_demo
+
+    recipe = DemoRecipe()
+    if args.steps is not None:
+        recipe = replace(recipe, train=replace(recipe.train, steps=args.steps))
+    if args.clips is not None:
+        recipe = replace(recipe, num_clips=args.clips)
+    stages = tuple(args.stage) if args.stage else STAGES
+    seconds = build_demo(args.root or REPO / "precomputed", args.assets or REPO / "assets", recipe, stages)
+    return {"stage_seconds": seconds, "root": str(args.root or REPO / "precomputed")}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m motive_core", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -203,6 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
     p.add_argument("--scale", type=int, default=1, help="nearest-neighbour upscale of the written mp4")
     _add_device(p)
+
+    p = command("demo", cmd_demo, "rebuild the embedded demo world (clips, model, indexes, examples)")
+    p.add_argument("--root", default=None, help="output folder (default: precomputed/)")
+    p.add_argument("--assets", default=None, help="folder for example queries (default: assets/)")
+    p.add_argument("--stage", action="append", choices=["clips", "model", "indexes", "examples"],
+                   help="run only these stages (repeatable); finished stages are kept")
+    p.add_argument("--steps", type=int, default=None, help="override the training steps (smaller = rougher model)")
+    p.add_argument("--clips", type=int, default=None, help="override the number of training clips")
     return parser
 
 
