@@ -43,6 +43,7 @@ _MUL_B = 0x2C1B3C6D
 _STREAMS = {"index": 0x9E3779B9, "gauss": 0x85EBCA6B, "chi_a": 0xC2B2AE35, "chi_b": 0x27D4EB2F,
             "perm": 0x165667B1}
 _BUFFER_ELEMENTS = {"cuda": 1 << 24, "cpu": 1 << 17}  # floats projected per batch (CPU: stay in cache)
+_CACHE_ENTRIES = 1 << 23  # models up to ~8M gradient entries keep their random diagonals between clips
 _DENSE_LIMIT = 1 << 16  # dense_matrix: largest D
 _DENSE_BLOCK_LIMIT = 1 << 12  # dense_matrix: largest block (it builds b × b matrices)
 
@@ -152,6 +153,7 @@ class FastfoodProjector:
         self.scale = 1.0 / math.sqrt(self.block_size * config.dim)  # 1/(ξ√D′), ξ = √b
         self._perm_cpu = self._permutation()
         self._perms: dict[torch.device, torch.Tensor] = {}
+        self._randoms: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
     def _permutation(self) -> torch.Tensor:
         """Π: argsort of hashed keys (hash·b + position makes every key distinct, < 2^47)."""
@@ -166,7 +168,21 @@ class FastfoodProjector:
         return self._perms[device]
 
     def block_randoms(self, first_block: int, count: int, device: torch.device):
-        """B (count, b), G (count, b) and S (count, D′) of blocks first_block … first_block+count−1."""
+        """B (count, b), G (count, b) and S (count, D′) of blocks first_block … first_block+count−1.
+
+        They are the same for every clip; for small models (≤ _CACHE_ENTRIES gradient entries, e.g. the
+        demo's ~1M) they are kept after the first clip, which halves the per-clip projection time. Large
+        models regenerate them per batch, so the state stays O(block), never O(parameters).
+        """
+        key = (first_block, count, torch.device(device))
+        if key in self._randoms:
+            return self._randoms[key]
+        randoms = self._generate_randoms(first_block, count, device)
+        if self.num_blocks * self.block_size <= _CACHE_ENTRIES:
+            self._randoms[key] = randoms
+        return randoms
+
+    def _generate_randoms(self, first_block: int, count: int, device: torch.device):
         seed, b = self.config.seed, self.block_size
         starts = (torch.arange(count, dtype=torch.int64, device=device) + first_block) * b
         low = (starts & _MASK32).unsqueeze(1) + torch.arange(b, dtype=torch.int64, device=device)
