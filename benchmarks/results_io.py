@@ -1,0 +1,40 @@
+"""Save a benchmark's table as JSON (with the machine and command) and as markdown, and print it."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def markdown_table(rows: list[dict], columns: list[str] | None = None) -> str:
+    columns = columns or list(rows[0])
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return "–" if math.isnan(value) else f"{value:.3f}"
+        return str(value)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def save(name: str, tables: dict[str, list[dict]], notes: list[str] | None = None, extra: dict | None = None) -> Path:
+    """Write results/<name>.json and results/<name>.md; returns the markdown path."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    meta = {"command": "python " + " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"),
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", "python": sys.version.split()[0]}
+    (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "tables": tables, **(extra or {})}, indent=2))
+    parts = [f"<!-- {meta['command']} · {meta['date']} · {meta['machine']} -->"]
+    for title, rows in tables.items():
+        parts += [f"**{title}**", "", markdown_table(rows), ""]
+    parts += notes or []
+    text = "\n".join(parts) + "\n"
+    (RESULTS / f"{name}.md").write_text(text)
+    print(text)
+    return RESULTS / f"{name}.md"
