@@ -112,6 +112,8 @@ def build_indexes(recipe: DemoRecipe, paths: DemoPaths) -> None:
             continue
         settings = AttributionSettings(**{**asdict(recipe.settings), "use_mask": masked})
         summary = build_index(paths.clips, out, Featurizer(model, settings), model_spec="demo")
+        atomic_write_json(out / "build.json", {"total": round(summary["seconds"], 1), **{
+            stage: round(seconds, 1) for stage, seconds in summary["stage_seconds"].items()}})
         _log(f"index: {out} — {summary['indexed']} clips in {summary['seconds']:.0f} s")
 
 
