@@ -1,0 +1,693 @@
+"""Motive Studio: which training clips taught a video generator this motion (Motive, arXiv 2601.08828)?
+
+Run ``python app.py`` for the embedded demo world (CPU, no network), or point it at your own model and
+attribution index: ``python app.py --model DIR --index DIR [--nomask-index DIR] [--examples DIR]``.
+This file is UI wiring only: the pipeline lives in ``motive_core`` and display data in
+``motive_core.ui_data``. Every action has a stable Gradio API name (see ``API_NAMES``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+
+from motive_core import ui_data as ud  # noqa: E402
+from motive_core.attribution.scoring import majority_vote, write_selection_csv, write_selection_jsonl  # noqa: E402
+from motive_core.errors import MotiveError  # noqa: E402
+from motive_core.featurize import PreparedClip  # noqa: E402
+from motive_core.models import load_model  # noqa: E402
+from motive_core.query import Attributor  # noqa: E402
+from motive_core.video import read_video, write_mp4  # noqa: E402
+
+REPO = Path(__file__).resolve().parent
+DEFAULT_MODEL = REPO / "precomputed" / "model"
+DEFAULT_INDEX = REPO / "precomputed" / "index-motion"
+DEFAULT_NOMASK = REPO / "precomputed" / "index-nomask"
+DEFAULT_EXAMPLES = REPO / "assets" / "examples"
+HEAVY = dict(concurrency_id="heavy", concurrency_limit=2)  # queued model work, two at a time
+LIGHT = dict(queue=False)
+API_NAMES = ("info", "generate", "motion", "attribute", "rerank", "compare", "compare_nomask",
+             "add_query", "clear_queries", "vote")
+log = logging.getLogger("motive_studio")
+
+CSS = """
+.motive-header h1 {margin-bottom: 0.1em}
+.motive-status {min-height: 1.6em}
+"""
+
+
+# ------------------------------------------------------------------------------------------ engine
+
+
+@dataclass
+class Example:
+    file: Path
+    prompt: str
+    name: str
+
+
+@dataclass
+class Engine:
+    """What every session shares, loaded once: model, indexes, examples, caches and the model lock."""
+
+    attributor: Attributor
+    nomask: Attributor | None
+    examples: list[Example]
+    media: ud.MediaCache
+    max_seconds: float = 60.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    prepared: ud.LruCache = field(default_factory=lambda: ud.LruCache(6))
+    vectors: ud.LruCache = field(default_factory=lambda: ud.LruCache(64))
+
+    @property
+    def adapter(self):
+        return self.attributor.featurizer.adapter
+
+    @property
+    def fps(self) -> float:
+        return float(self.adapter.geometry.fps)
+
+    @property
+    def clips(self) -> list[dict]:
+        return self.attributor.index.clips
+
+    def prepare(self, video: str, progress: gr.Progress) -> tuple[str, PreparedClip]:
+        """Decode + standardise + motion for a query file, shared by sessions through an LRU cache."""
+        progress(0.02, desc="decoding")
+        key = ud.file_digest(video)
+        cached = self.prepared.get(key)
+        if cached is not None:
+            return key, cached
+        start = time.perf_counter()
+        clip = read_video(video, max_seconds=self.max_seconds, max_side=1024)
+        decode = time.perf_counter() - start
+        progress(0.2, desc="motion")
+        prepared = self.attributor.featurizer.prepare(clip)
+        prepared.timings = {"decode": decode, **prepared.timings}
+        self.prepared.put(key, prepared)
+        return key, prepared
+
+    def vector(self, key: str, prepared: PreparedClip, prompt: str, masked: bool) -> tuple[np.ndarray, dict]:
+        """The query's projected gradient under the mask (or without it), cached per (clip, prompt, mask)."""
+        attributor = self.attributor if masked else self.nomask
+        with self.lock:  # one model evaluation at a time; the others wait here, not in the queue
+            cached = self.vectors.get((key, prompt, masked))
+            if cached is not None:
+                return cached
+            saved, prepared.timings = prepared.timings, {}
+            try:
+                vector = attributor.featurizer.vector(prepared, prompt)
+                timings = dict(prepared.timings)
+            finally:
+                prepared.timings = saved
+            self.vectors.put((key, prompt, masked), (vector, timings))
+            return vector, timings
+
+    def generate(self, prompt: str, seed: int, steps: int, guidance: float, progress: gr.Progress) -> Path:
+        """A clip from the loaded model, written upscaled so it is legible; same settings → same file."""
+        name = ud.text_digest(json.dumps(self.attributor.index.config.get("model")), prompt, seed, steps, guidance)
+        path = self.media.path("generated", f"{name}.mp4")
+        if path.is_file():
+            return path
+
+        def step(done: int, total: int) -> None:
+            progress(done / total, desc=f"denoising step {done}/{total}")
+
+        with self.lock:
+            frames = ud.sample_with_progress(self.adapter, prompt, seed, steps, guidance, step)
+        g = self.adapter.geometry
+        return write_mp4(frames, path, self.fps, scale=ud.panel_scale(g.height, g.width))
+
+    def clip_visual(self, clip: dict) -> ud.ClipVisual:
+        """A training clip standardised like the index saw it, with its own motion mask (cached on disk)."""
+        def compute() -> ud.ClipVisual:
+            prepared = self.attributor.featurizer.prepare_file(self.attributor.index.clip_path(clip))
+            return ud.visual_from(prepared.frames, prepared.mask)
+
+        return self.media.visual("clips", _safe(clip["id"]), compute)
+
+    def thumbnail(self, clip: dict) -> str:
+        """Filmstrip PNG of a training clip (frames over their grey-fade overlay)."""
+        return str(self.media.image("thumbs", _safe(clip["id"]), lambda: ud.filmstrip(self.clip_visual(clip))))
+
+    def comparison(self, query: "Query", entry: dict, rank: int, positive: bool) -> str:
+        """mp4 of query | query mask | candidate | candidate mask."""
+        title = f"{'+' if positive else '-'}{rank} {entry['score']:+.3f} {entry['id']}"
+        return str(self.media.video(f"compare/{query.key}", _safe(f"{entry['id']}_{entry['score']:.6f}"),
+                                    lambda: ud.comparison(query.visual, self.clip_visual(entry), title,
+                                                          entry["score"]), self.fps))
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:120]
+
+
+def load_engine(model: str | Path, index: str | Path, nomask_index: str | Path | None = None,
+                examples: str | Path | None = None, cache_dir: str | Path | None = None,
+                device: str | None = None, max_seconds: float = 60.0) -> Engine:
+    """Load the model and indexes once (no vectors are computed here)."""
+    adapter = load_model(model, device=device, dtype=None)
+    attributor = Attributor(index, model=adapter)
+    nomask = Attributor(nomask_index, model=adapter) if nomask_index else None
+    if nomask is not None and nomask.featurizer.settings.use_mask:
+        raise MotiveError(f"{nomask_index} was built with the motion mask on; pass the no-mask index (W ≡ 1).")
+    folder = Path(index).resolve()
+    cache = Path(cache_dir) if cache_dir else ud.MediaCache().root / ud.text_digest(folder, attributor.index.header.get(
+        "clip_list_sha"), json.dumps(attributor.index.config, sort_keys=True))
+    return Engine(attributor, nomask, load_examples(examples), ud.MediaCache(cache), max_seconds=max_seconds)
+
+
+def load_examples(folder: str | Path | None) -> list[Example]:
+    """Examples from ``examples.json`` ({"examples": [{"file", "prompt", "motion", "kind"}]}), else every mp4."""
+    if folder is None or not Path(folder).is_dir():
+        return []
+    folder = Path(folder)
+    manifest = folder / "examples.json"
+    if manifest.is_file():
+        entries = json.loads(manifest.read_text()).get("examples", [])
+        return [Example(folder / e["file"], e.get("prompt", ""), f"{e.get('motion', Path(e['file']).stem)} "
+                        f"({e.get('kind', 'example')})") for e in entries if (folder / e["file"]).is_file()]
+    return [Example(p, "", p.stem) for p in sorted(folder.glob("*.mp4"))]
+
+
+# ------------------------------------------------------------------------------------ session state
+
+
+@dataclass
+class Query:
+    """One session's current query: identity, motion display data and (once attributed) its scores."""
+
+    key: str
+    name: str
+    prompt: str
+    stats: dict
+    visual: ud.ClipVisual
+    timings: dict = field(default_factory=dict)
+    scores: np.ndarray | None = None
+    nomask_scores: np.ndarray | None = None
+    top: int = 5
+
+
+def handled(fn):
+    """Show library errors as readable messages (gr.Error) and log anything unexpected; never a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except MotiveError as err:
+            raise gr.Error(str(err), title="Cannot do that") from None
+        except Exception as err:  # noqa: BLE001 - the app must keep serving whatever happens
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(f"Unexpected {type(err).__name__}: {err}. The app is still running; try another input.",
+                           title="Something went wrong") from None
+    return wrapper
+
+
+def _need_video(video: str | None) -> str:
+    if not video:
+        raise gr.Error("No query video yet: generate one, upload a clip or pick an example in tab 1.",
+                       title="No query")
+    return video
+
+
+def _need_scores(query: Query | None) -> Query:
+    if query is None or query.scores is None:
+        raise gr.Error("Attribute a query first (tab 1, “Run Motive”).", title="No attribution yet")
+    return query
+
+
+def _query_name(name: str, prompt: str, video: str) -> str:
+    return (name or "").strip() or (prompt or "").strip()[:40] or Path(video).stem
+
+
+# ----------------------------------------------------------------------------------------- app
+
+
+def build_app(model: str | Path = DEFAULT_MODEL, index: str | Path = DEFAULT_INDEX,
+              nomask_index: str | Path | None = None, examples: str | Path | None = None,
+              cache_dir: str | Path | None = None, device: str | None = None, max_seconds: float = 60.0) -> gr.Blocks:
+    """The Motive Studio Blocks for one model and index (loaded here, once, for all sessions)."""
+    engine = load_engine(model, index, nomask_index, examples, cache_dir, device, max_seconds)
+    with gr.Blocks(title="Motive Studio") as demo:
+        demo.motive_engine = engine
+        ui = _layout(engine)
+        _wire(engine, ui)
+    return demo
+
+
+def _header(engine: Engine) -> str:
+    index, adapter = engine.attributor.index, engine.adapter
+    g, settings = adapter.geometry, engine.attributor.featurizer.settings
+    params = sum(p.numel() for p in adapter.denoiser(0.0).parameters())
+    model = index.config.get("model", {})
+    nomask = (f" · **no-mask index** `{engine.nomask.index.folder.name}` ({len(engine.nomask.index.clips)} clips)"
+              if engine.nomask else " · no no-mask index loaded")
+    return (f"# Motive Studio\nWhich training clips taught the model **this motion**? Motive scores every training "
+            f"clip by how much its motion-weighted gradient agrees with the query's "
+            f"([arXiv 2601.08828](https://arxiv.org/abs/2601.08828)).\n\n"
+            f"**Model** `{model.get('name', '?')}` (weights {model.get('weight_hash', '?')}, "
+            f"{params / 1e6:.2f} M denoiser parameters, {g.num_frames} frames {g.height}×{g.width} @ {g.fps:g} fps)"
+            f" · **index** `{index.folder.name}` ({len(index.clips)} clips, D′ = {settings.proj_dim}, "
+            f"mask {'on' if settings.use_mask else 'off'}, tracker {settings.tracker}){nomask}")
+
+
+class UI(SimpleNamespace):
+    """The app's components by name."""
+
+
+def _layout(engine: Engine) -> UI:
+    ui = UI()
+    g = engine.adapter.geometry
+    count = len(engine.clips)
+    gr.Markdown(_header(engine), elem_classes="motive-header")
+    ui.status = gr.Markdown("Start in tab 1: generate, upload or pick a query clip, then **Run Motive**.",
+                               elem_classes="motive-status", elem_id="status")
+    ui.current, ui.queries = gr.State(None), gr.State([])
+    with gr.Tabs(selected="query") as ui.tabs:
+        with gr.Tab("1 · Query", id="query"):
+            with gr.Row():
+                with gr.Column(scale=2):
+                    ui.prompt = gr.Textbox(label="Prompt / caption", elem_id="prompt",
+                                              info="used to generate, and as the query's caption for its gradient")
+                    with gr.Row():
+                        ui.seed = gr.Number(0, label="seed", precision=0, minimum=0)
+                        ui.steps = gr.Slider(1, 100, 30, step=1, label="steps")
+                        ui.guidance = gr.Slider(1.0, 8.0, 3.0, step=0.5, label="guidance (CFG)")
+                    ui.generate = gr.Button("Generate with the loaded model", elem_id="generate-btn")
+                    ui.name = gr.Textbox(label="Query name (used in curation)", elem_id="query-name")
+                    ui.run = gr.Button("Run Motive ▶  (motion → attribution)", variant="primary",
+                                          elem_id="run-btn")
+                with gr.Column(scale=3):
+                    ui.video = gr.Video(label="Query clip (generate, upload, or pick an example below)",
+                                           sources=["upload"], height=300, loop=True, autoplay=True,
+                                           elem_id="query-video")
+            if engine.examples:
+                gr.Examples([[str(e.file), e.prompt, e.name] for e in engine.examples],
+                            [ui.video, ui.prompt, ui.name], label="Examples (held-out looks and model generations)",
+                            examples_per_page=12,
+                            elem_id="examples")
+        with gr.Tab("2 · Motion", id="motion"):
+            ui.warnings = gr.Markdown(elem_id="motion-warnings")
+            ui.triptych = gr.Video(label="query | motion mask (grey-fade) | heat-map", loop=True, autoplay=True,
+                                      height=260, interactive=False, elem_id="triptych")
+            with gr.Row():
+                ui.motion_plot = gr.Plot(label="motion magnitude per frame", elem_id="motion-plot")
+                ui.latent = gr.Image(label=f"mask on the model's latent grid {g.latent_grid()}",
+                                        type="filepath", interactive=False, elem_id="latent-mask")
+            with gr.Accordion("motion statistics (JSON)", open=False):
+                ui.stats = gr.JSON(label="motion statistics")
+        with gr.Tab("3 · Attribution", id="attribution"):
+            with gr.Row():
+                ui.top = gr.Slider(1, max(1, min(50, count)), min(5, count), step=1, label="top-K shown",
+                                      elem_id="top-k")
+                ui.compare_nomask = gr.Checkbox(False, label="compare with the no-mask index",
+                                                   interactive=engine.nomask is not None, elem_id="nomask-switch",
+                                                   info=None if engine.nomask else "no no-mask index loaded")
+            ui.summary = gr.Markdown(elem_id="attr-summary")
+            ui.pos = gr.Gallery(label="most positive: these clips push the model toward the query's motion",
+                                columns=5, height=220, object_fit="contain", allow_preview=False, elem_id="pos-gallery")
+            ui.neg = gr.Gallery(label="most negative: these clips push against it", columns=5, height=220,
+                                object_fit="contain", allow_preview=False, elem_id="neg-gallery")
+            gr.Markdown("<small>Each tile: four moments of the training clip (top) over its own motion mask "
+                        "(grey-fade, bottom). Click a tile to play it next to the query.</small>")
+            with gr.Row():
+                with gr.Column(scale=3):
+                    ui.compare = gr.Video(label="query | its mask | training clip | its mask", loop=True,
+                                             autoplay=True, height=260, interactive=False, elem_id="compare-video")
+                with gr.Column(scale=2):
+                    ui.candidate = gr.Dropdown([], label="play a candidate next to the query", allow_custom_value=True,
+                                                  elem_id="candidate")
+                    ui.candidate_md = gr.Markdown(elem_id="candidate-md")
+            with gr.Row():
+                ui.hist = gr.Plot(label="score histogram", elem_id="score-hist")
+                ui.scatter = gr.Plot(label="influence vs motion magnitude", elem_id="score-scatter")
+            gr.Markdown("<small>Histogram: every training clip's score, the shown clips marked. Scatter: a Spearman "
+                        "ρ near 0 means the ranking is not simply “clips with more motion” (paper Fig. 6).</small>")
+            with gr.Column(visible=False) as ui.nomask_box:
+                ui.nomask_md = gr.Markdown(elem_id="nomask-md")
+                ui.nomask_table = gr.DataFrame(headers=ud.COMPARISON_HEADERS, interactive=False,
+                                                  wrap=True, elem_id="nomask-table")
+            with gr.Accordion("full result (JSON)", open=False):
+                ui.result = gr.JSON(label="attribution result")
+        with gr.Tab("4 · Curate", id="curate"):
+            gr.Markdown("Add each attributed query to the list, then keep the training clips most queries vote for: "
+                        "a query votes for the clips above its own percentile cut; clips are ranked by votes "
+                        "(ties by mean score) and the top fraction is kept (paper: 90th percentile, 10 %).")
+            with gr.Row():
+                ui.add = gr.Button("Add current query to the list", variant="primary", elem_id="add-btn")
+                ui.clear = gr.Button("Clear the list", elem_id="clear-btn")
+            ui.query_table = gr.DataFrame(headers=["#", "name", "prompt", "top clip", "max motion px/frame"],
+                                             interactive=False, elem_id="query-table")
+            with gr.Row():
+                ui.fraction = gr.Slider(0.01, 1.0, 0.1, step=0.01, label="fraction kept", elem_id="fraction")
+                ui.percentile = gr.Slider(50, 99.5, 90, step=0.5, label="percentile cut per query",
+                                             elem_id="percentile")
+                ui.vote = gr.Button("Run majority vote", variant="primary", elem_id="vote-btn")
+            ui.vote_md = gr.Markdown(elem_id="vote-md")
+            with gr.Row():
+                with gr.Column(scale=3):
+                    ui.selection = gr.DataFrame(headers=ud.SELECTION_HEADERS, interactive=False, wrap=True,
+                                                   max_height=420, elem_id="selection-table")
+                with gr.Column(scale=2):
+                    ui.overlap = gr.Plot(label="per-query overlap", elem_id="overlap-plot")
+            with gr.Row():
+                ui.csv = gr.File(label="selection.csv", interactive=False, elem_id="csv-file")
+                ui.jsonl = gr.File(label="selection.jsonl", interactive=False, elem_id="jsonl-file")
+    return ui
+
+
+# ------------------------------------------------------------------------------------------ handlers
+
+
+def _motion_outputs(engine: Engine, query: Query, prepared: PreparedClip) -> tuple:
+    notes = ud.motion_warnings(query.stats)
+    for note in notes:
+        gr.Warning(note, title="Check this query")
+    triptych = engine.media.video(f"query/{query.key}", "triptych", lambda: ud.query_triptych(query.visual),
+                                  engine.fps)
+    latent = engine.media.image(f"query/{query.key}", "latent", lambda: ud.latent_mask_image(prepared.latent_mask))
+    figure = ud.motion_figure(ud.magnitude_series(prepared.motion.magnitude), engine.fps)
+    warning_md = "\n\n".join(f"**Warning.** {n}" for n in notes) or (
+        f"**Motion looks usable**: max {query.stats['motion_max']:.2f} px/frame, mean {query.stats['motion_mean']:.3f}, "
+        f"camera score {query.stats['camera_motion_score']:.2f}.")
+    status = f"**{query.name}**: motion ready ({query.stats['frames']} frames); see tab 2."
+    return str(triptych), figure, str(latent), warning_md, query.stats, query, status
+
+
+def _make_query(engine: Engine, video: str, prompt: str, name: str, progress: gr.Progress) -> tuple[Query, PreparedClip]:
+    key, prepared = engine.prepare(_need_video(video), progress)
+    query = Query(key=key, name=_query_name(name, prompt, video), prompt=prompt or "",
+                  stats=prepared.stats.to_dict(), visual=ud.visual_from(prepared.frames, prepared.mask),
+                  timings=dict(prepared.timings))
+    return query, prepared
+
+
+def _entries(engine: Engine, scores: np.ndarray, top: int) -> tuple[list[dict], list[dict]]:
+    ranked = engine.attributor.index.rank(scores, top)
+    return ranked["positives"], ranked["negatives"]
+
+
+def _gallery(engine: Engine, entries: list[dict], positive: bool) -> list[tuple[str, str]]:
+    return [(engine.thumbnail(e), ud.candidate_caption(r, e, positive, short=True))
+            for r, e in enumerate(entries, start=1)]
+
+
+def _candidate_md(entry: dict, rank: int, positive: bool) -> str:
+    labels = ", ".join(f"{k}: {v}" for k, v in (entry.get("labels") or {}).items())
+    motion = entry.get("motion") or {}
+    return (f"**{'+' if positive else '−'}{rank} · {entry['id']}** — influence **{entry['score']:+.4f}**\n\n"
+            f"{entry['caption']}\n\n{labels}\n\nmotion: mean {motion.get('motion_mean', float('nan')):.3f}, "
+            f"max {motion.get('motion_max', float('nan')):.2f} px/frame, camera score "
+            f"{motion.get('camera_motion_score', float('nan')):.2f}")
+
+
+def _choices(positives: list[dict], negatives: list[dict]) -> list[tuple[str, str]]:
+    return ([(ud.candidate_caption(r, e, True)[:90], e["id"]) for r, e in enumerate(positives, start=1)]
+            + [(ud.candidate_caption(r, e, False)[:90], e["id"]) for r, e in enumerate(negatives, start=1)])
+
+
+def _find(positives: list[dict], negatives: list[dict], clip_id: str) -> tuple[dict, int, bool] | None:
+    for entries, positive in ((positives, True), (negatives, False)):
+        for rank, entry in enumerate(entries, start=1):
+            if entry["id"] == clip_id:
+                return entry, rank, positive
+    return None
+
+
+def _nomask_outputs(engine: Engine, query: Query) -> tuple:
+    if query.nomask_scores is None:
+        return "", []
+    mask_pos, _ = _entries(engine, query.scores, query.top)
+    ranked = engine.nomask.index.rank(query.nomask_scores, query.top)
+    overlap = ud.ranking_overlap([e["id"] for e in mask_pos], [e["id"] for e in ranked["positives"]])
+    rho = ud.rank_correlation(query.scores.astype(np.float64), query.nomask_scores.astype(np.float64))
+    md = (f"### Motive (mask) vs no mask\nTop-{query.top} positives shared: **{overlap['count']} of {query.top}** "
+          f"(Jaccard **{overlap['jaccard']:.2f}**); Spearman ρ over all {len(query.scores)} clips: **{rho:+.2f}**. "
+          "Clips only in the no-mask list are the ones a plain loss ranks for appearance or background.")
+    return md, ud.comparison_rows(mask_pos, ranked["positives"])
+
+
+def _attribution_outputs(engine: Engine, query: Query) -> tuple:
+    positives, negatives = _entries(engine, query.scores, query.top)
+    first = positives[0]
+    timings = " · ".join(f"{k} {v:.2f} s" for k, v in query.timings.items())
+    summary = (f"**{query.name}** against **{len(query.scores)}** training clips: top +{first['score']:.3f} "
+               f"(`{first['id']}`), bottom {negatives[0]['score']:+.3f} (`{negatives[0]['id']}`).\n\n"
+               f"<small>{timings}</small>")
+    result = {"query": {"name": query.name, "prompt": query.prompt, "motion": query.stats},
+              "num_clips": len(query.scores), "positives": positives, "negatives": negatives,
+              "timings": query.timings,
+              "nomask": None if query.nomask_scores is None else engine.nomask.index.rank(query.nomask_scores,
+                                                                                           query.top)}
+    nomask_md, nomask_table = _nomask_outputs(engine, query)
+    status = (f"**{query.name}**: attributed against {len(query.scores)} clips in "
+              f"{sum(query.timings.values()):.1f} s; see tab 3, then add it to the curation list in tab 4.")
+    return (_gallery(engine, positives, True), _gallery(engine, negatives, False),
+            ud.score_histogram(query.scores, positives, negatives),
+            ud.influence_scatter(query.scores, engine.clips, positives, negatives), summary,
+            gr.Dropdown(choices=_choices(positives, negatives), value=first["id"]),
+            engine.comparison(query, first, 1, True), _candidate_md(first, 1, True), nomask_md, nomask_table,
+            result, query, status)
+
+
+def _wire(engine: Engine, ui: UI) -> None:
+    """Connect components to handlers; heavy work is queued (two at a time), light work is not."""
+
+    @handled
+    def info() -> dict:
+        """Loaded model, index sizes and settings."""
+        index = engine.attributor.index
+        return {"model": index.config.get("model"), "geometry": engine.adapter.geometry.to_dict(),
+                "index": {"folder": str(index.folder), "clips": len(index.clips), "settings": index.config["settings"]},
+                "nomask_index": None if engine.nomask is None else {"folder": str(engine.nomask.index.folder),
+                                                                    "clips": len(engine.nomask.index.clips)},
+                "examples": [{"file": str(e.file), "prompt": e.prompt, "name": e.name} for e in engine.examples],
+                "max_seconds": engine.max_seconds, "api": list(API_NAMES)}
+
+    @handled
+    def generate(prompt: str, seed: float, steps: float, guidance: float, progress=gr.Progress()) -> tuple:
+        """Generate a query clip from a prompt with the loaded model; returns (video, query name)."""
+        if not (prompt or "").strip():
+            raise gr.Error("Write a prompt first, e.g. “a red circle bouncing on a plain background”.",
+                           title="No prompt")
+        steps = int(steps)
+        if not 1 <= steps <= 200:
+            raise gr.Error(f"steps must be between 1 and 200 (got {steps}).", title="Bad setting")
+        path = engine.generate(prompt.strip(), int(seed or 0), steps, float(guidance), progress)
+        return str(path), f"generated: {prompt.strip()[:40]} (seed {int(seed or 0)})"
+
+    @handled
+    def motion(video: str, prompt: str, name: str, progress=gr.Progress()) -> tuple:
+        """Decode the query, estimate its motion; returns overlays, magnitude plot, latent mask, warnings, stats."""
+        query, prepared = _make_query(engine, video, prompt, name, progress)
+        progress(0.9, desc="rendering overlays")
+        return _motion_outputs(engine, query, prepared)
+
+    @handled
+    def attribute(video: str, prompt: str, name: str, top: float, with_nomask: bool, progress=gr.Progress()) -> tuple:
+        """Rank every training clip by influence on the query (decoding, motion, gradient, projection, ranking)."""
+        query, prepared = _make_query(engine, video, prompt, name, progress)
+        ud.check_attributable(prepared.latent_mask, engine.attributor.featurizer.settings.use_mask)
+        progress(0.4, desc="gradient → projection (motion-weighted loss)")
+        vector, timings = engine.vector(query.key, prepared, query.prompt, masked=True)
+        progress(0.8, desc="ranking")
+        start = time.perf_counter()
+        query.scores = engine.attributor.index.scores(vector)
+        query.timings.update(timings, ranking=time.perf_counter() - start)
+        query.top = max(1, min(int(top), len(query.scores)))
+        if with_nomask and engine.nomask is not None:
+            progress(0.85, desc="gradient → projection without the mask")
+            query.nomask_scores = engine.nomask.index.scores(engine.vector(query.key, prepared, query.prompt, False)[0])
+        progress(0.9, desc="rendering candidates")
+        return _attribution_outputs(engine, query)
+
+    @handled
+    def rerank(top: float, query: Query | None) -> tuple:
+        """Show another top-K for the current query (no recomputation)."""
+        query = _need_scores(query)
+        query.top = max(1, min(int(top), len(query.scores)))
+        return _attribution_outputs(engine, query)
+
+    @handled
+    def compare(clip_id: str, query: Query | None) -> tuple:
+        """Play one shown candidate (by clip id) next to the query, both with their motion masks."""
+        query = _need_scores(query)
+        positives, negatives = _entries(engine, query.scores, query.top)
+        found = _find(positives, negatives, clip_id)
+        if found is None:
+            raise gr.Error(f"{clip_id!r} is not among the shown top-{query.top} clips.", title="Unknown clip")
+        entry, rank, positive = found
+        return engine.comparison(query, entry, rank, positive), _candidate_md(entry, rank, positive)
+
+    def select(positive: bool):
+        @handled
+        def on_select(query: Query | None, evt: gr.SelectData) -> tuple:
+            query = _need_scores(query)
+            positives, negatives = _entries(engine, query.scores, query.top)
+            entries = positives if positive else negatives
+            entry, rank = entries[evt.index], evt.index + 1
+            return (engine.comparison(query, entry, rank, positive), _candidate_md(entry, rank, positive),
+                    gr.Dropdown(value=entry["id"]))
+        return on_select
+
+    @handled
+    def compare_nomask(enabled: bool, query: Query | None, progress=gr.Progress()) -> tuple:
+        """Rank with the no-mask index too and show both rankings and their overlap."""
+        if not enabled:
+            return "", [], query
+        if engine.nomask is None:
+            raise gr.Error("No no-mask index is loaded: start the app with --nomask-index DIR.", title="No index")
+        query = _need_scores(query)
+        if query.nomask_scores is None:
+            prepared = engine.prepared.get(query.key)
+            if prepared is None:
+                raise gr.Error("The query is no longer in memory: press Run Motive again.", title="Expired")
+            progress(0.3, desc="gradient → projection without the mask")
+            vector, _ = engine.vector(query.key, prepared, query.prompt, masked=False)
+            progress(0.9, desc="ranking")
+            query.nomask_scores = engine.nomask.index.scores(vector)
+        return (*_nomask_outputs(engine, query), query)
+
+    @handled
+    def add_query(name: str, query: Query | None, queries: list[dict]) -> tuple:
+        """Add the current attributed query to this session's curation list."""
+        query = _need_scores(query)
+        label = (name or "").strip() or query.name
+        queries = list(queries or []) + [{"name": label, "prompt": query.prompt, "key": query.key,
+                                          "scores": query.scores.copy(),
+                                          "top": engine.clips[int(np.argmax(query.scores))]["id"],
+                                          "motion_max": query.stats["motion_max"]}]
+        return _query_rows(queries), queries, f"{len(queries)} queries in the curation list."
+
+    @handled
+    def clear_queries() -> tuple:
+        """Empty this session's curation list."""
+        return _query_rows([]), [], "The curation list is empty."
+
+    @handled
+    def vote(fraction: float, percentile: float, queries: list[dict], progress=gr.Progress()) -> tuple:
+        """Majority vote over the listed queries; returns selection, overlap heat-map and CSV / JSONL files."""
+        if not queries:
+            raise gr.Error("The curation list is empty: attribute a query and press “Add current query”.",
+                           title="Nothing to vote on")
+        progress(0.2, desc="voting")
+        names = ud.unique_names([q["name"] for q in queries])
+        selection = majority_vote(np.stack([q["scores"] for q in queries]), float(percentile), float(fraction))
+        progress(0.6, desc="writing files")
+        folder = engine.media.export_dir()
+        csv_path, jsonl_path = folder / "motive_selection.csv", folder / "motive_selection.jsonl"
+        write_selection_csv(csv_path, selection, engine.clips, names)
+        write_selection_jsonl(jsonl_path, selection, engine.clips, names)
+        voted = int((selection.votes > 0).sum())
+        md = (f"Kept **{len(selection.indices)}** of {len(engine.clips)} clips ({fraction:.0%}) from "
+              f"**{len(queries)}** queries at the {percentile:g}th percentile; {voted} clips got at least one vote. "
+              f"File paths are relative to the clip folder `{engine.attributor.index.clip_path({'file': '.'})}`.")
+        return (ud.selection_rows(selection, engine.clips), ud.overlap_figure(selection.per_query_selected, names),
+                md, str(csv_path), str(jsonl_path))
+
+    _connect(ui, engine, dict(info=info, generate=generate, motion=motion, attribute=attribute, rerank=rerank,
+                              compare=compare, select=select, compare_nomask=compare_nomask, add_query=add_query,
+                              clear_queries=clear_queries, vote=vote))
+
+
+def _query_rows(queries: list[dict]) -> list[list]:
+    return [[i, q["name"], q["prompt"], q["top"], round(q["motion_max"], 2)] for i, q in enumerate(queries, start=1)]
+
+
+def _connect(ui: UI, engine: Engine, fn: dict) -> None:
+    attribution_outputs = [ui.pos, ui.neg, ui.hist, ui.scatter, ui.summary, ui.candidate, ui.compare,
+                           ui.candidate_md, ui.nomask_md, ui.nomask_table, ui.result, ui.current, ui.status]
+    motion_outputs = [ui.triptych, ui.motion_plot, ui.latent, ui.warnings, ui.stats, ui.current, ui.status]
+    gr.api(fn["info"], api_name="info", queue=False)
+    ui.generate.click(fn["generate"], [ui.prompt, ui.seed, ui.steps, ui.guidance], [ui.video, ui.name],
+                      api_name="generate", **HEAVY)
+    ui.video.upload(lambda v: Path(v).stem if v else "", ui.video, ui.name, api_visibility="private", **LIGHT)
+    run = ui.run.click(lambda: gr.Tabs(selected="motion"), None, ui.tabs, api_visibility="private", **LIGHT)
+    run = run.then(fn["motion"], [ui.video, ui.prompt, ui.name], motion_outputs, api_name="motion", **HEAVY)
+    run.success(fn["attribute"], [ui.video, ui.prompt, ui.name, ui.top, ui.compare_nomask], attribution_outputs,
+                api_name="attribute", **HEAVY)
+    ui.top.release(fn["rerank"], [ui.top, ui.current], attribution_outputs, api_name="rerank", **HEAVY)
+    ui.candidate.input(fn["compare"], [ui.candidate, ui.current], [ui.compare, ui.candidate_md], api_name="compare",
+                       **HEAVY)
+    for gallery, positive in ((ui.pos, True), (ui.neg, False)):
+        gallery.select(fn["select"](positive), ui.current, [ui.compare, ui.candidate_md, ui.candidate],
+                       api_visibility="private", **HEAVY)
+    ui.compare_nomask.change(lambda on: gr.Column(visible=bool(on)), ui.compare_nomask, ui.nomask_box,
+                             api_visibility="private", **LIGHT)
+    ui.compare_nomask.input(fn["compare_nomask"], [ui.compare_nomask, ui.current],
+                            [ui.nomask_md, ui.nomask_table, ui.current], api_name="compare_nomask", **HEAVY)
+    ui.add.click(fn["add_query"], [ui.name, ui.current, ui.queries], [ui.query_table, ui.queries, ui.vote_md],
+                 api_name="add_query", **LIGHT)
+    ui.clear.click(fn["clear_queries"], None, [ui.query_table, ui.queries, ui.vote_md], api_name="clear_queries",
+                   **LIGHT)
+    ui.vote.click(fn["vote"], [ui.fraction, ui.percentile, ui.queries],
+                  [ui.selection, ui.overlap, ui.vote_md, ui.csv, ui.jsonl], api_name="vote", **HEAVY)
+
+
+# ------------------------------------------------------------------------------------------ launching
+
+
+def launch(demo: gr.Blocks, port: int | None = None, host: str | None = None, **kwargs):
+    """Queue and launch with the app's settings (also used by tests and the screenshot script)."""
+    engine: Engine = demo.motive_engine
+    index = engine.attributor.index
+    allowed = [str(engine.media.root), str(index.clip_path({"file": "."})), str(index.folder)]
+    allowed += sorted({str(e.file.parent) for e in engine.examples})
+    demo.queue(default_concurrency_limit=2, max_size=64)
+    return demo.launch(server_name=host, server_port=port, allowed_paths=allowed, max_file_size="200mb",
+                       css=CSS, theme=gr.themes.Soft(), footer_links=["api", "settings"], **kwargs)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default=str(DEFAULT_MODEL), help="demo or diffusers Wan model folder")
+    p.add_argument("--index", default=str(DEFAULT_INDEX), help="attribution index folder (Motive mask)")
+    p.add_argument("--nomask-index", default=None,
+                   help=f"no-mask index for the comparison switch (default {DEFAULT_NOMASK} when --index is the demo's)")
+    p.add_argument("--examples", default=None, help=f"folder of example queries (default {DEFAULT_EXAMPLES})")
+    p.add_argument("--cache-dir", default=None, help="where rendered clips are cached (default: system temp)")
+    p.add_argument("--device", default=None, help="cpu / cuda (default: cuda when available)")
+    p.add_argument("--max-seconds", type=float, default=60.0, help="longest query clip accepted")
+    p.add_argument("--port", type=int, default=None, help="default 7860 or $GRADIO_SERVER_PORT")
+    p.add_argument("--host", default=None, help="default 127.0.0.1 or $GRADIO_SERVER_NAME (0.0.0.0 on Spaces)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args = parse_args(argv)
+    demo_index = Path(args.index).resolve() == DEFAULT_INDEX.resolve()
+    nomask = args.nomask_index or (DEFAULT_NOMASK if demo_index and DEFAULT_NOMASK.is_dir() else None)
+    examples = args.examples or (DEFAULT_EXAMPLES if DEFAULT_EXAMPLES.is_dir() else None)
+    start = time.perf_counter()
+    try:
+        demo = build_app(args.model, args.index, nomask, examples, args.cache_dir, args.device, args.max_seconds)
+    except MotiveError as err:
+        print(f"motive-studio: {err}", file=sys.stderr)
+        if demo_index:
+            print("The demo world lives in precomputed/; rebuild it with `python -m motive_core demo`, or pass "
+                  "--model DIR --index DIR.", file=sys.stderr)
+        return 2
+    log.info("loaded in %.1f s", time.perf_counter() - start)
+    launch(demo, port=args.port, host=args.host)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,487 @@
+"""Display data for the app: rendered clips and overlays (cached on disk), figures, tables, warnings.
+
+Everything here turns library results (prepared clips, scores, selections) into things a UI shows; the
+Gradio app only wires these to components. Nothing here changes a score: the maths stays in the library.
+
+* Media: side-by-side clips with labelled panels (query | grey-fade | heat-map; query vs candidate),
+  filmstrip thumbnails of candidates, the latent-grid mask as an image; written once under a cache
+  folder and reused (``MediaCache``), so nothing is rendered at start-up.
+* Figures (plotly): motion magnitude per frame, score histogram with the shown clips marked, influence
+  vs motion magnitude, per-query overlap heat-map.
+* Tables and text: ranking rows, candidate captions, motion warnings, ranking overlap, selection rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Hashable, Sequence
+
+import cv2
+import numpy as np
+import plotly.graph_objects as go
+
+from motive_core.attribution.scoring import Selection
+from motive_core.errors import MotiveError
+from motive_core.mask import CAMERA_SCORE_THRESHOLD, NEAR_STATIC_PX, grey_fade, heatmap
+from motive_core.video import write_mp4
+
+PANEL_PX = 192  # target size of one panel's long side in rendered clips
+HEADER_PX = 18  # height of the label bar above each panel
+POSITIVE, NEGATIVE, NEUTRAL = "#1a9850", "#d73027", "#8c8c8c"
+
+
+# ------------------------------------------------------------------------------------------------ caching
+
+
+def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Short content hash of a file (same bytes → same key, whatever the upload path)."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def text_digest(*parts: object) -> str:
+    return hashlib.sha1("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:16]
+
+
+class LruCache:
+    """A small thread-safe least-recently-used map (prepared queries shared by sessions)."""
+
+    def __init__(self, capacity: int = 8):
+        self.capacity = capacity
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable):
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key: Hashable, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+
+@dataclass
+class ClipVisual:
+    """What the UI needs to draw a clip: frames (T,H,W,3) uint8 and its motion mask W (T,H,W) in [0,1]."""
+
+    frames: np.ndarray
+    mask: np.ndarray
+
+
+class MediaCache:
+    """Files rendered for display, under one folder; each is written once (atomically) and then reused."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root else Path(tempfile.gettempdir()) / "motive-studio"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, group: str, name: str) -> Path:
+        folder = self.root / group
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / name
+
+    def video(self, group: str, name: str, frames: Callable[[], np.ndarray], fps: float) -> Path:
+        """``group/name.mp4``, rendered from ``frames()`` only when it is not there yet."""
+        path = self.path(group, f"{name}.mp4")
+        if not path.is_file():
+            write_mp4(frames(), path, fps)
+        return path
+
+    def image(self, group: str, name: str, image: Callable[[], np.ndarray]) -> Path:
+        """``group/name.png`` (RGB), rendered only when missing; written to a temp name then renamed."""
+        path = self.path(group, f"{name}.png")
+        if not path.is_file():
+            temp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.png")
+            if not cv2.imwrite(str(temp), cv2.cvtColor(image(), cv2.COLOR_RGB2BGR)):
+                raise MotiveError(f"Could not write {path}: check the cache folder {self.root} is writable.")
+            os.replace(temp, path)
+        return path
+
+    def visual(self, group: str, name: str, compute: Callable[[], ClipVisual]) -> ClipVisual:
+        """A clip's frames and mask, kept as ``.npz`` (no pickle) so each training clip is prepared once."""
+        path = self.path(group, f"{name}.npz")
+        if path.is_file():
+            with np.load(path, allow_pickle=False) as data:
+                return ClipVisual(data["frames"], data["mask"].astype(np.float32))
+        visual = compute()
+        temp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.npz")
+        np.savez(temp, frames=visual.frames, mask=visual.mask.astype(np.float16))
+        os.replace(temp, path)
+        return visual
+
+    def export_dir(self) -> Path:
+        """A fresh folder for one download (so concurrent sessions never overwrite each other's files)."""
+        folder = self.root / "exports"
+        folder.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="selection-", dir=folder))
+
+
+def visual_from(frames: np.ndarray, mask: np.ndarray, max_side: int = 256) -> ClipVisual:
+    """Frames and mask, shrunk so the long side is at most ``max_side`` (kept small in memory and on disk)."""
+    height, width = frames.shape[1:3]
+    scale = max_side / max(height, width)
+    if scale >= 1.0:
+        return ClipVisual(np.ascontiguousarray(frames), mask.astype(np.float32))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+    small_mask = np.stack([cv2.resize(m.astype(np.float32), size, interpolation=cv2.INTER_AREA) for m in mask])
+    return ClipVisual(small, small_mask)
+
+
+# -------------------------------------------------------------------------------------------- rendering
+
+
+def panel_scale(height: int, width: int, target: int = PANEL_PX) -> int:
+    """Whole-number enlargement that brings a panel's long side near ``target`` pixels (at least 1)."""
+    return max(1, round(target / max(height, width)))
+
+
+def enlarge(frames: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour enlargement (keeps the demo's 32×32 pixels crisp)."""
+    return frames if scale <= 1 else frames.repeat(scale, axis=-3).repeat(scale, axis=-2)
+
+
+def label_frames(frames: np.ndarray, text: str, colour: tuple[int, int, int] = (40, 40, 40)) -> np.ndarray:
+    """Frames (T,H,W,3) with a coloured bar on top carrying ``text`` (clipped to the panel width)."""
+    count, _, width = frames.shape[:3]
+    bar = np.empty((HEADER_PX, width, 3), np.uint8)
+    bar[:] = colour
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.42
+    if cv2.getTextSize(text, font, scale, 1)[0][0] > width - 6:
+        while text and cv2.getTextSize(text + "..", font, scale, 1)[0][0] > width - 6:
+            text = text[:-1]
+        text += ".."
+    cv2.putText(bar, text, (3, HEADER_PX - 5), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.concatenate([np.broadcast_to(bar, (count, *bar.shape)), frames], axis=1)
+
+
+def side_by_side(panels: Sequence[tuple[np.ndarray, str]] | Sequence[tuple[np.ndarray, str, tuple]],
+                 target: int = PANEL_PX, gap: int = 4) -> np.ndarray:
+    """Labelled panels of equal frame count placed left to right, each enlarged to about ``target`` px."""
+    count = len(panels[0][0])
+    height = max(p[0].shape[1] for p in panels)
+    width = max(p[0].shape[2] for p in panels)
+    scale = panel_scale(height, width, target)
+    columns = []
+    for panel in panels:
+        frames, text = panel[0], panel[1]
+        colour = panel[2] if len(panel) > 2 else (40, 40, 40)
+        if len(frames) != count:
+            raise MotiveError(f"Panels must have the same frame count to play together ({len(frames)} vs {count}).")
+        if frames.shape[1:3] != (height, width):
+            frames = np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in frames])
+        columns.append(label_frames(enlarge(frames, scale), text, colour))
+        columns.append(np.full((count, columns[-1].shape[1], gap, 3), 255, np.uint8))
+    return np.concatenate(columns[:-1], axis=2)
+
+
+def query_triptych(visual: ClipVisual) -> np.ndarray:
+    """Query | grey-fade overlay | heat-map, played together (paper Fig. 9)."""
+    return side_by_side([(visual.frames, "query"), (grey_fade(visual.frames, visual.mask), "motion mask (grey-fade)"),
+                         (heatmap(visual.frames, visual.mask), "mask heat-map")])
+
+
+def score_colour(score: float) -> tuple[int, int, int]:
+    return (26, 120, 60) if score >= 0 else (170, 40, 35)
+
+
+def comparison(query: ClipVisual, candidate: ClipVisual, title: str, score: float) -> np.ndarray:
+    """Query and its mask next to a training clip and its own mask, resampled to one frame count."""
+    count = min(len(query.frames), len(candidate.frames))
+    q, c = _take(query, count), _take(candidate, count)
+    return side_by_side([(q.frames, "query"), (grey_fade(q.frames, q.mask), "query mask"),
+                         (c.frames, title, score_colour(score)), (grey_fade(c.frames, c.mask), "its mask")])
+
+
+def _take(visual: ClipVisual, count: int) -> ClipVisual:
+    """``count`` frames spread evenly over the clip."""
+    if len(visual.frames) == count:
+        return visual
+    index = np.linspace(0, len(visual.frames) - 1, count).round().astype(int)
+    return ClipVisual(visual.frames[index], visual.mask[index])
+
+
+def filmstrip(visual: ClipVisual, points: int = 4, target: int = 64) -> np.ndarray:
+    """A still summary: frames at ``points`` evenly spaced times (top) over their grey-fade overlay (bottom)."""
+    index = np.linspace(0, len(visual.frames) - 1, points).round().astype(int)
+    frames, masks = visual.frames[index], visual.mask[index]
+    scale = panel_scale(*frames.shape[1:3], target=target)
+    top = np.concatenate(list(enlarge(frames, scale)), axis=1)
+    bottom = np.concatenate(list(enlarge(grey_fade(frames, masks), scale)), axis=1)
+    return np.concatenate([top, np.full((2, top.shape[1], 3), 255, np.uint8), bottom], axis=0)
+
+
+def latent_mask_image(latent_mask: np.ndarray, columns: int = 8, cell: int = 96, max_frames: int = 24) -> np.ndarray:
+    """The mask on the model's latent grid (T',h',w'), one tile per latent frame, inferno colours, labelled."""
+    frames = latent_mask[:max_frames]
+    count, height, width = frames.shape
+    scale = max(1, round(cell / max(height, width)))
+    columns = min(columns, count)
+    rows = (count + columns - 1) // columns
+    tile_h, tile_w = height * scale, width * scale
+    pad = 3
+    canvas = np.full((rows * (tile_h + pad) + pad, columns * (tile_w + pad) + pad, 3), 255, np.uint8)
+    for i, frame in enumerate(frames):
+        levels = np.rint(np.clip(frame, 0, 1) * 255).astype(np.uint8)
+        tile = cv2.cvtColor(cv2.applyColorMap(levels, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
+        tile = enlarge(tile[None], scale)[0]
+        if scale >= 4:  # grid lines between latent cells
+            tile[::scale, :] = tile[::scale, :] // 2 + 60
+            tile[:, ::scale] = tile[:, ::scale] // 2 + 60
+        top, left = pad + (i // columns) * (tile_h + pad), pad + (i % columns) * (tile_w + pad)
+        canvas[top:top + tile_h, left:left + tile_w] = tile
+        cv2.putText(canvas, f"t'{i}", (left + 2, top + 11), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+    return canvas
+
+
+# -------------------------------------------------------------------------------------------- motion
+
+
+def magnitude_series(magnitude: np.ndarray) -> dict[str, list[float]]:
+    """Per-frame mean, 95th percentile and max of the raw motion magnitude (px/frame)."""
+    flat = magnitude.reshape(len(magnitude), -1)
+    return {"mean": flat.mean(axis=1).tolist(), "p95": np.percentile(flat, 95, axis=1).tolist(),
+            "max": flat.max(axis=1).tolist()}
+
+
+def motion_warnings(stats: dict) -> list[str]:
+    """Plain-language flags for clips whose relative mask can mislead (paper notes §8.8-8.9)."""
+    notes = []
+    if stats.get("is_near_static"):
+        notes.append(f"Nearly static clip: the largest motion is {stats['motion_max']:.2f} px/frame (below "
+                     f"{NEAR_STATIC_PX} px). The mask is relative, so it still spans 0-1 and highlights noise; "
+                     "treat this attribution as unreliable.")
+    if stats.get("is_camera_motion"):
+        notes.append(f"Mostly camera motion: the whole frame moves alike (camera score "
+                     f"{stats['camera_motion_score']:.2f} ≥ {CAMERA_SCORE_THRESHOLD}). The mask covers the "
+                     "background too, so influence reflects the camera move more than the subject's motion.")
+    return notes
+
+
+def check_attributable(latent_mask: np.ndarray, use_mask: bool) -> None:
+    """Refuse, with the reason, a clip whose mask is zero everywhere: its motion-weighted gradient is zero."""
+    if use_mask and float(np.max(latent_mask)) <= 0.0:
+        raise MotiveError("This clip has no motion at all (the motion mask is 0 everywhere), so Motive's "
+                          "motion-weighted gradient is zero and there is nothing to attribute. Use a clip in which "
+                          "something moves.")
+
+
+def motion_figure(series: dict[str, list[float]], fps: float) -> go.Figure:
+    """Motion magnitude per frame (mean, 95th percentile, max) with the near-static line."""
+    frames = list(range(len(series["mean"])))
+    hover = [f"t = {f / fps:.2f} s" for f in frames]
+    fig = go.Figure()
+    for key, name, dash in (("max", "max", "dot"), ("p95", "95th percentile", "dash"), ("mean", "mean", "solid")):
+        fig.add_trace(go.Scatter(x=frames, y=series[key], name=name, mode="lines+markers", text=hover,
+                                 line=dict(dash=dash, width=2 if key == "mean" else 1.5)))
+    fig.add_hline(y=NEAR_STATIC_PX, line=dict(color=NEUTRAL, dash="dot"),
+                  annotation_text=f"near-static ({NEAR_STATIC_PX} px)", annotation_position="top left")
+    return _layout(fig, "Motion magnitude per frame", "frame", "pixels / frame")
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 320) -> go.Figure:
+    fig.update_layout(title=dict(text=title, x=0.01), xaxis_title=x, yaxis_title=y, height=height,
+                      margin=dict(l=50, r=20, t=45, b=45), template="plotly_white",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
+    return fig
+
+
+# ---------------------------------------------------------------------------------------- attribution
+
+
+def candidate_caption(rank: int, entry: dict, positive: bool, short: bool = False) -> str:
+    """'+1 · +0.847 · 00022_swing · a red circle swinging…': signed rank, score, id and (unless short) caption."""
+    text = f"{'+' if positive else '−'}{rank} · {entry['score']:+.3f} · {entry['id']}"
+    return text if short else f"{text} · {entry['caption']}"
+
+
+def ranking_rows(entries: list[dict], positive: bool) -> list[list]:
+    """Table rows: rank, score, id, motion label, motion mean (px/frame), caption."""
+    rows = []
+    for rank, entry in enumerate(entries, start=1):
+        motion = entry.get("motion") or {}
+        rows.append([rank if positive else -rank, round(entry["score"], 4), entry["id"],
+                     (entry.get("labels") or {}).get("motion", ""), round(float(motion.get("motion_mean", 0.0)), 3),
+                     entry["caption"]])
+    return rows
+
+
+RANKING_HEADERS = ["rank", "score", "id", "motion", "motion px/frame", "caption"]
+
+
+def clip_motion_means(clips: list[dict]) -> np.ndarray:
+    """Each indexed clip's mean raw motion magnitude (px/frame), NaN where unknown."""
+    return np.array([float((c.get("motion") or {}).get("motion_mean", np.nan)) for c in clips], np.float64)
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's ρ (Pearson of ranks; ties broken by order), over entries finite in both; NaN if too few."""
+    keep = np.isfinite(a) & np.isfinite(b)
+    if keep.sum() < 3:
+        return float("nan")
+    ra = np.argsort(np.argsort(a[keep], kind="stable"), kind="stable").astype(np.float64)
+    rb = np.argsort(np.argsort(b[keep], kind="stable"), kind="stable").astype(np.float64)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    denominator = np.sqrt((ra ** 2).sum() * (rb ** 2).sum())
+    return float((ra * rb).sum() / denominator) if denominator > 0 else float("nan")
+
+
+def score_histogram(scores: np.ndarray, positives: list[dict], negatives: list[dict]) -> go.Figure:
+    """All influence scores, with the shown positive and negative clips marked under the bars."""
+    fig = go.Figure(go.Histogram(x=scores, nbinsx=int(min(60, max(10, len(scores) // 3))), name="all clips",
+                                 marker_color="#9ecae1"))
+    for entries, colour, name in ((positives, POSITIVE, "shown positives"), (negatives, NEGATIVE, "shown negatives")):
+        if entries:
+            fig.add_trace(go.Scatter(x=[e["score"] for e in entries], y=[0] * len(entries), mode="markers",
+                                     marker=dict(color=colour, size=11, symbol="triangle-up"), name=name,
+                                     text=[e["id"] for e in entries], hovertemplate="%{text}: %{x:.3f}<extra></extra>"))
+    title = f"Influence of all {len(scores)} training clips (mean {np.mean(scores):+.3f})"
+    return _layout(fig, title, "influence score (cosine)", "clips")
+
+
+def influence_scatter(scores: np.ndarray, clips: list[dict], positives: list[dict],
+                      negatives: list[dict]) -> go.Figure:
+    """Influence vs each clip's motion magnitude, coloured by motion label; shown clips ringed."""
+    motion = clip_motion_means(clips)
+    labels = [(c.get("labels") or {}).get("motion", "unlabelled") for c in clips]
+    fig = go.Figure()
+    for label in sorted(set(labels)):
+        rows = [i for i, value in enumerate(labels) if value == label]
+        fig.add_trace(go.Scatter(x=motion[rows], y=scores[rows], mode="markers", name=label, opacity=0.75,
+                                 text=[clips[i]["id"] for i in rows],
+                                 hovertemplate="%{text}<br>motion %{x:.2f} px/frame<br>score %{y:.3f}<extra></extra>"))
+    by_id = {c["id"]: i for i, c in enumerate(clips)}
+    for entries, colour, name in ((positives, POSITIVE, "shown positives"), (negatives, NEGATIVE, "shown negatives")):
+        rows = [by_id[e["id"]] for e in entries if e["id"] in by_id]
+        if rows:
+            fig.add_trace(go.Scatter(x=motion[rows], y=scores[rows], mode="markers", name=name,
+                                     marker=dict(size=14, color="rgba(0,0,0,0)", line=dict(color=colour, width=2.5)),
+                                     text=[clips[i]["id"] for i in rows], hoverinfo="skip"))
+    rho = rank_correlation(scores.astype(np.float64), motion)
+    fig = _layout(fig, f"Influence vs motion magnitude · Spearman ρ = {rho:+.2f}", "clip's mean motion (px/frame)",
+                  "influence score", height=380)
+    fig.update_layout(legend=dict(orientation="v", x=1.02, xanchor="left", y=1.0, yanchor="top"))
+    return fig
+
+
+def ranking_overlap(a_ids: Sequence[str], b_ids: Sequence[str]) -> dict:
+    """Shared ids of two rankings, their count and Jaccard index."""
+    a, b = set(a_ids), set(b_ids)
+    union = a | b
+    shared = [i for i in a_ids if i in b]
+    return {"shared": shared, "count": len(shared), "jaccard": len(a & b) / len(union) if union else 1.0}
+
+
+def comparison_rows(mask_entries: list[dict], nomask_entries: list[dict]) -> list[list]:
+    """Side-by-side rows: rank, Motive id/score/motion, no-mask id/score/motion, whether shared."""
+    mask_ids, nomask_ids = {e["id"] for e in mask_entries}, {e["id"] for e in nomask_entries}
+    rows = []
+    for rank in range(max(len(mask_entries), len(nomask_entries))):
+        m = mask_entries[rank] if rank < len(mask_entries) else None
+        n = nomask_entries[rank] if rank < len(nomask_entries) else None
+        rows.append([rank + 1,
+                     m["id"] if m else "", round(m["score"], 4) if m else None,
+                     (m.get("labels") or {}).get("motion", "") if m else "",
+                     "✓" if m and m["id"] in nomask_ids else "",
+                     n["id"] if n else "", round(n["score"], 4) if n else None,
+                     (n.get("labels") or {}).get("motion", "") if n else "",
+                     "✓" if n and n["id"] in mask_ids else ""])
+    return rows
+
+
+COMPARISON_HEADERS = ["rank", "Motive (mask) id", "score", "motion", "also in no-mask",
+                      "no-mask id", "score ", "motion ", "also in Motive"]
+
+
+# ------------------------------------------------------------------------------------------- curation
+
+
+SELECTION_HEADERS = ["rank", "id", "motion", "votes", "mean score", "caption"]
+
+
+def selection_rows(selection: Selection, clips: list[dict]) -> list[list]:
+    """The selected clips in rank order with their votes and mean score."""
+    return [[rank, clips[n]["id"], (clips[n].get("labels") or {}).get("motion", ""), int(selection.votes[n]),
+             round(float(selection.mean_scores[n]), 4), clips[n]["caption"]]
+            for rank, n in enumerate(selection.indices.tolist(), start=1)]
+
+
+def query_overlap(per_query_selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Q,Q) shared-clip counts and Jaccard indices between queries' above-percentile sets (paper Fig. 7)."""
+    chosen = per_query_selected.astype(np.float64)
+    counts = chosen @ chosen.T
+    sizes = chosen.sum(axis=1)
+    union = sizes[:, None] + sizes[None, :] - counts
+    jaccard = np.divide(counts, union, out=np.ones_like(counts), where=union > 0)
+    return counts.astype(int), jaccard
+
+
+def overlap_figure(per_query_selected: np.ndarray, names: list[str]) -> go.Figure:
+    """Heat-map of how many above-cut clips each pair of queries shares (Jaccard colour, count text)."""
+    counts, jaccard = query_overlap(per_query_selected)
+    text = [[f"{counts[i, j]}<br>J={jaccard[i, j]:.2f}" for j in range(len(names))] for i in range(len(names))]
+    fig = go.Figure(go.Heatmap(z=jaccard, x=names, y=names, zmin=0, zmax=1, colorscale="Blues", text=text,
+                               texttemplate="%{text}", colorbar=dict(title="Jaccard"),
+                               hovertemplate="%{y} ∩ %{x}: %{text}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, "Overlap of each query's above-percentile clips", "query", "query",
+                   height=max(300, 60 * len(names) + 140))
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    """Names made unique by suffixing repeats with #2, #3… (score columns in the export need distinct names)."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name} #{seen[name]}")
+    return out
+
+
+# ------------------------------------------------------------------------------------------- generation
+
+
+class _CountingAdapter:
+    """Delegates to a model adapter and calls ``on_predict`` after every denoiser evaluation."""
+
+    def __init__(self, adapter, on_predict: Callable[[], None]):
+        self._adapter, self._on_predict = adapter, on_predict
+
+    def __getattr__(self, name: str):
+        return getattr(self._adapter, name)
+
+    def predict(self, *args, **kwargs):
+        out = self._adapter.predict(*args, **kwargs)
+        self._on_predict()
+        return out
+
+
+def sample_with_progress(adapter, prompt: str, seed: int, steps: int, guidance: float,
+                         on_step: Callable[[int, int], None]) -> np.ndarray:
+    """:func:`motive_core.models.flow.sample`, reporting (done, total) denoiser calls as it goes."""
+    from motive_core.models.flow import sample
+
+    total = steps * (2 if guidance != 1.0 else 1)
+    done = [0]
+
+    def tick() -> None:
+        done[0] += 1
+        on_step(done[0], total)
+
+    return sample(_CountingAdapter(adapter, tick), prompt, seed=seed, steps=steps, guidance=guidance)

@@ -1,0 +1,315 @@
+"""The running app driven through ``gradio_client``: generate → motion → attribute → curate → download,
+bad inputs (each a readable message or a sensible result, and the app keeps answering), and four
+concurrent clients whose results match a sequential library computation.
+
+The tests build their own tiny demo world (a few seconds), so they do not need ``precomputed/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import math
+import os
+import socket
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+TOP = 4
+
+
+# ------------------------------------------------------------------------------------ shared builders
+
+
+def build_tiny_world(root: Path) -> dict[str, Path]:
+    """A 16-clip MotionShapes world with a 1-layer demo model, both indexes and examples (≈ 5-10 s on CPU)."""
+    from motive_core.demo_world import DemoRecipe, build_demo
+    from motive_core.models import VideoGeometry
+    from motive_core.train import TrainConfig
+
+    recipe = DemoRecipe(num_clips=16, clip_frames=16, clip_size=32,
+                        geometry=VideoGeometry(num_frames=8, fps=8.0, height=32, width=32),
+                        transformer=dict(patch_size=(1, 4, 4), num_layers=1, num_attention_heads=2,
+                                         attention_head_dim=16, ffn_dim=64, freq_dim=32),
+                        train=TrainConfig(steps=2, batch_size=4, warmup=1), generate_steps=2)
+    build_demo(root / "pre", root / "assets", recipe)
+    return {"model": root / "pre" / "model", "index": root / "pre" / "index-motion",
+            "nomask": root / "pre" / "index-nomask", "examples": root / "assets" / "examples",
+            "cache": root / "cache"}
+
+
+def make_bad_inputs(folder: Path) -> dict[str, Path]:
+    """Small files for each bad-input case (a 10-minute clip at 1 fps and 32×32 is only a few kB)."""
+    from motive_core.video import write_mp4
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    files = {"text": folder / "notes.mp4", "empty": folder / "empty.mp4"}
+    files["text"].write_text("this is a text file, not a video\n" * 20)
+    files["empty"].write_bytes(b"")
+    moving = np.zeros((16, 64, 64, 3), np.uint8)
+    for t in range(16):
+        moving[t, 20:36, 2 + 3 * t:18 + 3 * t] = (250, 80, 40)
+    files["one_frame"] = write_mp4(moving[:1], folder / "one_frame.mp4", 8.0)
+    big = np.full((4, 2160, 3840, 3), 90, np.uint8)
+    for t in range(4):
+        big[:, 900:1300][t, :, 400 + 300 * t:1000 + 300 * t] = (240, 200, 30)
+    files["4k"] = write_mp4(big, folder / "uhd_4k.mp4", 8.0)
+    files["ten_minutes"] = write_mp4(rng.integers(0, 255, (600, 32, 32, 3), dtype=np.uint8),
+                                     folder / "ten_minutes.mp4", 1.0)
+    still = np.repeat(rng.integers(0, 255, (1, 64, 64, 3), dtype=np.uint8), 16, axis=0)
+    files["static"] = write_mp4(still, folder / "static.mp4", 8.0)
+    return files
+
+
+def plotly_array(value) -> np.ndarray:
+    """A plotly JSON array: a plain list, or plotly 6's typed-array form {"dtype", "bdata"}."""
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+    return np.asarray(value)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def examples(world: dict[str, Path]) -> list[dict]:
+    manifest = json.loads((world["examples"] / "examples.json").read_text())["examples"]
+    return [{**e, "path": world["examples"] / e["file"]} for e in manifest]
+
+
+# ------------------------------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> dict[str, Path]:
+    return build_tiny_world(tmp_path_factory.mktemp("app_world"))
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory) -> dict[str, Path]:
+    return make_bad_inputs(tmp_path_factory.mktemp("bad_inputs"))
+
+
+@pytest.fixture(scope="module")
+def server(world):
+    import app
+
+    demo = app.build_app(world["model"], world["index"], world["nomask"], world["examples"], cache_dir=world["cache"])
+    _, url, _ = app.launch(demo, port=free_port(), host="127.0.0.1", prevent_thread_lock=True, show_error=True,
+                           quiet=True)
+    try:
+        yield url
+    finally:
+        demo.close()
+
+
+def client(url: str):
+    from gradio_client import Client
+
+    return Client(url, verbose=False)
+
+
+def library_result(world: dict[str, Path], video: Path, prompt: str, top: int):
+    """The same attribution computed directly with the library, sequentially (the reference)."""
+    from motive_core.models import load_model
+    from motive_core.query import Attributor
+    from motive_core.video import read_video
+
+    attributor = Attributor(world["index"], model=load_model(world["model"], device="cpu"))
+    prepared = attributor.featurizer.prepare(read_video(video, max_seconds=60.0, max_side=1024))
+    return attributor.attribute(prepared, prompt, top)
+
+
+# --------------------------------------------------------------------------------------------- tests
+
+
+def test_api_names_are_stable(server):
+    import app
+
+    api = client(server).view_api(print_info=False, return_format="dict")
+    assert set(api["named_endpoints"]) == {f"/{name}" for name in app.API_NAMES}
+    info = client(server).predict(api_name="/info")
+    assert info["index"]["clips"] == 16 and info["nomask_index"]["clips"] == 16
+    assert len(info["examples"]) >= 4
+
+
+def test_generate_attribute_curate_download(server, world):
+    from gradio_client import handle_file
+
+    from motive_core.attribution.scoring import majority_vote
+
+    c = client(server)
+    video, name = c.predict("a red circle bouncing on a plain background", 3, 2, 2.0, api_name="/generate")
+    assert Path(video).is_file() and name.startswith("generated")
+
+    triptych, plot, latent, warnings, stats, status = c.predict(handle_file(video), "a red circle bouncing", name,
+                                                                api_name="/motion")
+    assert Path(triptych).suffix == ".mp4" and Path(latent).is_file()
+    assert plot["type"] == "plotly" and len(json.loads(plot["plot"])["data"]) == 3
+    assert stats["frames"] == 8 and len(stats["per_frame_mean"]) == 8 and "motion ready" in status
+
+    out = c.predict(handle_file(video), "a red circle bouncing", name, TOP, False, api_name="/attribute")
+    pos, neg, hist, scatter, summary, candidate, compare_video, candidate_md, nomask_md, _, result, status = out
+    assert len(pos) == len(neg) == TOP
+    assert all(Path(item["image"]).is_file() and " · " in item["caption"] for item in pos + neg)
+    scores = [e["score"] for e in result["positives"]]
+    assert scores == sorted(scores, reverse=True) and result["num_clips"] == 16
+    assert pos[0]["caption"].startswith(f"+1 · {scores[0]:+.3f} · {result['positives'][0]['id']}")
+    assert Path(compare_video).suffix == ".mp4" and result["positives"][0]["id"] in candidate_md
+    reference = library_result(world, Path(video), "a red circle bouncing", TOP)
+    hist_data = json.loads(hist["plot"])["data"]
+    np.testing.assert_allclose(np.sort(plotly_array(hist_data[0]["x"])), np.sort(reference.scores), atol=1e-5)
+    assert {t["name"] for t in hist_data[1:]} == {"shown positives", "shown negatives"}
+    assert "Spearman" in json.loads(scatter["plot"])["layout"]["title"]["text"]
+    for key in ("decode", "motion", "gradient", "projection", "ranking"):
+        assert key in result["timings"]
+
+    assert [e["id"] for e in result["positives"]] == [e["id"] for e in reference.positives]
+    np.testing.assert_allclose(scores, [e["score"] for e in reference.positives], atol=1e-5)
+
+    other = result["negatives"][1]
+    compare_video, md = c.predict(other["id"], api_name="/compare")
+    assert Path(compare_video).is_file() and md.startswith(f"**−2 · {other['id']}**")
+    assert len(c.predict(2, api_name="/rerank")[0]) == 2
+
+    table, message = c.predict("generated", api_name="/add_query")
+    assert len(table["data"]) == 1 and "1 queries" in message
+    first = examples(world)[0]
+    c.predict(handle_file(str(first["path"])), first["prompt"], first["motion"], TOP, False, api_name="/attribute")
+    table, _ = c.predict("", api_name="/add_query")
+    assert [row[1] for row in table["data"]] == ["generated", first["motion"]]
+
+    selection, overlap, vote_md, csv_path, jsonl_path = c.predict(0.25, 75, api_name="/vote")
+    assert len(selection["data"]) == math.ceil(0.25 * 16) and "Kept **4** of 16" in vote_md
+    assert json.loads(overlap["plot"])["data"][0]["type"] == "heatmap"
+    rows = list(csv.DictReader(open(csv_path)))
+    lines = [json.loads(line) for line in open(jsonl_path)]
+    assert [r["id"] for r in rows] == [line["id"] for line in lines] == [r[1] for r in selection["data"]]
+    assert {"score_generated", f"score_{first['motion']}", "votes", "file", "caption"} <= set(rows[0])
+    assert all((world["index"].parent / "clips" / r["file"]).is_file() for r in rows)
+
+    # the selection is exactly the library's majority vote over the two queries' scores
+    second = library_result(world, first["path"], first["prompt"], TOP)
+    expected = majority_vote(np.stack([reference.scores, second.scores]), 75.0, 0.25)
+    assert [r["id"] for r in rows] == _ids(world, expected.indices)
+
+    table, message = c.predict(api_name="/clear_queries")
+    print(table, message)
+    assert "empty" in message
+
+
+def _ids(world: dict[str, Path], rows) -> list[str]:
+    clips = [json.loads(line) for line in open(world["index"] / "clips.jsonl")]
+    return [clips[int(i)]["id"] for i in rows]
+
+
+def test_nomask_switch_shows_both_rankings(server, world):
+    from gradio_client import handle_file
+
+    c = client(server)
+    ex = examples(world)[1]
+    out = c.predict(handle_file(str(ex["path"])), ex["prompt"], "q", TOP, True, api_name="/attribute")
+    nomask_md, nomask_table, result = out[8], out[9], out[10]
+    assert "Motive (mask) vs no mask" in nomask_md and "Jaccard" in nomask_md
+    assert len(nomask_table["data"]) == TOP and result["nomask"] is not None
+    mask_ids = [e["id"] for e in result["positives"]]
+    nomask_ids = [e["id"] for e in result["nomask"]["positives"]]
+    shared = len(set(mask_ids) & set(nomask_ids))
+    assert f"**{shared} of {TOP}**" in nomask_md
+    md, table = c.predict(False, api_name="/compare_nomask")
+    assert md == ""
+    md, table = c.predict(True, api_name="/compare_nomask")
+    assert f"**{shared} of {TOP}**" in md
+
+
+@pytest.mark.parametrize("case, message", [
+    ("text", "is not a video"),
+    ("empty", "empty (0 bytes)"),
+    ("one_frame", "only 1 frame"),
+    ("ten_minutes", "over the 60 s limit"),
+])
+def test_bad_inputs_give_readable_messages(server, world, bad_inputs, case, message):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    c = client(server)
+    for api_name, args in (("/motion", ("", "")), ("/attribute", ("", "", TOP, False))):
+        with pytest.raises(AppError) as caught:
+            c.predict(handle_file(str(bad_inputs[case])), *args, api_name=api_name)
+        assert message in str(caught.value) and "Traceback" not in str(caught.value)
+    _still_serving(c, world)
+
+
+def test_large_and_static_clips_give_sensible_results(server, world, bad_inputs):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    c = client(server)
+    *_, warnings, stats, _ = c.predict(handle_file(str(bad_inputs["4k"])), "", "4k", api_name="/motion")
+    assert stats["frames"] == 8 and stats["height"] == 32 and not stats["is_near_static"]
+    out = c.predict(handle_file(str(bad_inputs["4k"])), "", "4k", TOP, False, api_name="/attribute")
+    assert len(out[10]["positives"]) == TOP
+
+    *_, warnings, stats, _ = c.predict(handle_file(str(bad_inputs["static"])), "", "still", api_name="/motion")
+    assert stats["is_near_static"] and stats["motion_max"] < 0.5 and "Nearly static" in warnings
+    with pytest.raises(AppError) as caught:  # a perfectly still clip has a zero mask: nothing to attribute
+        c.predict(handle_file(str(bad_inputs["static"])), "", "still", TOP, False, api_name="/attribute")
+    assert "no motion at all" in str(caught.value)
+    _still_serving(c, world)
+
+
+def test_actions_out_of_order_explain_what_to_do(server, world):
+    from gradio_client.exceptions import AppError
+
+    c = client(server)  # a fresh session: nothing attributed, nothing listed
+    for api_name, args, message in (("/rerank", (3,), "Attribute a query first"),
+                                    ("/compare", ("00000_float",), "Attribute a query first"),
+                                    ("/add_query", ("x",), "Attribute a query first"),
+                                    ("/vote", (0.1, 90), "curation list is empty"),
+                                    ("/generate", ("", 0, 2, 1.0), "Write a prompt first"),
+                                    ("/motion", (None, "", ""), "No query video yet")):
+        with pytest.raises(AppError) as caught:
+            c.predict(*args, api_name=api_name)
+        assert message in str(caught.value)
+    _still_serving(c, world)
+
+
+def test_four_concurrent_clients_match_sequential_results(server, world):
+    from gradio_client import handle_file
+
+    queries = [(e["path"], f"{e['prompt']} (concurrent {i})") for i, e in enumerate(examples(world)[:4])]
+    expected = [library_result(world, path, prompt, TOP) for path, prompt in queries]
+
+    def run(query: tuple[Path, str]) -> dict:
+        path, prompt = query
+        return client(server).predict(handle_file(str(path)), prompt, "", TOP, False, api_name="/attribute")[10]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(run, queries))
+    for got, want in zip(results, expected):
+        assert [e["id"] for e in got["positives"]] == [e["id"] for e in want.positives]
+        assert [e["id"] for e in got["negatives"]] == [e["id"] for e in want.negatives]
+        np.testing.assert_allclose([e["score"] for e in got["positives"]], [e["score"] for e in want.positives],
+                                   atol=1e-5)
+
+
+def _still_serving(c, world) -> None:
+    """The app answers a light and a heavy request after the failure."""
+    from gradio_client import handle_file
+
+    assert c.predict(api_name="/info")["index"]["clips"] == 16
+    ex = examples(world)[0]
+    stats = c.predict(handle_file(str(ex["path"])), ex["prompt"], "ok", api_name="/motion")[4]
+    assert stats["frames"] == 8
