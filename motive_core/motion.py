@@ -16,7 +16,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -168,6 +168,19 @@ def _splat(positions: np.ndarray, values: np.ndarray, weights: np.ndarray, heigh
     return grid.reshape(height, width, -1)
 
 
+def _resolve_user_path(value: str | Path | None, env: str, what: str, argument: str,
+                       valid: Callable[[Path], bool], remedy: str) -> Path:
+    """A path the user supplies (argument, else environment variable); the error says where we looked."""
+    source = f"the {argument} argument" if value else f"the {env} environment variable"
+    value = value or os.environ.get(env)
+    if not value:
+        raise TrackerUnavailableError(f"{what} not found: {env} is not set and no {argument} was given; {remedy}.")
+    path = Path(value).expanduser()
+    if not valid(path):
+        raise TrackerUnavailableError(f"{what} not found: looked in {path.resolve()} (from {source}); {remedy}.")
+    return path
+
+
 class AllTrackerEstimator:
     """Adapter around the user's clone of AllTracker (Harley et al., 2025) and its checkpoint.
 
@@ -195,32 +208,14 @@ class AllTrackerEstimator:
         self._ckpt_hash: str | None = None
 
     def _resolve_repo(self, repo: str | Path | None) -> Path:
-        where = "the repo argument" if repo else "the ALLTRACKER_REPO environment variable"
-        repo = repo or os.environ.get("ALLTRACKER_REPO")
-        if not repo:
-            raise TrackerUnavailableError(
-                f"AllTracker code not found: ALLTRACKER_REPO is not set and no repo path was given; clone "
-                f"{self.REPO_URL} and set ALLTRACKER_REPO=/path/to/alltracker (or pass repo=...).")
-        path = Path(repo).expanduser()
-        if not (path / "nets" / "alltracker.py").is_file():
-            raise TrackerUnavailableError(
-                f"AllTracker code not found: looked for nets/alltracker.py in {path.resolve()} (from {where}); "
-                f"clone {self.REPO_URL} there or point ALLTRACKER_REPO at your clone.")
-        return path
+        return _resolve_user_path(
+            repo, "ALLTRACKER_REPO", "AllTracker code", "repo", lambda p: (p / "nets" / "alltracker.py").is_file(),
+            f"clone {self.REPO_URL} and point ALLTRACKER_REPO at your clone (it must hold nets/alltracker.py)")
 
     def _resolve_checkpoint(self, checkpoint: str | Path | None) -> Path:
-        where = "the checkpoint argument" if checkpoint else "the ALLTRACKER_CKPT environment variable"
-        checkpoint = checkpoint or os.environ.get("ALLTRACKER_CKPT")
-        if not checkpoint:
-            raise TrackerUnavailableError(
-                f"AllTracker checkpoint not found: ALLTRACKER_CKPT is not set and no checkpoint was given; "
-                f"download alltracker.pth from {self.CKPT_URL} and set ALLTRACKER_CKPT=/path/to/alltracker.pth.")
-        path = Path(checkpoint).expanduser()
-        if not path.is_file():
-            raise TrackerUnavailableError(
-                f"AllTracker checkpoint not found: looked for {path.resolve()} (from {where}); download "
-                f"alltracker.pth from {self.CKPT_URL} and point ALLTRACKER_CKPT at it.")
-        return path
+        return _resolve_user_path(
+            checkpoint, "ALLTRACKER_CKPT", "AllTracker checkpoint", "checkpoint", Path.is_file,
+            f"download alltracker.pth from {self.CKPT_URL} and point ALLTRACKER_CKPT at the file")
 
     def settings(self) -> dict:
         if self._ckpt_hash is None:
