@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import statistics
@@ -24,6 +23,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.results_io import save  # noqa: E402
 from motive_core.attribution import fastfood  # noqa: E402
 from motive_core.attribution.hadamard import fast_kernel_available, walsh_hadamard_torch  # noqa: E402
 
@@ -104,25 +104,14 @@ def measure(size: int, device: torch.device, kernel: str, dtype: torch.dtype) ->
         with torch_butterfly_only() if kernel == "torch" else contextlib.nullcontext():
             rows.append({"entries": size, "device": str(device), "hadamard": kernel, "mode": mode,
                          "input_dtype": str(dtype).removeprefix("torch."), "seconds": seconds(fn, device, repeats),
-                         "peak_extra_bytes": peak_extra_memory(fn, device)})
+                         "peak extra MiB": mib(peak_extra_memory(fn, device))})
             print(rows[-1], flush=True)
     del vector
     return rows
 
 
-def markdown(rows: list[dict], machine: dict) -> str:
-    lines = ["# Fastfood projection benchmark (D′ = 512, block 32768)", "",
-             f"Machine: {machine['platform']}, torch {machine['torch']}, {machine['threads']} CPU threads, "
-             f"{machine['gpu'] or 'no GPU'}, load average {machine['load_average_1min']:.1f} at the end.", "",
-             "| entries | device | Hadamard | mode | input | seconds | peak extra MiB |",
-             "|---|---|---|---|---|---|---|"]
-    note = ("Peak extra memory: CUDA allocator peak beyond the input; on CPU, resident-set growth sampled "
-            "every 0.5 ms (memory the allocator kept from earlier cases is not counted again).")
-    for r in rows:
-        peak = "n/a" if r["peak_extra_bytes"] is None else f"{r['peak_extra_bytes'] / 2 ** 20:.0f}"
-        lines.append(f"| {r['entries']:.3g} | {r['device']} | {r['hadamard']} | {r['mode']} | "
-                     f"{r['input_dtype']} | {r['seconds']:.3f} | {peak} |")
-    return "\n".join(lines + ["", note]) + "\n"
+def mib(size: int | None) -> float | None:
+    return None if size is None else size / 2 ** 20
 
 
 def main() -> None:
@@ -146,11 +135,10 @@ def main() -> None:
                "threads": torch.get_num_threads(),
                "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None,
                "load_average_1min": os.getloadavg()[0]}
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "projection.json").write_text(json.dumps({"machine": machine, "results": rows}, indent=2) + "\n")
-    (out / "projection.md").write_text(markdown(rows, machine))
-    print(markdown(rows, machine))
+    save("projection", {"Fastfood projection (D′ = 512, block 32768)": rows},
+         [f"torch {machine['torch']}, {machine['threads']} CPU threads, {machine['gpu'] or 'no GPU'}, load average "
+          f"{machine['load_average_1min']:.1f}. Peak extra memory: CUDA allocator peak beyond the input; on CPU, "
+          "resident-set growth sampled every 0.5 ms."], {"machine": machine})
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ benchmarks/results/scoring.{json,md}. Run from the repository root: python bench
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -22,6 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.results_io import save  # noqa: E402
 from motive_core.attribution.scoring import cosine_scores, majority_vote, top_and_bottom  # noqa: E402
 
 DIM = 512
@@ -74,16 +74,6 @@ def run(large: int) -> list[dict]:
     return results
 
 
-def markdown(results: list[dict], machine: dict) -> str:
-    lines = ["# Scoring benchmark", "",
-             f"Machine: {machine['platform']}, {machine['cpus']} CPUs, numpy {machine['numpy']}, "
-             f"load average {machine['load_average_1min']:.1f} at start.", "",
-             "| case | median ms | p10 ms | p90 ms | repeats |", "|---|---|---|---|---|"]
-    lines += [f"| {r['case']} | {r['median_ms']:.2f} | {r['p10_ms']:.2f} | {r['p90_ms']:.2f} "
-              f"| {r['repeats']} |" for r in results]
-    return "\n".join(lines) + "\n"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", type=int, default=1_000_000, help="rows of the memory-mapped index")
@@ -91,11 +81,9 @@ def main() -> None:
     machine = {"platform": platform.platform(), "cpus": os.cpu_count(), "numpy": np.__version__,
                "load_average_1min": os.getloadavg()[0]}
     results = run(args.large)
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "scoring.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
-    (out / "scoring.md").write_text(markdown(results, machine))
-    print(markdown(results, machine))
+    save("scoring", {"Scoring (Eq. 10) and majority vote (Eq. 18), milliseconds": results},
+         [f"numpy {machine['numpy']}, load average {machine['load_average_1min']:.1f} at start. "
+          "Paper (A100 host): 46 ms for 10k clips, 139 ms for a 50-query vote over 10k clips."], {"machine": machine})
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
+from diffusers import WanTransformer3DModel
 from safetensors.torch import load_file, save_file
 
 from motive_core.errors import ModelNotFoundError
