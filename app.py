@@ -275,7 +275,7 @@ def _layout(engine: Engine) -> UI:
     ui = UI()
     g = engine.adapter.geometry
     count = len(engine.clips)
-    gr.Markdown(_header(engine), elem_classes="motive-header")
+    gr.Markdown(_header(engine), elem_classes="motive-header", elem_id="header")
     ui.status = gr.Markdown("Start in tab 1: generate, upload or pick a query clip, then **Run Motive**.",
                                elem_classes="motive-status", elem_id="status")
     ui.current, ui.queries = gr.State(None), gr.State([])
@@ -287,7 +287,7 @@ def _layout(engine: Engine) -> UI:
                                               info="used to generate, and as the query's caption for its gradient")
                     with gr.Row():
                         ui.seed = gr.Number(0, label="seed", precision=0, minimum=0)
-                        ui.steps = gr.Slider(1, 100, 30, step=1, label="steps")
+                        ui.steps = gr.Slider(1, 100, 30, step=1, label="steps", elem_id="steps")
                         ui.guidance = gr.Slider(1.0, 8.0, 3.0, step=0.5, label="guidance (CFG)")
                     ui.generate = gr.Button("Generate with the loaded model", elem_id="generate-btn")
                     ui.name = gr.Textbox(label="Query name (used in curation)", elem_id="query-name")
@@ -490,7 +490,7 @@ def _wire(engine: Engine, ui: UI) -> None:
         if not 1 <= steps <= 200:
             raise gr.Error(f"steps must be between 1 and 200 (got {steps}).", title="Bad setting")
         path = engine.generate(prompt.strip(), int(seed or 0), steps, float(guidance), progress)
-        return str(path), f"generated: {prompt.strip()[:40]} (seed {int(seed or 0)})"
+        return str(path), f"generated: {prompt.strip()[:60]} (seed {int(seed or 0)})"
 
     @handled
     def motion(video: str, prompt: str, name: str, progress=gr.Progress()) -> tuple:
@@ -573,7 +573,8 @@ def _wire(engine: Engine, ui: UI) -> None:
                                           "scores": query.scores.copy(),
                                           "top": engine.clips[int(np.argmax(query.scores))]["id"],
                                           "motion_max": query.stats["motion_max"]}]
-        return _query_rows(queries), queries, f"{len(queries)} queries in the curation list."
+        count = len(queries)
+        return _query_rows(queries), queries, f"{count} {'query' if count == 1 else 'queries'} in the curation list."
 
     @handled
     def clear_queries() -> tuple:
@@ -596,7 +597,7 @@ def _wire(engine: Engine, ui: UI) -> None:
         write_selection_jsonl(jsonl_path, selection, engine.clips, names)
         voted = int((selection.votes > 0).sum())
         md = (f"Kept **{len(selection.indices)}** of {len(engine.clips)} clips ({fraction:.0%}) from "
-              f"**{len(queries)}** queries at the {percentile:g}th percentile; {voted} clips got at least one vote. "
+              f"**{len(queries)}** {'query' if len(queries) == 1 else 'queries'} at the {percentile:g}th percentile; {voted} clips got at least one vote. "
               f"File paths are relative to the clip folder `{engine.attributor.index.clip_path({'file': '.'})}`.")
         return (ud.selection_rows(selection, engine.clips), ud.overlap_figure(selection.per_query_selected, names),
                 md, str(csv_path), str(jsonl_path))
@@ -618,8 +619,8 @@ def _connect(ui: UI, engine: Engine, fn: dict) -> None:
     ui.generate.click(fn["generate"], [ui.prompt, ui.seed, ui.steps, ui.guidance], [ui.video, ui.name],
                       api_name="generate", **HEAVY)
     ui.video.upload(lambda v: Path(v).stem if v else "", ui.video, ui.name, api_visibility="private", **LIGHT)
-    run = ui.run.click(lambda: gr.Tabs(selected="motion"), None, ui.tabs, api_visibility="private", **LIGHT)
-    run = run.then(fn["motion"], [ui.video, ui.prompt, ui.name], motion_outputs, api_name="motion", **HEAVY)
+    run = ui.run.click(fn["motion"], [ui.video, ui.prompt, ui.name], motion_outputs, api_name="motion", **HEAVY)
+    run = run.success(lambda: gr.Tabs(selected="motion"), None, ui.tabs, api_visibility="private", **LIGHT)
     run.success(fn["attribute"], [ui.video, ui.prompt, ui.name, ui.top, ui.compare_nomask], attribution_outputs,
                 api_name="attribute", **HEAVY)
     ui.top.release(fn["rerank"], [ui.top, ui.current], attribution_outputs, api_name="rerank", **HEAVY)

@@ -435,10 +435,13 @@ def query_overlap(per_query_selected: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def overlap_figure(per_query_selected: np.ndarray, names: list[str]) -> go.Figure:
     """Heat-map of how many above-cut clips each pair of queries shares (Jaccard colour, count text)."""
     counts, jaccard = query_overlap(per_query_selected)
+    ticks = [f"q{i + 1} {name[:14]}" for i, name in enumerate(names)]
     text = [[f"{counts[i, j]}<br>J={jaccard[i, j]:.2f}" for j in range(len(names))] for i in range(len(names))]
-    fig = go.Figure(go.Heatmap(z=jaccard, x=names, y=names, zmin=0, zmax=1, colorscale="Blues", text=text,
-                               texttemplate="%{text}", colorbar=dict(title="Jaccard"),
-                               hovertemplate="%{y} ∩ %{x}: %{text}<extra></extra>"))
+    hover = [[f"{names[i]} ∩ {names[j]}: {counts[i, j]} shared, Jaccard {jaccard[i, j]:.2f}"
+              for j in range(len(names))] for i in range(len(names))]
+    fig = go.Figure(go.Heatmap(z=jaccard, x=ticks, y=ticks, zmin=0, zmax=1, colorscale="Blues", text=text,
+                               texttemplate="%{text}", colorbar=dict(title="Jaccard"), customdata=hover,
+                               hovertemplate="%{customdata}<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, "Overlap of each query's above-percentile clips", "query", "query",
                    height=max(300, 60 * len(names) + 140))

@@ -185,7 +185,7 @@ def test_generate_attribute_curate_download(server, world):
     assert len(c.predict(2, api_name="/rerank")[0]) == 2
 
     table, message = c.predict("generated", api_name="/add_query")
-    assert len(table["data"]) == 1 and "1 queries" in message
+    assert len(table["data"]) == 1 and "1 query in the curation list" in message
     first = examples(world)[0]
     c.predict(handle_file(str(first["path"])), first["prompt"], first["motion"], TOP, False, api_name="/attribute")
     table, _ = c.predict("", api_name="/add_query")
@@ -206,8 +206,7 @@ def test_generate_attribute_curate_download(server, world):
     assert [r["id"] for r in rows] == _ids(world, expected.indices)
 
     table, message = c.predict(api_name="/clear_queries")
-    print(table, message)
-    assert "empty" in message
+    assert table["data"] == [] and "empty" in message
 
 
 def _ids(world: dict[str, Path], rows) -> list[str]:

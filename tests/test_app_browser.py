@@ -1,0 +1,163 @@
+"""The running app clicked through in a real browser (Playwright driving Debian's Chromium, offline).
+
+Generate a clip → run Motive → motion tab → attribution tab (tiles with scores, plots rendered, a
+candidate played next to the query, the no-mask comparison) → curate (add, vote, download the CSV);
+and a bad upload that shows a readable message while the app keeps serving. Screenshots of each step
+go to the test's temporary folder (``benchmarks/screenshots.py`` makes the ones kept in the repo).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_app_api import build_tiny_world, free_port  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+WAIT_MS = 90_000
+NUM_CLIPS = 16
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"Debian's chromium is not installed at {CHROMIUM} "
+                                                            "(apt-get install chromium)"),
+]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> dict[str, Path]:
+    return build_tiny_world(tmp_path_factory.mktemp("browser_world"))
+
+
+@pytest.fixture(scope="module")
+def url(world):
+    import app
+
+    demo = app.build_app(world["model"], world["index"], world["nomask"], world["examples"], cache_dir=world["cache"])
+    _, local_url, _ = app.launch(demo, port=free_port(), host="127.0.0.1", prevent_thread_lock=True,
+                                 show_error=True, quiet=True)
+    try:
+        yield local_url
+    finally:
+        demo.close()
+
+
+@pytest.fixture
+def page(url):
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=WAIT_MS)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+            tab.set_default_timeout(WAIT_MS)
+            tab.goto(url)
+            tab.wait_for_selector("#run-btn")
+            yield tab
+        finally:
+            browser.close()
+
+
+def table_rows(page, table: str):
+    """A gr.DataFrame's grid; its aria-rowcount is the header plus the data rows."""
+    return page.locator(f"{table} [role=grid]")
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def test_click_through_generate_attribute_curate_download(page, tmp_path):
+    from playwright.sync_api import expect
+
+    shots = tmp_path / "screenshots"
+    expect(page.locator("#header")).to_contain_text(f"{NUM_CLIPS} clips")
+
+    # 1 · query: generate a clip with the loaded model
+    page.fill("#prompt textarea", "a red circle bouncing on a plain background")
+    steps = page.locator("#steps input[type=number]")
+    steps.fill("2")
+    steps.press("Enter")
+    page.click("#generate-btn")
+    expect(page.locator("#query-name textarea")).to_have_value(re.compile(r"^generated: a red circle"))
+    expect(page.locator("#query-video video")).to_have_attribute("src", re.compile(r"\.mp4"))
+    page.screenshot(path=shots / "1_query.png", full_page=True)
+
+    # 2 · motion: overlays, per-frame plot with its three series, latent-grid image
+    page.click("#run-btn")
+    expect(page.get_by_role("tab", name="2 · Motion")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#motion-plot .js-plotly-plot .scatterlayer .trace")).to_have_count(3)
+    expect(page.locator("#triptych video")).to_have_attribute("src", re.compile(r"\.mp4"))
+    assert page.locator("#latent-mask img").evaluate("img => img.decode().then(() => img.naturalWidth)") > 0
+    expect(page.locator("#motion-warnings")).to_contain_text(re.compile(r"Motion looks usable|Warning"))
+    page.screenshot(path=shots / "2_motion.png", full_page=True)
+
+    # 3 · attribution: five tiles per polarity with rank · score · id, both plots drawn, comparison playing
+    open_tab(page, "3 · Attribution")
+    expect(page.locator("#status")).to_contain_text("attributed against 16 clips")
+    for gallery, sign in (("#pos-gallery", r"\+"), ("#neg-gallery", "−")):
+        expect(page.locator(f"{gallery} img")).to_have_count(5)
+        expect(page.locator(gallery)).to_contain_text(re.compile(sign + r"1 · [+-]\d\.\d{3} · \d{5}_\w+"))
+    expect(page.locator("#score-hist .js-plotly-plot .barlayer .point").first).to_be_attached()
+    expect(page.locator("#score-hist .js-plotly-plot .scatterlayer .point")).to_have_count(10)  # shown clips
+    assert page.locator("#score-scatter .js-plotly-plot .scatterlayer .point").count() >= NUM_CLIPS
+    expect(page.locator("#score-scatter .gtitle")).to_contain_text("Spearman")
+    expect(page.locator("#compare-video video")).to_have_attribute("src", re.compile(r"\.mp4"))
+    expect(page.locator("#candidate-md")).to_contain_text(re.compile(r"\+1 · \d{5}_\w+ — influence [+-]\d"))
+    page.screenshot(path=shots / "3_attribution.png", full_page=True)
+
+    page.locator("#neg-gallery img").first.click()  # play the most negative clip next to the query
+    expect(page.locator("#candidate-md")).to_contain_text(re.compile(r"−1 · \d{5}_\w+ — influence [+-]\d"))
+    expect(page.locator("#compare-video video")).to_have_attribute("src", re.compile(r"\.mp4"))
+
+    page.locator("#nomask-switch input").check()  # the mask vs no-mask comparison
+    expect(page.locator("#nomask-md")).to_contain_text("Jaccard")
+    expect(table_rows(page, "#nomask-table")).to_have_attribute("aria-rowcount", "6")  # header + top-5
+    page.screenshot(path=shots / "4_nomask.png", full_page=True)
+
+    # 4 · curate: add the query, vote, download the CSV
+    open_tab(page, "4 · Curate")
+    page.click("#add-btn")
+    expect(table_rows(page, "#query-table")).to_have_attribute("aria-rowcount", "2")
+    page.click("#vote-btn")
+    expect(table_rows(page, "#selection-table")).to_have_attribute("aria-rowcount",
+                                                                 str(1 + math.ceil(0.1 * NUM_CLIPS)))
+    expect(page.locator("#vote-md")).to_contain_text(f"Kept {math.ceil(0.1 * NUM_CLIPS)} of {NUM_CLIPS} clips")
+    expect(page.locator("#overlap-plot .js-plotly-plot .heatmaplayer, #overlap-plot .js-plotly-plot image")
+           .first).to_be_attached()
+    link = page.locator("#csv-file a[href*='.csv']").first
+    expect(link).to_be_attached()
+    csv_text = page.request.get(link.get_attribute("href")).text()
+    assert csv_text.startswith("rank,id,file,caption,labels,votes,mean_score,score_")
+    assert len(csv_text.strip().splitlines()) == 1 + math.ceil(0.1 * NUM_CLIPS)
+    page.screenshot(path=shots / "5_curate.png", full_page=True)
+
+
+def test_bad_upload_shows_a_message_and_the_app_keeps_serving(page, tmp_path):
+    from playwright.sync_api import expect
+
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("meeting notes, not a video\n" * 20)
+    page.set_input_files("#query-video input[type=file]", str(fake))
+    page.click("#run-btn")
+    toast = page.locator(".toast-body.error")
+    expect(toast.first).to_contain_text("notes.mp4 is not a video ffmpeg can read")
+    assert "Traceback" not in page.content()
+    page.screenshot(path=tmp_path / "error.png")
+
+    page.locator("#query-video button[aria-label='Clear']").first.click()
+    page.locator("#examples tbody tr").first.click()  # a good example right after: still served
+    expect(page.locator("#query-video video")).to_have_attribute("src", re.compile(r"\.mp4"))
+    page.click("#run-btn")
+    expect(page.get_by_role("tab", name="2 · Motion")).to_have_attribute("aria-selected", "true")
+    open_tab(page, "3 · Attribution")
+    expect(page.locator("#pos-gallery img")).to_have_count(5)
+    expect(page.locator("#status")).to_contain_text("attributed against 16 clips")
