@@ -202,6 +202,11 @@ class Query:
     top: int = 5
 
 
+def refuse(message: str, title: str) -> gr.Error:
+    """A message for the user about their input or the order of actions (no server-side traceback)."""
+    return gr.Error(message, title=title, print_exception=False)
+
+
 def handled(fn):
     """Show library errors as readable messages (gr.Error) and log anything unexpected; never a traceback."""
     @functools.wraps(fn)
@@ -211,7 +216,7 @@ def handled(fn):
         except gr.Error:
             raise
         except MotiveError as err:
-            raise gr.Error(str(err), title="Cannot do that") from None
+            raise refuse(str(err), "Cannot do that") from None
         except Exception as err:  # noqa: BLE001 - the app must keep serving whatever happens
             log.exception("unexpected error in %s", fn.__name__)
             raise gr.Error(f"Unexpected {type(err).__name__}: {err}. The app is still running; try another input.",
@@ -221,14 +226,13 @@ def handled(fn):
 
 def _need_video(video: str | None) -> str:
     if not video:
-        raise gr.Error("No query video yet: generate one, upload a clip or pick an example in tab 1.",
-                       title="No query")
+        raise refuse("No query video yet: generate one, upload a clip or pick an example in tab 1.", "No query")
     return video
 
 
 def _need_scores(query: Query | None) -> Query:
     if query is None or query.scores is None:
-        raise gr.Error("Attribute a query first (tab 1, “Run Motive”).", title="No attribution yet")
+        raise refuse("Attribute a query first (tab 1, “Run Motive”).", "No attribution yet")
     return query
 
 
@@ -326,7 +330,7 @@ def _layout(engine: Engine) -> UI:
                                 object_fit="contain", allow_preview=False, elem_id="neg-gallery")
             gr.Markdown("<small>Each tile: four moments of the training clip (top) over its own motion mask "
                         "(grey-fade, bottom). Click a tile to play it next to the query.</small>")
-            with gr.Row():
+            with gr.Row(elem_id="compare-row"):
                 with gr.Column(scale=3):
                     ui.compare = gr.Video(label="query | its mask | training clip | its mask", loop=True,
                                              autoplay=True, height=260, interactive=False, elem_id="compare-video")
@@ -337,12 +341,13 @@ def _layout(engine: Engine) -> UI:
             with gr.Row():
                 ui.hist = gr.Plot(label="score histogram", elem_id="score-hist")
                 ui.scatter = gr.Plot(label="influence vs motion magnitude", elem_id="score-scatter")
-            gr.Markdown("<small>Histogram: every training clip's score, the shown clips marked. Scatter: a Spearman "
-                        "ρ near 0 means the ranking is not simply “clips with more motion” (paper Fig. 6).</small>")
+            gr.Markdown("<small>Histogram: every training clip's score, the shown clips marked. Scatter: a "
+                        "Spearman ρ near 0 means the ranking is not simply “clips with more motion” (paper Fig. 6)."
+                        "</small>")
             with gr.Column(visible=False) as ui.nomask_box:
                 ui.nomask_md = gr.Markdown(elem_id="nomask-md")
                 ui.nomask_table = gr.DataFrame(headers=ud.COMPARISON_HEADERS, interactive=False,
-                                                  wrap=True, elem_id="nomask-table")
+                                               wrap=True, elem_id="nomask-table")
             with gr.Accordion("full result (JSON)", open=False):
                 ui.result = gr.JSON(label="attribution result")
         with gr.Tab("4 · Curate", id="curate"):
@@ -383,14 +388,16 @@ def _motion_outputs(engine: Engine, query: Query, prepared: PreparedClip) -> tup
                                   engine.fps)
     latent = engine.media.image(f"query/{query.key}", "latent", lambda: ud.latent_mask_image(prepared.latent_mask))
     figure = ud.motion_figure(ud.magnitude_series(prepared.motion.magnitude), engine.fps)
+    stats = query.stats
     warning_md = "\n\n".join(f"**Warning.** {n}" for n in notes) or (
-        f"**Motion looks usable**: max {query.stats['motion_max']:.2f} px/frame, mean {query.stats['motion_mean']:.3f}, "
-        f"camera score {query.stats['camera_motion_score']:.2f}.")
+        f"**Motion looks usable**: max {stats['motion_max']:.2f} px/frame, mean {stats['motion_mean']:.3f}, "
+        f"camera score {stats['camera_motion_score']:.2f}.")
     status = f"**{query.name}**: motion ready ({query.stats['frames']} frames); see tab 2."
     return str(triptych), figure, str(latent), warning_md, query.stats, query, status
 
 
-def _make_query(engine: Engine, video: str, prompt: str, name: str, progress: gr.Progress) -> tuple[Query, PreparedClip]:
+def _make_query(engine: Engine, video: str, prompt: str, name: str,
+                progress: gr.Progress) -> tuple[Query, PreparedClip]:
     key, prepared = engine.prepare(_need_video(video), progress)
     query = Query(key=key, name=_query_name(name, prompt, video), prompt=prompt or "",
                   stats=prepared.stats.to_dict(), visual=ud.visual_from(prepared.frames, prepared.mask),
@@ -484,11 +491,10 @@ def _wire(engine: Engine, ui: UI) -> None:
     def generate(prompt: str, seed: float, steps: float, guidance: float, progress=gr.Progress()) -> tuple:
         """Generate a query clip from a prompt with the loaded model; returns (video, query name)."""
         if not (prompt or "").strip():
-            raise gr.Error("Write a prompt first, e.g. “a red circle bouncing on a plain background”.",
-                           title="No prompt")
+            raise refuse("Write a prompt first, e.g. “a red circle bouncing on a plain background”.", "No prompt")
         steps = int(steps)
         if not 1 <= steps <= 200:
-            raise gr.Error(f"steps must be between 1 and 200 (got {steps}).", title="Bad setting")
+            raise refuse(f"steps must be between 1 and 200 (got {steps}).", "Bad setting")
         path = engine.generate(prompt.strip(), int(seed or 0), steps, float(guidance), progress)
         return str(path), f"generated: {prompt.strip()[:60]} (seed {int(seed or 0)})"
 
@@ -531,7 +537,7 @@ def _wire(engine: Engine, ui: UI) -> None:
         positives, negatives = _entries(engine, query.scores, query.top)
         found = _find(positives, negatives, clip_id)
         if found is None:
-            raise gr.Error(f"{clip_id!r} is not among the shown top-{query.top} clips.", title="Unknown clip")
+            raise refuse(f"{clip_id!r} is not among the shown top-{query.top} clips.", "Unknown clip")
         entry, rank, positive = found
         return engine.comparison(query, entry, rank, positive), _candidate_md(entry, rank, positive)
 
@@ -552,12 +558,12 @@ def _wire(engine: Engine, ui: UI) -> None:
         if not enabled:
             return "", [], query
         if engine.nomask is None:
-            raise gr.Error("No no-mask index is loaded: start the app with --nomask-index DIR.", title="No index")
+            raise refuse("No no-mask index is loaded: start the app with --nomask-index DIR.", "No index")
         query = _need_scores(query)
         if query.nomask_scores is None:
             prepared = engine.prepared.get(query.key)
             if prepared is None:
-                raise gr.Error("The query is no longer in memory: press Run Motive again.", title="Expired")
+                raise refuse("The query is no longer in memory: press Run Motive again.", "Expired")
             progress(0.3, desc="gradient → projection without the mask")
             vector, _ = engine.vector(query.key, prepared, query.prompt, masked=False)
             progress(0.9, desc="ranking")
@@ -585,8 +591,8 @@ def _wire(engine: Engine, ui: UI) -> None:
     def vote(fraction: float, percentile: float, queries: list[dict], progress=gr.Progress()) -> tuple:
         """Majority vote over the listed queries; returns selection, overlap heat-map and CSV / JSONL files."""
         if not queries:
-            raise gr.Error("The curation list is empty: attribute a query and press “Add current query”.",
-                           title="Nothing to vote on")
+            raise refuse("The curation list is empty: attribute a query and press “Add current query”.",
+                         "Nothing to vote on")
         progress(0.2, desc="voting")
         names = ud.unique_names([q["name"] for q in queries])
         selection = majority_vote(np.stack([q["scores"] for q in queries]), float(percentile), float(fraction))
@@ -596,8 +602,9 @@ def _wire(engine: Engine, ui: UI) -> None:
         write_selection_csv(csv_path, selection, engine.clips, names)
         write_selection_jsonl(jsonl_path, selection, engine.clips, names)
         voted = int((selection.votes > 0).sum())
+        noun = "query" if len(queries) == 1 else "queries"
         md = (f"Kept **{len(selection.indices)}** of {len(engine.clips)} clips ({fraction:.0%}) from "
-              f"**{len(queries)}** {'query' if len(queries) == 1 else 'queries'} at the {percentile:g}th percentile; {voted} clips got at least one vote. "
+              f"**{len(queries)}** {noun} at the {percentile:g}th percentile; {voted} clips got at least one vote. "
               f"File paths are relative to the clip folder `{engine.attributor.index.clip_path({'file': '.'})}`.")
         return (ud.selection_rows(selection, engine.clips), ud.overlap_figure(selection.per_query_selected, names),
                 md, str(csv_path), str(jsonl_path))
@@ -660,7 +667,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="demo or diffusers Wan model folder")
     p.add_argument("--index", default=str(DEFAULT_INDEX), help="attribution index folder (Motive mask)")
     p.add_argument("--nomask-index", default=None,
-                   help=f"no-mask index for the comparison switch (default {DEFAULT_NOMASK} when --index is the demo's)")
+                   help=f"no-mask index for the comparison switch (default: {DEFAULT_NOMASK} with the demo index)")
     p.add_argument("--examples", default=None, help=f"folder of example queries (default {DEFAULT_EXAMPLES})")
     p.add_argument("--cache-dir", default=None, help="where rendered clips are cached (default: system temp)")
     p.add_argument("--device", default=None, help="cpu / cuda (default: cuda when available)")
