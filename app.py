@@ -9,6 +9,7 @@ This file is UI wiring only: the pipeline lives in ``motive_core`` and display d
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import logging
@@ -61,6 +62,15 @@ class Example:
 
 
 @dataclass
+class Prepared:
+    """A decoded query with its motion (the dense field dropped) and per-frame magnitude series."""
+
+    key: str
+    clip: PreparedClip
+    series: dict[str, list[float]]
+
+
+@dataclass
 class Engine:
     """What every session shares, loaded once: model, indexes, examples, caches and the model lock."""
 
@@ -70,7 +80,7 @@ class Engine:
     media: ud.MediaCache
     max_seconds: float = 60.0
     lock: threading.Lock = field(default_factory=threading.Lock)
-    prepared: ud.LruCache = field(default_factory=lambda: ud.LruCache(6))
+    prepared: ud.LruCache = field(default_factory=lambda: ud.LruCache(4))
     vectors: ud.LruCache = field(default_factory=lambda: ud.LruCache(64))
 
     @property
@@ -85,37 +95,37 @@ class Engine:
     def clips(self) -> list[dict]:
         return self.attributor.index.clips
 
-    def prepare(self, video: str, progress: gr.Progress) -> tuple[str, PreparedClip]:
+    def prepare(self, video: str, progress: gr.Progress) -> Prepared:
         """Decode + standardise + motion for a query file, shared by sessions through an LRU cache."""
         progress(0.02, desc="decoding")
         key = ud.file_digest(video)
         cached = self.prepared.get(key)
         if cached is not None:
-            return key, cached
+            return cached
         start = time.perf_counter()
         clip = read_video(video, max_seconds=self.max_seconds, max_side=1024)
         decode = time.perf_counter() - start
         progress(0.2, desc="motion")
         prepared = self.attributor.featurizer.prepare(clip)
         prepared.timings = {"decode": decode, **prepared.timings}
-        self.prepared.put(key, prepared)
-        return key, prepared
+        series = ud.magnitude_series(prepared.motion.magnitude)
+        # the dense displacement field is not needed past this point (and is large for big models)
+        result = Prepared(key, dataclasses.replace(prepared, motion=None), series)
+        self.prepared.put(key, result)
+        return result
 
-    def vector(self, key: str, prepared: PreparedClip, prompt: str, masked: bool) -> tuple[np.ndarray, dict]:
+    def vector(self, prepared: Prepared, prompt: str, masked: bool) -> tuple[np.ndarray, dict]:
         """The query's projected gradient under the mask (or without it), cached per (clip, prompt, mask)."""
         attributor = self.attributor if masked else self.nomask
+        key = (prepared.key, prompt, masked)
         with self.lock:  # one model evaluation at a time; the others wait here, not in the queue
-            cached = self.vectors.get((key, prompt, masked))
+            cached = self.vectors.get(key)
             if cached is not None:
                 return cached
-            saved, prepared.timings = prepared.timings, {}
-            try:
-                vector = attributor.featurizer.vector(prepared, prompt)
-                timings = dict(prepared.timings)
-            finally:
-                prepared.timings = saved
-            self.vectors.put((key, prompt, masked), (vector, timings))
-            return vector, timings
+            clip = dataclasses.replace(prepared.clip, timings={})  # timings of this computation only
+            vector = attributor.featurizer.vector(clip, prompt)
+            self.vectors.put(key, (vector, clip.timings))
+            return vector, clip.timings
 
     def generate(self, prompt: str, seed: int, steps: int, guidance: float, progress: gr.Progress) -> Path:
         """A clip from the loaded model, written upscaled so it is legible; same settings → same file."""
@@ -138,11 +148,18 @@ class Engine:
             prepared = self.attributor.featurizer.prepare_file(self.attributor.index.clip_path(clip))
             return ud.visual_from(prepared.frames, prepared.mask)
 
-        return self.media.visual("clips", _safe(clip["id"]), compute)
+        try:
+            return self.media.visual("clips", _safe(clip["id"]), compute)
+        except MotiveError as err:  # e.g. an index shipped without its videos: show why, keep the ranking
+            log.warning("clip %s cannot be shown: %s", clip["id"], err)
+            g = self.adapter.geometry
+            return ud.placeholder_visual(g.num_frames, g.height, g.width, "video missing")
 
     def thumbnail(self, clip: dict) -> str:
         """Filmstrip PNG of a training clip (frames over their grey-fade overlay)."""
-        return str(self.media.image("thumbs", _safe(clip["id"]), lambda: ud.filmstrip(self.clip_visual(clip))))
+        visual = self.clip_visual(clip)
+        name = f"_{_safe(visual.note)}" if visual.note else _safe(clip["id"])  # stand-ins are never cached per clip
+        return str(self.media.image("thumbs", name, lambda: ud.filmstrip(visual)))
 
     def comparison(self, query: "Query", entry: dict, rank: int, positive: bool) -> str:
         """mp4 of query | query mask | candidate | candidate mask."""
@@ -380,14 +397,15 @@ def _layout(engine: Engine) -> UI:
 # ------------------------------------------------------------------------------------------ handlers
 
 
-def _motion_outputs(engine: Engine, query: Query, prepared: PreparedClip) -> tuple:
+def _motion_outputs(engine: Engine, query: Query, prepared: Prepared) -> tuple:
     notes = ud.motion_warnings(query.stats)
     for note in notes:
         gr.Warning(note, title="Check this query")
     triptych = engine.media.video(f"query/{query.key}", "triptych", lambda: ud.query_triptych(query.visual),
                                   engine.fps)
-    latent = engine.media.image(f"query/{query.key}", "latent", lambda: ud.latent_mask_image(prepared.latent_mask))
-    figure = ud.motion_figure(ud.magnitude_series(prepared.motion.magnitude), engine.fps)
+    latent = engine.media.image(f"query/{query.key}", "latent",
+                                lambda: ud.latent_mask_image(prepared.clip.latent_mask))
+    figure = ud.motion_figure(prepared.series, engine.fps)
     stats = query.stats
     warning_md = "\n\n".join(f"**Warning.** {n}" for n in notes) or (
         f"**Motion looks usable**: max {stats['motion_max']:.2f} px/frame, mean {stats['motion_mean']:.3f}, "
@@ -397,11 +415,11 @@ def _motion_outputs(engine: Engine, query: Query, prepared: PreparedClip) -> tup
 
 
 def _make_query(engine: Engine, video: str, prompt: str, name: str,
-                progress: gr.Progress) -> tuple[Query, PreparedClip]:
-    key, prepared = engine.prepare(_need_video(video), progress)
-    query = Query(key=key, name=_query_name(name, prompt, video), prompt=prompt or "",
-                  stats=prepared.stats.to_dict(), visual=ud.visual_from(prepared.frames, prepared.mask),
-                  timings=dict(prepared.timings))
+                progress: gr.Progress) -> tuple[Query, Prepared]:
+    prepared = engine.prepare(_need_video(video), progress)
+    clip = prepared.clip
+    query = Query(key=prepared.key, name=_query_name(name, prompt, video), prompt=prompt or "",
+                  stats=clip.stats.to_dict(), visual=ud.visual_from(clip.frames, clip.mask), timings=dict(clip.timings))
     return query, prepared
 
 
@@ -509,9 +527,9 @@ def _wire(engine: Engine, ui: UI) -> None:
     def attribute(video: str, prompt: str, name: str, top: float, with_nomask: bool, progress=gr.Progress()) -> tuple:
         """Rank every training clip by influence on the query (decoding, motion, gradient, projection, ranking)."""
         query, prepared = _make_query(engine, video, prompt, name, progress)
-        ud.check_attributable(prepared.latent_mask, engine.attributor.featurizer.settings.use_mask)
+        ud.check_attributable(prepared.clip.latent_mask, engine.attributor.featurizer.settings.use_mask)
         progress(0.4, desc="gradient → projection (motion-weighted loss)")
-        vector, timings = engine.vector(query.key, prepared, query.prompt, masked=True)
+        vector, timings = engine.vector(prepared, query.prompt, masked=True)
         progress(0.8, desc="ranking")
         start = time.perf_counter()
         query.scores = engine.attributor.index.scores(vector)
@@ -519,7 +537,7 @@ def _wire(engine: Engine, ui: UI) -> None:
         query.top = max(1, min(int(top), len(query.scores)))
         if with_nomask and engine.nomask is not None:
             progress(0.85, desc="gradient → projection without the mask")
-            query.nomask_scores = engine.nomask.index.scores(engine.vector(query.key, prepared, query.prompt, False)[0])
+            query.nomask_scores = engine.nomask.index.scores(engine.vector(prepared, query.prompt, False)[0])
         progress(0.9, desc="rendering candidates")
         return _attribution_outputs(engine, query)
 
@@ -565,7 +583,7 @@ def _wire(engine: Engine, ui: UI) -> None:
             if prepared is None:
                 raise refuse("The query is no longer in memory: press Run Motive again.", "Expired")
             progress(0.3, desc="gradient → projection without the mask")
-            vector, _ = engine.vector(query.key, prepared, query.prompt, masked=False)
+            vector, _ = engine.vector(prepared, query.prompt, masked=False)
             progress(0.9, desc="ranking")
             query.nomask_scores = engine.nomask.index.scores(vector)
         return (*_nomask_outputs(engine, query), query)
@@ -679,6 +697,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     args = parse_args(argv)
     demo_index = Path(args.index).resolve() == DEFAULT_INDEX.resolve()
     nomask = args.nomask_index or (DEFAULT_NOMASK if demo_index and DEFAULT_NOMASK.is_dir() else None)

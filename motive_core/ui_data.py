@@ -77,10 +77,12 @@ class LruCache:
 
 @dataclass
 class ClipVisual:
-    """What the UI needs to draw a clip: frames (T,H,W,3) uint8 and its motion mask W (T,H,W) in [0,1]."""
+    """What the UI needs to draw a clip: frames (T,H,W,3) uint8, its motion mask W (T,H,W) in [0,1], and a
+    note when the frames are only a stand-in (e.g. the video is missing)."""
 
     frames: np.ndarray
     mask: np.ndarray
+    note: str = ""
 
 
 class MediaCache:
@@ -129,6 +131,13 @@ class MediaCache:
         folder = self.root / "exports"
         folder.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix="selection-", dir=folder))
+
+
+def placeholder_visual(frames: int, height: int, width: int, note: str = "video missing") -> ClipVisual:
+    """Reddish-grey frames with a zero mask and a ``note``, for a clip whose video cannot be read."""
+    pixels = np.empty((frames, height, width, 3), np.uint8)
+    pixels[:] = (140, 96, 96)
+    return ClipVisual(pixels, np.zeros((frames, height, width), np.float32), note=note)
 
 
 def visual_from(frames: np.ndarray, mask: np.ndarray, max_side: int = 256) -> ClipVisual:
@@ -205,7 +214,8 @@ def comparison(query: ClipVisual, candidate: ClipVisual, title: str, score: floa
     count = min(len(query.frames), len(candidate.frames))
     q, c = _take(query, count), _take(candidate, count)
     return side_by_side([(q.frames, "query"), (grey_fade(q.frames, q.mask), "query mask"),
-                         (c.frames, title, score_colour(score)), (grey_fade(c.frames, c.mask), "its mask")])
+                         (c.frames, title, score_colour(score)),
+                         (grey_fade(c.frames, c.mask), c.note or "its mask")])
 
 
 def _take(visual: ClipVisual, count: int) -> ClipVisual:
@@ -213,7 +223,7 @@ def _take(visual: ClipVisual, count: int) -> ClipVisual:
     if len(visual.frames) == count:
         return visual
     index = np.linspace(0, len(visual.frames) - 1, count).round().astype(int)
-    return ClipVisual(visual.frames[index], visual.mask[index])
+    return ClipVisual(visual.frames[index], visual.mask[index], visual.note)
 
 
 def filmstrip(visual: ClipVisual, points: int = 4, target: int = 64) -> np.ndarray:
@@ -223,7 +233,8 @@ def filmstrip(visual: ClipVisual, points: int = 4, target: int = 64) -> np.ndarr
     scale = panel_scale(*frames.shape[1:3], target=target)
     top = np.concatenate(list(enlarge(frames, scale)), axis=1)
     bottom = np.concatenate(list(enlarge(grey_fade(frames, masks), scale)), axis=1)
-    return np.concatenate([top, np.full((2, top.shape[1], 3), 255, np.uint8), bottom], axis=0)
+    strip = np.concatenate([top, np.full((2, top.shape[1], 3), 255, np.uint8), bottom], axis=0)
+    return label_frames(strip[None], visual.note)[0] if visual.note else strip
 
 
 def latent_mask_image(latent_mask: np.ndarray, columns: int = 8, cell: int = 96, max_frames: int = 24) -> np.ndarray:

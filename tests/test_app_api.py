@@ -103,10 +103,16 @@ def bad_inputs(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def server(world):
+def demo(world):
     import app
 
-    demo = app.build_app(world["model"], world["index"], world["nomask"], world["examples"], cache_dir=world["cache"])
+    return app.build_app(world["model"], world["index"], world["nomask"], world["examples"], cache_dir=world["cache"])
+
+
+@pytest.fixture(scope="module")
+def server(demo):
+    import app
+
     _, url, _ = app.launch(demo, port=free_port(), host="127.0.0.1", prevent_thread_lock=True, show_error=True,
                            quiet=True)
     try:
@@ -312,3 +318,58 @@ def _still_serving(c, world) -> None:
     ex = examples(world)[0]
     stats = c.predict(handle_file(str(ex["path"])), ex["prompt"], "ok", api_name="/motion")[4]
     assert stats["frames"] == 8
+
+
+def test_a_missing_training_video_gets_a_stand_in_not_an_error(demo):
+    from PIL import Image
+
+    engine = demo.motive_engine
+    ghost = {"id": "ghost", "file": "no_such_clip.mp4", "score": -0.5}
+    visual = engine.clip_visual(ghost)
+    assert visual.note == "video missing" and visual.mask.max() == 0
+    assert Image.open(engine.thumbnail(ghost)).size[0] > 0
+
+
+# ----------------------------------------------------------------------------- display data, no server
+
+
+def test_rank_correlation_matches_scipy():
+    from scipy.stats import spearmanr
+
+    from motive_core.ui_data import rank_correlation
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=200), rng.normal(size=200)
+    b[:100] += a[:100]
+    assert rank_correlation(a, b) == pytest.approx(spearmanr(a, b).statistic, abs=1e-9)
+    a[3] = np.nan  # entries missing on either side are ignored
+    keep = np.isfinite(a)
+    assert rank_correlation(a, b) == pytest.approx(spearmanr(a[keep], b[keep]).statistic, abs=1e-9)
+
+
+def test_overlaps_and_selection_rows():
+    from motive_core.attribution.scoring import majority_vote
+    from motive_core.ui_data import query_overlap, ranking_overlap, selection_rows
+
+    chosen = np.array([[1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 0, 0]], bool)
+    counts, jaccard = query_overlap(chosen)
+    assert counts.tolist() == [[2, 1, 0], [1, 2, 0], [0, 0, 0]]
+    assert jaccard[0, 1] == pytest.approx(1 / 3) and jaccard[2, 2] == 1.0
+    assert ranking_overlap(["a", "b", "c"], ["c", "d", "a"]) == {"shared": ["a", "c"], "count": 2, "jaccard": 0.5}
+    scores = np.array([[0.9, 0.1, 0.5, 0.2], [0.8, 0.7, 0.1, 0.0]])
+    selection = majority_vote(scores, percentile=50, fraction=0.5)
+    clips = [{"id": f"c{i}", "caption": f"clip {i}", "labels": {"motion": "spin"}} for i in range(4)]
+    assert selection_rows(selection, clips) == [[1, "c0", "spin", 2, 0.85, "clip 0"],
+                                                [2, "c1", "spin", 1, 0.4, "clip 1"]]
+
+
+def test_side_by_side_panels_are_labelled_and_aligned():
+    from motive_core.ui_data import HEADER_PX, ClipVisual, comparison, latent_mask_image, query_triptych
+
+    rng = np.random.default_rng(0)
+    visual = ClipVisual(rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8), rng.random((8, 32, 32), np.float32))
+    triptych = query_triptych(visual)
+    assert triptych.shape[0] == 8 and triptych.shape[1] == 32 * 6 + HEADER_PX and triptych.shape[2] == 3 * 192 + 8
+    longer = ClipVisual(np.zeros((16, 32, 32, 3), np.uint8), np.zeros((16, 32, 32), np.float32))
+    assert comparison(visual, longer, "+1 0.5 x", 0.5).shape[0] == 8  # resampled to the shorter clip
+    assert latent_mask_image(rng.random((21, 6, 10), np.float32)).ndim == 3
