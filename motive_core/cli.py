@@ -82,18 +82,28 @@ def cmd_mask(args: argparse.Namespace) -> dict:
             "is_near_static": stats["is_near_static"], "is_camera_motion": stats["is_camera_motion"], "files": files}
 
 
-def _progress_bar(desc: str):
-    """A tqdm bar created on the first update, so failures before any work print only their message."""
+def _progress_bar():
+    """A tqdm bar per build stage, with clips/s and ETA, created on the first update so failures before any work
+    print only their message."""
     from tqdm import tqdm
 
     bars: list = []
 
-    def update(done: int, total: int) -> None:
-        if not bars:
-            bars.append(tqdm(total=total, desc=desc, unit="unit", file=sys.stderr))
-        bars[0].n = done
-        bars[0].refresh()
+    def update(report) -> None:
+        if not bars or bars[-1].desc != report.stage:
+            if bars:
+                bars[-1].close()
+            bars.append(tqdm(total=report.units_total, desc=report.stage, unit="unit", file=sys.stderr))
+        bar = bars[-1]
+        bar.n = report.units_done
+        eta = "?" if report.eta_seconds is None else bar.format_interval(report.eta_seconds)
+        bar.set_postfix_str(f"{report.clips_per_second:.2f} clips/s, ETA {eta}")
     return update
+
+
+def _progress_lines(report) -> None:
+    """With --json: one plain progress line per finished unit on stderr (stdout keeps the one JSON document)."""
+    print(report, file=sys.stderr, flush=True)
 
 
 def cmd_build_index(args: argparse.Namespace) -> dict:
@@ -101,10 +111,21 @@ def cmd_build_index(args: argparse.Namespace) -> dict:
     from motive_core.index import build_index
     from motive_core.models import load_model
 
+    model_spec = str(Path(args.model).resolve()) if args.model != "demo" else "demo"
+    progress = _progress_lines if args.json else _progress_bar()
+    if args.ray:
+        from motive_core.distributed import RayOptions, build_index_ray
+
+        options = RayOptions(address=args.ray, workers=args.workers, num_gpus_per_worker=args.num_gpus_per_worker,
+                             num_cpus_per_worker=args.num_cpus_per_worker, mask_stage=args.mask_stage,
+                             device=args.device, dtype=args.dtype)
+        summary = build_index_ray(args.data, args.out, model_spec, _settings(args), args.unit_size, options, progress)
+        return {"out": str(args.out), **summary}
+    if args.mask_stage:
+        raise MotiveError("--mask-stage runs on a Ray cluster; add --ray auto (or the cluster's address)")
     featurizer = Featurizer(load_model(args.model, device=args.device, dtype=args.dtype), _settings(args))
-    summary = build_index(args.data, args.out, featurizer, unit_size=args.unit_size, workers=args.workers,
-                          model_spec=str(Path(args.model).resolve()) if args.model != "demo" else "demo",
-                          progress=None if args.json else _progress_bar("build-index"))
+    summary = build_index(args.data, args.out, featurizer, unit_size=args.unit_size, workers=args.workers or 1,
+                          model_spec=model_spec, progress=progress)
     return {"out": str(args.out), **summary}
 
 
@@ -186,8 +207,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="clip folder with metadata.jsonl")
     p.add_argument("--model", required=True, help="'demo' or a local model folder")
     p.add_argument("--out", required=True, help="index folder (re-run the same command to resume)")
-    p.add_argument("--workers", type=int, default=1, help="local worker processes")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default: 1 locally; with --ray, as many as the cluster holds)")
     p.add_argument("--unit-size", type=int, default=8, help="clips per atomically written unit")
+    p.add_argument("--ray", default=None, metavar="auto|ADDRESS",
+                   help="build on a Ray cluster: 'auto' (the cluster this machine joined) or its head's host:port")
+    p.add_argument("--num-gpus-per-worker", type=float, default=0.0,
+                   help="with --ray: GPUs per worker (workers with a GPU default to cuda + bf16)")
+    p.add_argument("--num-cpus-per-worker", type=float, default=1.0,
+                   help="with --ray: CPUs per worker (also its torch threads)")
+    p.add_argument("--mask-stage", action="store_true",
+                   help="with --ray: compute and cache motion masks on CPU workers before the gradient stage")
     _add_settings(p)
     _add_device(p)
 

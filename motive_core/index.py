@@ -6,6 +6,8 @@ Layout (DESIGN "Contracts"):
   units/        unit-NNNNNN.jsonl + unit-NNNNNN.npy: one work unit of clips; the .npy is renamed into place
                 last, so its presence marks the unit done (kill -9 at any moment loses at most the unit in
                 flight and never leaves a half-written file under a final name)
+  masks/        optional: each clip's latent mask + motion statistics, cached by a cluster build's mask stage
+                (``distributed.py``)
   clips.jsonl   per-clip metadata (id, file, caption, labels, motion statistics, row), after the last unit
   vectors.npy   (N, D′) float32 ℓ2-normalised rows, memory-mapped on load
 No pickle anywhere.
@@ -17,6 +19,7 @@ import hashlib
 import json
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -27,14 +30,19 @@ from motive_core.attribution.scoring import cosine_scores, top_and_bottom
 from motive_core.config import require_same_config
 from motive_core.data import Clip, load_clip_folder
 from motive_core.errors import ConfigMismatchError, MotiveError
-from motive_core.featurize import Featurizer
+from motive_core.featurize import Featurizer, PreparedClip
 
 CONFIG, CLIPS, VECTORS, UNITS = "config.json", "clips.jsonl", "vectors.npy", "units"
 
 
+def _temporary_name(path: Path) -> str:
+    """A sibling name no other writer uses, even another host's process with the same pid on a shared disk."""
+    return f".{path.name}.{uuid.uuid4().hex}.tmp"
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary sibling, fsync, then rename: readers never see a partial file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(_temporary_name(path))
     with open(tmp, "wb") as handle:
         handle.write(data)
         handle.flush()
@@ -47,7 +55,7 @@ def atomic_write_json(path: Path, data: dict) -> None:
 
 
 def atomic_write_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npy")
+    tmp = path.with_name(_temporary_name(path) + ".npy")
     np.save(tmp, array)
     with open(tmp, "rb+") as handle:
         os.fsync(handle.fileno())
@@ -98,17 +106,21 @@ class BuildPlan:
         return [u for u in range(self.num_units) if not self.unit_done(u)]
 
 
-def compute_unit(featurizer: Featurizer, plan: BuildPlan, unit: int) -> dict:
+Preparer = Callable[[Clip], PreparedClip]
+
+
+def compute_unit(featurizer: Featurizer, plan: BuildPlan, unit: int, prepare: Preparer | None = None) -> dict:
     """Featurize one unit's clips and commit them atomically; returns summed per-stage seconds.
 
-    A clip that fails (unreadable video, non-finite gradient) is recorded with its error and no row;
-    the rest of the unit is kept.
+    ``prepare`` replaces the decode → motion → mask step (e.g. by a read from a mask cache); it must give
+    the same frames, latent mask and statistics. A clip that fails (unreadable video, non-finite
+    gradient) is recorded with its error and no row; the rest of the unit is kept.
     """
     rows, vectors, timings = [], [], {}
     for clip in plan.unit_clips(unit):
         record = clip.to_dict()
         try:
-            prepared = featurizer.prepare_file(clip.file)
+            prepared = prepare(clip) if prepare else featurizer.prepare_file(clip.file)
             vectors.append(featurizer.vector(prepared, clip.caption))
             record.update(row=len(vectors) - 1, motion=prepared.stats.to_dict())
             for stage, seconds in prepared.timings.items():
@@ -123,14 +135,17 @@ def compute_unit(featurizer: Featurizer, plan: BuildPlan, unit: int) -> dict:
     return timings
 
 
-def prepare_build(data: str | Path, out: str | Path, featurizer: Featurizer, unit_size: int = 8,
+def prepare_build(data: str | Path, out: str | Path, vector_config: dict, dim: int, unit_size: int = 8,
                   model_spec: str | None = None) -> BuildPlan:
-    """Create or reopen an index folder; refuse to resume one built with other settings or clips."""
+    """Create or reopen an index folder; refuse to resume one built with other settings or clips.
+
+    ``vector_config`` is ``Featurizer.config()`` of the process(es) that compute the vectors.
+    """
     clips = load_clip_folder(data)
     out = Path(out)
     (out / UNITS).mkdir(parents=True, exist_ok=True)
-    header = {"vector_config": featurizer.config(), "clip_list_sha": clip_list_sha(clips),
-              "num_clips": len(clips), "unit_size": unit_size, "dim": featurizer.settings.proj_dim}
+    header = {"vector_config": vector_config, "clip_list_sha": clip_list_sha(clips),
+              "num_clips": len(clips), "unit_size": unit_size, "dim": dim}
     config_path = out / CONFIG
     if config_path.is_file():
         existing = json.loads(config_path.read_text())
@@ -169,7 +184,63 @@ def finalize(plan: BuildPlan) -> dict:
     return {"indexed": len(indexed), "failed": failed}
 
 
-ProgressCallback = Callable[[int, int], None]
+@dataclass(frozen=True)
+class BuildProgress:
+    """Where one stage of a build stands: units done of total, and this run's clip rate and time to go."""
+
+    stage: str
+    units_done: int
+    units_total: int
+    clips_done: int
+    clips_left: int
+    seconds: float
+
+    @property
+    def clips_per_second(self) -> float:
+        return self.clips_done / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        rate = self.clips_per_second
+        return self.clips_left / rate if rate > 0 else None
+
+    def __str__(self) -> str:
+        eta = "?" if self.eta_seconds is None else _hours(self.eta_seconds)
+        return (f"{self.stage}: {self.units_done}/{self.units_total} units, "
+                f"{self.clips_per_second:.2f} clips/s, ETA {eta}")
+
+
+def _hours(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+ProgressCallback = Callable[[BuildProgress], None]
+
+
+class ProgressMeter:
+    """Counts the units (and their clips) a run finishes, for BuildProgress reports."""
+
+    def __init__(self, plan: BuildPlan, pending: list[int], stage: str = "units"):
+        self.plan, self.stage = plan, stage
+        self.units_done = plan.num_units - len(pending)
+        self.clips_done = 0
+        self.clips_left = sum(len(plan.unit_clips(unit)) for unit in pending)
+        self.start = time.perf_counter()
+
+    def advance(self, unit: int) -> BuildProgress:
+        clips = len(self.plan.unit_clips(unit))
+        self.units_done += 1
+        self.clips_done += clips
+        self.clips_left -= clips
+        return self.report()
+
+    def report(self) -> BuildProgress:
+        return BuildProgress(self.stage, self.units_done, self.plan.num_units, self.clips_done, self.clips_left,
+                             time.perf_counter() - self.start)
+
+
+UnitRunner = Callable[[BuildPlan, list[int]], Iterable[tuple[int, dict]]]
 
 
 def build_index(data: str | Path, out: str | Path, featurizer: Featurizer, unit_size: int = 8,
@@ -178,21 +249,30 @@ def build_index(data: str | Path, out: str | Path, featurizer: Featurizer, unit_
 
     ``workers > 1`` runs units in that many local processes (each loads the model from ``model_spec``).
     """
-    plan = prepare_build(data, out, featurizer, unit_size, model_spec)
+    plan = prepare_build(data, out, featurizer.config(), featurizer.settings.proj_dim, unit_size, model_spec)
+
+    def run_units(plan: BuildPlan, pending: list[int]) -> Iterable[tuple[int, dict]]:
+        if workers > 1:
+            return _run_parallel(plan, pending, featurizer, workers, model_spec)
+        return ((unit, compute_unit(featurizer, plan, unit)) for unit in pending)
+    return run_build(plan, run_units, progress)
+
+
+def run_build(plan: BuildPlan, run_units: UnitRunner, progress: ProgressCallback | None = None) -> dict:
+    """Compute the pending units with ``run_units`` (which yields (unit, per-stage seconds) as units
+    finish, in any order), report progress, then merge; the same for local and cluster builds."""
     pending = plan.pending_units()
     start = time.perf_counter()
     timings: dict[str, float] = {}
-    done = plan.num_units - len(pending)
+    meter = ProgressMeter(plan, pending)
     if progress:
-        progress(done, plan.num_units)
-    unit_results = (_run_parallel(plan, pending, featurizer, workers, model_spec) if workers > 1 and pending
-                    else (compute_unit(featurizer, plan, unit) for unit in pending))
-    for unit_timings in unit_results:
+        progress(meter.report())
+    for unit, unit_timings in (run_units(plan, pending) if pending else ()):
         for stage, seconds in unit_timings.items():
             timings[stage] = timings.get(stage, 0.0) + seconds
-        done += 1
+        report = meter.advance(unit)
         if progress:
-            progress(done, plan.num_units)
+            progress(report)
     summary = finalize(plan)
     return {**summary, "units": plan.num_units, "units_built": len(pending),
             "seconds": time.perf_counter() - start, "stage_seconds": timings}
@@ -224,9 +304,9 @@ def _init_worker(model_spec: str, device: str, dtype: str, settings, threads: in
     _WORKER["featurizer"] = Featurizer(load_model(model_spec, device=device, dtype=dtype), settings)
 
 
-def _worker_unit(args: tuple[BuildPlan, int]) -> dict:
+def _worker_unit(args: tuple[BuildPlan, int]) -> tuple[int, dict]:
     plan, unit = args
-    return compute_unit(_WORKER["featurizer"], plan, unit)
+    return unit, compute_unit(_WORKER["featurizer"], plan, unit)
 
 
 class AttributionIndex:
