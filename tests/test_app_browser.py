@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_app_api import build_tiny_world, free_port  # noqa: E402
+from test_app_api import build_tiny_world, free_port, make_bad_inputs  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -49,21 +49,30 @@ def url(world):
         demo.close()
 
 
-@pytest.fixture
-def page(url):
+@pytest.fixture(scope="module")
+def browser():
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=WAIT_MS)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-            tab.set_default_timeout(WAIT_MS)
-            tab.goto(url)
-            tab.wait_for_selector("#run-btn")
-            yield tab
+            yield chromium
         finally:
-            browser.close()
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser, url):
+    """A fresh page (new session) on the app's start page."""
+    tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+    tab.set_default_timeout(WAIT_MS)
+    try:
+        tab.goto(url)
+        tab.wait_for_selector("#run-btn")
+        yield tab
+    finally:
+        tab.close()
 
 
 def table_rows(page, table: str):
@@ -141,17 +150,41 @@ def test_click_through_generate_attribute_curate_download(page, tmp_path):
     page.screenshot(path=shots / "5_curate.png", full_page=True)
 
 
-def test_bad_upload_shows_a_message_and_the_app_keeps_serving(page, tmp_path):
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory) -> dict[str, Path]:
+    return make_bad_inputs(tmp_path_factory.mktemp("browser_bad_inputs"))
+
+
+def upload(page, path: Path) -> None:
+    """Replace the query clip by uploading ``path`` through the page's file input."""
+    page.get_by_role("tab", name="1 · Query").click()
+    clear = page.locator("#query-video button[aria-label='Clear']")
+    if clear.count():
+        clear.first.click()
+    page.set_input_files("#query-video input[type=file]", str(path))
+
+
+def dismiss_toasts(page) -> None:
+    for button in page.locator(".toast-close").all():
+        try:
+            button.click(timeout=1000)
+        except Exception:  # noqa: BLE001 - a toast may close itself meanwhile
+            pass
+
+
+@pytest.mark.parametrize("case, message", [("text", "is not a video ffmpeg can read"),
+                                           ("empty", "is empty (0 bytes)"),
+                                           ("one_frame", "has only 1 frame"),
+                                           ("ten_minutes", "over the 60 s limit")])
+def test_bad_upload_shows_a_message_and_the_app_keeps_serving(page, bad_inputs, case, message, tmp_path):
     from playwright.sync_api import expect
 
-    fake = tmp_path / "notes.mp4"
-    fake.write_text("meeting notes, not a video\n" * 20)
-    page.set_input_files("#query-video input[type=file]", str(fake))
+    upload(page, bad_inputs[case])
     page.click("#run-btn")
-    toast = page.locator(".toast-body.error")
-    expect(toast.first).to_contain_text("notes.mp4 is not a video ffmpeg can read")
+    expect(page.locator(".toast-body.error", has_text=message).first).to_be_visible()
     assert "Traceback" not in page.content()
-    page.screenshot(path=tmp_path / "error.png")
+    page.screenshot(path=tmp_path / f"error_{case}.png")
+    dismiss_toasts(page)
 
     page.locator("#query-video button[aria-label='Clear']").first.click()
     page.locator("#examples tbody tr").first.click()  # a good example right after: still served
@@ -161,3 +194,20 @@ def test_bad_upload_shows_a_message_and_the_app_keeps_serving(page, tmp_path):
     open_tab(page, "3 · Attribution")
     expect(page.locator("#pos-gallery img")).to_have_count(5)
     expect(page.locator("#status")).to_contain_text("attributed against 16 clips")
+
+
+def test_static_and_4k_uploads_give_a_warning_or_a_result(page, bad_inputs):
+    from playwright.sync_api import expect
+
+    upload(page, bad_inputs["static"])
+    page.click("#run-btn")
+    expect(page.locator("#motion-warnings")).to_contain_text("Nearly static")
+    expect(page.locator(".toast-body.error", has_text="no motion at all").first).to_be_visible()
+    dismiss_toasts(page)
+
+    upload(page, bad_inputs["4k"])
+    expect(page.locator("#query-name textarea")).to_have_value("uhd_4k")  # named after the uploaded file
+    page.click("#run-btn")
+    expect(page.locator("#status")).to_contain_text("uhd_4k: attributed against 16 clips")
+    open_tab(page, "3 · Attribution")
+    expect(page.locator("#pos-gallery img")).to_have_count(5)
