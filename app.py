@@ -41,6 +41,7 @@ DEFAULT_NOMASK = REPO / "precomputed" / "index-nomask"
 DEFAULT_EXAMPLES = REPO / "assets" / "examples"
 HEAVY = dict(concurrency_id="heavy", concurrency_limit=2)  # queued model work, two at a time
 LIGHT = dict(queue=False)
+QUERY_HEADERS = ["#", "name", "prompt", "top clip", "max motion px/frame"]
 API_NAMES = ("info", "generate", "motion", "attribute", "rerank", "compare", "compare_nomask",
              "add_query", "clear_queries", "vote")
 log = logging.getLogger("motive_studio")
@@ -293,105 +294,114 @@ class UI(SimpleNamespace):
 
 
 def _layout(engine: Engine) -> UI:
+    """Header, status line and the four tabs; returns the components by name."""
     ui = UI()
-    g = engine.adapter.geometry
-    count = len(engine.clips)
     gr.Markdown(_header(engine), elem_classes="motive-header", elem_id="header")
     ui.status = gr.Markdown("Start in tab 1: generate, upload or pick a query clip, then **Run Motive**.",
-                               elem_classes="motive-status", elem_id="status")
+                            elem_classes="motive-status", elem_id="status")
     ui.current, ui.queries = gr.State(None), gr.State([])
     with gr.Tabs(selected="query") as ui.tabs:
         with gr.Tab("1 · Query", id="query"):
-            with gr.Row():
-                with gr.Column(scale=2):
-                    ui.prompt = gr.Textbox(label="Prompt / caption", elem_id="prompt",
-                                              info="used to generate, and as the query's caption for its gradient")
-                    with gr.Row():
-                        ui.seed = gr.Number(0, label="seed", precision=0, minimum=0)
-                        ui.steps = gr.Slider(1, 100, 30, step=1, label="steps", elem_id="steps")
-                        ui.guidance = gr.Slider(1.0, 8.0, 3.0, step=0.5, label="guidance (CFG)")
-                    ui.generate = gr.Button("Generate with the loaded model", elem_id="generate-btn")
-                    ui.name = gr.Textbox(label="Query name (used in curation)", elem_id="query-name")
-                    ui.run = gr.Button("Run Motive ▶  (motion → attribution)", variant="primary",
-                                          elem_id="run-btn")
-                with gr.Column(scale=3):
-                    ui.video = gr.Video(label="Query clip (generate, upload, or pick an example below)",
-                                           sources=["upload"], height=300, loop=True, autoplay=True,
-                                           elem_id="query-video")
-            if engine.examples:
-                gr.Examples([[str(e.file), e.prompt, e.name] for e in engine.examples],
-                            [ui.video, ui.prompt, ui.name], label="Examples (held-out looks and model generations)",
-                            examples_per_page=12,
-                            elem_id="examples")
+            _query_tab(engine, ui)
         with gr.Tab("2 · Motion", id="motion"):
-            ui.warnings = gr.Markdown(elem_id="motion-warnings")
-            ui.triptych = gr.Video(label="query | motion mask (grey-fade) | heat-map", loop=True, autoplay=True,
-                                      height=260, interactive=False, elem_id="triptych")
-            with gr.Row():
-                ui.motion_plot = gr.Plot(label="motion magnitude per frame", elem_id="motion-plot")
-                ui.latent = gr.Image(label=f"mask on the model's latent grid {g.latent_grid()}",
-                                        type="filepath", interactive=False, elem_id="latent-mask")
-            with gr.Accordion("motion statistics (JSON)", open=False):
-                ui.stats = gr.JSON(label="motion statistics")
+            _motion_tab(engine, ui)
         with gr.Tab("3 · Attribution", id="attribution"):
-            with gr.Row():
-                ui.top = gr.Slider(1, max(1, min(50, count)), min(5, count), step=1, label="top-K shown",
-                                      elem_id="top-k")
-                ui.compare_nomask = gr.Checkbox(False, label="compare with the no-mask index",
-                                                   interactive=engine.nomask is not None, elem_id="nomask-switch",
-                                                   info=None if engine.nomask else "no no-mask index loaded")
-            ui.summary = gr.Markdown(elem_id="attr-summary")
-            ui.pos = gr.Gallery(label="most positive: these clips push the model toward the query's motion",
-                                columns=5, height=220, object_fit="contain", allow_preview=False, elem_id="pos-gallery")
-            ui.neg = gr.Gallery(label="most negative: these clips push against it", columns=5, height=220,
-                                object_fit="contain", allow_preview=False, elem_id="neg-gallery")
-            gr.Markdown("<small>Each tile: four moments of the training clip (top) over its own motion mask "
-                        "(grey-fade, bottom). Click a tile to play it next to the query.</small>")
-            with gr.Row(elem_id="compare-row"):
-                with gr.Column(scale=3):
-                    ui.compare = gr.Video(label="query | its mask | training clip | its mask", loop=True,
-                                             autoplay=True, height=260, interactive=False, elem_id="compare-video")
-                with gr.Column(scale=2):
-                    ui.candidate = gr.Dropdown([], label="play a candidate next to the query", allow_custom_value=True,
-                                                  elem_id="candidate")
-                    ui.candidate_md = gr.Markdown(elem_id="candidate-md")
-            with gr.Row():
-                ui.hist = gr.Plot(label="score histogram", elem_id="score-hist")
-                ui.scatter = gr.Plot(label="influence vs motion magnitude", elem_id="score-scatter")
-            gr.Markdown("<small>Histogram: every training clip's score, the shown clips marked. Scatter: a "
-                        "Spearman ρ near 0 means the ranking is not simply “clips with more motion” (paper Fig. 6)."
-                        "</small>")
-            with gr.Column(visible=False) as ui.nomask_box:
-                ui.nomask_md = gr.Markdown(elem_id="nomask-md")
-                ui.nomask_table = gr.DataFrame(headers=ud.COMPARISON_HEADERS, interactive=False,
-                                               wrap=True, elem_id="nomask-table")
-            with gr.Accordion("full result (JSON)", open=False):
-                ui.result = gr.JSON(label="attribution result")
+            _attribution_tab(engine, ui)
         with gr.Tab("4 · Curate", id="curate"):
-            gr.Markdown("Add each attributed query to the list, then keep the training clips most queries vote for: "
-                        "a query votes for the clips above its own percentile cut; clips are ranked by votes "
-                        "(ties by mean score) and the top fraction is kept (paper: 90th percentile, 10 %).")
-            with gr.Row():
-                ui.add = gr.Button("Add current query to the list", variant="primary", elem_id="add-btn")
-                ui.clear = gr.Button("Clear the list", elem_id="clear-btn")
-            ui.query_table = gr.DataFrame(headers=["#", "name", "prompt", "top clip", "max motion px/frame"],
-                                             interactive=False, elem_id="query-table")
-            with gr.Row():
-                ui.fraction = gr.Slider(0.01, 1.0, 0.1, step=0.01, label="fraction kept", elem_id="fraction")
-                ui.percentile = gr.Slider(50, 99.5, 90, step=0.5, label="percentile cut per query",
-                                             elem_id="percentile")
-                ui.vote = gr.Button("Run majority vote", variant="primary", elem_id="vote-btn")
-            ui.vote_md = gr.Markdown(elem_id="vote-md")
-            with gr.Row():
-                with gr.Column(scale=3):
-                    ui.selection = gr.DataFrame(headers=ud.SELECTION_HEADERS, interactive=False, wrap=True,
-                                                   max_height=420, elem_id="selection-table")
-                with gr.Column(scale=2):
-                    ui.overlap = gr.Plot(label="per-query overlap", elem_id="overlap-plot")
-            with gr.Row():
-                ui.csv = gr.File(label="selection.csv", interactive=False, elem_id="csv-file")
-                ui.jsonl = gr.File(label="selection.jsonl", interactive=False, elem_id="jsonl-file")
+            _curate_tab(ui)
     return ui
+
+
+def _query_tab(engine: Engine, ui: UI) -> None:
+    with gr.Row():
+        with gr.Column(scale=2):
+            ui.prompt = gr.Textbox(label="Prompt / caption", elem_id="prompt",
+                                   info="used to generate, and as the query's caption for its gradient")
+            with gr.Row():
+                ui.seed = gr.Number(0, label="seed", precision=0, minimum=0)
+                ui.steps = gr.Slider(1, 100, 30, step=1, label="steps", elem_id="steps")
+                ui.guidance = gr.Slider(1.0, 8.0, 3.0, step=0.5, label="guidance (CFG)")
+            ui.generate = gr.Button("Generate with the loaded model", elem_id="generate-btn")
+            ui.name = gr.Textbox(label="Query name (used in curation)", elem_id="query-name")
+            ui.run = gr.Button("Run Motive ▶  (motion → attribution)", variant="primary", elem_id="run-btn")
+        with gr.Column(scale=3):
+            ui.video = gr.Video(label="Query clip (generate, upload, or pick an example below)", sources=["upload"],
+                                height=300, loop=True, autoplay=True, elem_id="query-video")
+    if engine.examples:
+        gr.Examples([[str(e.file), e.prompt, e.name] for e in engine.examples], [ui.video, ui.prompt, ui.name],
+                    label="Examples (held-out looks and model generations)", examples_per_page=12,
+                    elem_id="examples")
+
+
+def _motion_tab(engine: Engine, ui: UI) -> None:
+    ui.warnings = gr.Markdown(elem_id="motion-warnings")
+    ui.triptych = gr.Video(label="query | motion mask (grey-fade) | heat-map", loop=True, autoplay=True, height=260,
+                           interactive=False, elem_id="triptych")
+    with gr.Row():
+        ui.motion_plot = gr.Plot(label="motion magnitude per frame", elem_id="motion-plot")
+        ui.latent = gr.Image(label=f"mask on the model's latent grid {engine.adapter.geometry.latent_grid()}",
+                             type="filepath", interactive=False, elem_id="latent-mask")
+    with gr.Accordion("motion statistics (JSON)", open=False):
+        ui.stats = gr.JSON(label="motion statistics")
+
+
+def _attribution_tab(engine: Engine, ui: UI) -> None:
+    count = len(engine.clips)
+    with gr.Row():
+        ui.top = gr.Slider(1, max(1, min(50, count)), min(5, count), step=1, label="top-K shown", elem_id="top-k")
+        ui.compare_nomask = gr.Checkbox(False, label="compare with the no-mask index", elem_id="nomask-switch",
+                                        interactive=engine.nomask is not None,
+                                        info=None if engine.nomask else "no no-mask index loaded")
+    ui.summary = gr.Markdown(elem_id="attr-summary")
+    ui.pos = gr.Gallery(label="most positive: these clips push the model toward the query's motion", columns=5,
+                        height=220, object_fit="contain", allow_preview=False, elem_id="pos-gallery")
+    ui.neg = gr.Gallery(label="most negative: these clips push against it", columns=5, height=220,
+                        object_fit="contain", allow_preview=False, elem_id="neg-gallery")
+    gr.Markdown("<small>Each tile: four moments of the training clip (top) over its own motion mask "
+                "(grey-fade, bottom). Click a tile to play it next to the query.</small>")
+    with gr.Row(elem_id="compare-row"):
+        with gr.Column(scale=3):
+            ui.compare = gr.Video(label="query | its mask | training clip | its mask", loop=True, autoplay=True,
+                                  height=260, interactive=False, elem_id="compare-video")
+        with gr.Column(scale=2):
+            ui.candidate = gr.Dropdown([], label="play a candidate next to the query", allow_custom_value=True,
+                                       elem_id="candidate")
+            ui.candidate_md = gr.Markdown(elem_id="candidate-md")
+    with gr.Row():
+        ui.hist = gr.Plot(label="score histogram", elem_id="score-hist")
+        ui.scatter = gr.Plot(label="influence vs motion magnitude", elem_id="score-scatter")
+    gr.Markdown("<small>Histogram: every training clip's score, the shown clips marked. Scatter: a Spearman ρ near "
+                "0 means the ranking is not simply “clips with more motion” (paper Fig. 6).</small>")
+    with gr.Column(visible=False) as ui.nomask_box:
+        ui.nomask_md = gr.Markdown(elem_id="nomask-md")
+        ui.nomask_table = gr.DataFrame(headers=ud.COMPARISON_HEADERS, interactive=False, wrap=True,
+                                       elem_id="nomask-table")
+    with gr.Accordion("full result (JSON)", open=False):
+        ui.result = gr.JSON(label="attribution result")
+
+
+def _curate_tab(ui: UI) -> None:
+    gr.Markdown("Add each attributed query to the list, then keep the training clips most queries vote for: a query "
+                "votes for the clips above its own percentile cut; clips are ranked by votes (ties by mean score) and "
+                "the top fraction is kept (paper: 90th percentile, 10 %).")
+    with gr.Row():
+        ui.add = gr.Button("Add current query to the list", variant="primary", elem_id="add-btn")
+        ui.clear = gr.Button("Clear the list", elem_id="clear-btn")
+    ui.query_table = gr.DataFrame(headers=QUERY_HEADERS, interactive=False, elem_id="query-table")
+    with gr.Row():
+        ui.fraction = gr.Slider(0.01, 1.0, 0.1, step=0.01, label="fraction kept", elem_id="fraction")
+        ui.percentile = gr.Slider(50, 99.5, 90, step=0.5, label="percentile cut per query", elem_id="percentile")
+        ui.vote = gr.Button("Run majority vote", variant="primary", elem_id="vote-btn")
+    ui.vote_md = gr.Markdown(elem_id="vote-md")
+    with gr.Row():
+        with gr.Column(scale=3):
+            ui.selection = gr.DataFrame(headers=ud.SELECTION_HEADERS, interactive=False, wrap=True, max_height=420,
+                                        elem_id="selection-table")
+        with gr.Column(scale=2):
+            ui.overlap = gr.Plot(label="per-query overlap", elem_id="overlap-plot")
+    with gr.Row():
+        ui.csv = gr.File(label="selection.csv", interactive=False, elem_id="csv-file")
+        ui.jsonl = gr.File(label="selection.jsonl", interactive=False, elem_id="jsonl-file")
 
 
 # ------------------------------------------------------------------------------------------ handlers
