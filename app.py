@@ -298,7 +298,7 @@ def _layout(engine: Engine) -> UI:
     ui = UI()
     gr.Markdown(_header(engine), elem_classes="motive-header", elem_id="header")
     ui.status = gr.Markdown("Start in tab 1: generate, upload or pick a query clip, then **Run Motive**.",
-                            elem_classes="motive-status", elem_id="status")
+                            label="status", elem_classes="motive-status", elem_id="status")
     ui.current, ui.queries = gr.State(None), gr.State([])
     with gr.Tabs(selected="query") as ui.tabs:
         with gr.Tab("1 · Query", id="query"):
@@ -334,7 +334,7 @@ def _query_tab(engine: Engine, ui: UI) -> None:
 
 
 def _motion_tab(engine: Engine, ui: UI) -> None:
-    ui.warnings = gr.Markdown(elem_id="motion-warnings")
+    ui.warnings = gr.Markdown(label="motion warnings", elem_id="motion-warnings")
     ui.triptych = gr.Video(label="query | motion mask (grey-fade) | heat-map", loop=True, autoplay=True, height=260,
                            interactive=False, elem_id="triptych")
     with gr.Row():
@@ -352,7 +352,7 @@ def _attribution_tab(engine: Engine, ui: UI) -> None:
         ui.compare_nomask = gr.Checkbox(False, label="compare with the no-mask index", elem_id="nomask-switch",
                                         interactive=engine.nomask is not None,
                                         info=None if engine.nomask else "no no-mask index loaded")
-    ui.summary = gr.Markdown(elem_id="attr-summary")
+    ui.summary = gr.Markdown(label="attribution summary", elem_id="attr-summary")
     ui.pos = gr.Gallery(label="most positive: these clips push the model toward the query's motion", columns=5,
                         height=220, object_fit="contain", allow_preview=False, elem_id="pos-gallery")
     ui.neg = gr.Gallery(label="most negative: these clips push against it", columns=5, height=220,
@@ -366,16 +366,16 @@ def _attribution_tab(engine: Engine, ui: UI) -> None:
         with gr.Column(scale=2):
             ui.candidate = gr.Dropdown([], label="play a candidate next to the query", allow_custom_value=True,
                                        elem_id="candidate")
-            ui.candidate_md = gr.Markdown(elem_id="candidate-md")
+            ui.candidate_md = gr.Markdown(label="candidate details", elem_id="candidate-md")
     with gr.Row():
         ui.hist = gr.Plot(label="score histogram", elem_id="score-hist")
         ui.scatter = gr.Plot(label="influence vs motion magnitude", elem_id="score-scatter")
     gr.Markdown("<small>Histogram: every training clip's score, the shown clips marked. Scatter: a Spearman ρ near "
                 "0 means the ranking is not simply “clips with more motion” (paper Fig. 6).</small>")
     with gr.Column(visible=False) as ui.nomask_box:
-        ui.nomask_md = gr.Markdown(elem_id="nomask-md")
-        ui.nomask_table = gr.DataFrame(headers=ud.COMPARISON_HEADERS, interactive=False, wrap=True,
-                                       elem_id="nomask-table")
+        ui.nomask_md = gr.Markdown(label="mask vs no-mask summary", elem_id="nomask-md")
+        ui.nomask_table = gr.DataFrame(headers=ud.COMPARISON_HEADERS, label="top positives: Motive (mask) vs no mask",
+                                       interactive=False, wrap=True, elem_id="nomask-table")
     with gr.Accordion("full result (JSON)", open=False):
         ui.result = gr.JSON(label="attribution result")
 
@@ -387,16 +387,17 @@ def _curate_tab(ui: UI) -> None:
     with gr.Row():
         ui.add = gr.Button("Add current query to the list", variant="primary", elem_id="add-btn")
         ui.clear = gr.Button("Clear the list", elem_id="clear-btn")
-    ui.query_table = gr.DataFrame(headers=QUERY_HEADERS, interactive=False, elem_id="query-table")
+    ui.query_table = gr.DataFrame(headers=QUERY_HEADERS, label="curation list", interactive=False,
+                                  elem_id="query-table")
     with gr.Row():
         ui.fraction = gr.Slider(0.01, 1.0, 0.1, step=0.01, label="fraction kept", elem_id="fraction")
         ui.percentile = gr.Slider(50, 99.5, 90, step=0.5, label="percentile cut per query", elem_id="percentile")
         ui.vote = gr.Button("Run majority vote", variant="primary", elem_id="vote-btn")
-    ui.vote_md = gr.Markdown(elem_id="vote-md")
+    ui.vote_md = gr.Markdown(label="curation status", elem_id="vote-md")
     with gr.Row():
         with gr.Column(scale=3):
-            ui.selection = gr.DataFrame(headers=ud.SELECTION_HEADERS, interactive=False, wrap=True, max_height=420,
-                                        elem_id="selection-table")
+            ui.selection = gr.DataFrame(headers=ud.SELECTION_HEADERS, label="selected clips", interactive=False, wrap=True,
+                                        max_height=420, elem_id="selection-table")
         with gr.Column(scale=2):
             ui.overlap = gr.Plot(label="per-query overlap", elem_id="overlap-plot")
     with gr.Row():
