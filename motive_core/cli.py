@@ -180,7 +180,8 @@ def cmd_demo(args: argparse.Namespace) -> dict:
     if args.clips is not None:
         recipe = replace(recipe, num_clips=args.clips)
     stages = tuple(args.stage) if args.stage else STAGES
-    seconds = build_demo(args.root or REPO / "precomputed", args.assets or REPO / "assets", recipe, stages)
+    seconds = build_demo(args.root or REPO / "precomputed", args.assets or REPO / "assets", recipe, stages,
+                         workers=args.workers)
     return {"stage_seconds": seconds, "root": str(args.root or REPO / "precomputed")}
 
 
@@ -256,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only these stages (repeatable); finished stages are kept")
     p.add_argument("--steps", type=int, default=None, help="override the training steps (smaller = rougher model)")
     p.add_argument("--clips", type=int, default=None, help="override the number of training clips")
+    p.add_argument("--workers", type=int, default=1, help="local processes for the index stage (same vectors)")
     return parser
 
 

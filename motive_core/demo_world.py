@@ -22,7 +22,7 @@ from motive_core.config import AttributionSettings
 from motive_core.data import load_clip_folder
 from motive_core.featurize import Featurizer
 from motive_core.index import CONFIG, atomic_write_json, build_index
-from motive_core.models import DemoVideoModel, VideoGeometry, load_model
+from motive_core.models import DEMO_MODEL_DIR, DemoVideoModel, VideoGeometry, load_model
 from motive_core.models.flow import sample
 from motive_core.motionshapes import MOTIONS, ShapeSpec, caption, render_clip, sample_specs, write_clip_folder
 from motive_core.train import TrainConfig, train
@@ -103,15 +103,17 @@ def build_model(recipe: DemoRecipe, paths: DemoPaths) -> None:
     _log(f"model: trained and saved to {paths.model}")
 
 
-def build_indexes(recipe: DemoRecipe, paths: DemoPaths) -> None:
+def build_indexes(recipe: DemoRecipe, paths: DemoPaths, workers: int = 1) -> None:
+    """Both indexes; ``workers`` local processes share the clips (one thread each, so the vectors are the same)."""
     model = load_model(paths.model, device="cpu")
+    model_spec = "demo" if paths.model.resolve() == DEMO_MODEL_DIR.resolve() else str(paths.model.resolve())
     for masked in (True, False):
         out = paths.index(masked)
         if (out / CONFIG).is_file() and json.loads((out / CONFIG).read_text()).get("complete"):
             _log(f"index: {out} complete, kept")
             continue
         settings = AttributionSettings(**{**asdict(recipe.settings), "use_mask": masked})
-        summary = build_index(paths.clips, out, Featurizer(model, settings), model_spec="demo")
+        summary = build_index(paths.clips, out, Featurizer(model, settings), workers=workers, model_spec=model_spec)
         atomic_write_json(out / "build.json", {"total": round(summary["seconds"], 1), **{
             stage: round(seconds, 1) for stage, seconds in summary["stage_seconds"].items()}})
         _log(f"index: {out} — {summary['indexed']} clips in {summary['seconds']:.0f} s")
@@ -148,7 +150,7 @@ def _write_rendered(spec: ShapeSpec, recipe: DemoRecipe, paths: DemoPaths) -> di
 
 
 def build_demo(root: str | Path = REPO / "precomputed", assets: str | Path = REPO / "assets",
-               recipe: DemoRecipe = DemoRecipe(), stages: tuple[str, ...] = STAGES) -> dict:
+               recipe: DemoRecipe = DemoRecipe(), stages: tuple[str, ...] = STAGES, workers: int = 1) -> dict:
     """Run the requested stages in order; returns seconds per stage.
 
     Torch runs on one thread here: float sums then come out the same on every machine, so the rebuilt
@@ -157,7 +159,8 @@ def build_demo(root: str | Path = REPO / "precomputed", assets: str | Path = REP
     torch.set_num_threads(1)
     paths = DemoPaths(Path(root), Path(assets))
     paths.root.mkdir(parents=True, exist_ok=True)
-    builders = {"clips": build_clips, "model": build_model, "indexes": build_indexes, "examples": build_examples}
+    builders = {"clips": build_clips, "model": build_model,
+                "indexes": lambda r, p: build_indexes(r, p, workers), "examples": build_examples}
     seconds = {}
     for stage in STAGES:
         if stage in stages:

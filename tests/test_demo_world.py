@@ -55,9 +55,9 @@ def test_rerun_keeps_finished_stages(tiny_world):
     assert vectors.stat().st_mtime_ns == before
 
 
-def test_rebuild_from_nothing_is_identical(tiny_world, tmp_path):
+def test_rebuild_from_nothing_is_identical_with_two_index_workers(tiny_world, tmp_path):
     root, _ = tiny_world
-    build_demo(tmp_path / "precomputed", tmp_path / "assets", TINY, stages=("clips", "model", "indexes"))
+    build_demo(tmp_path / "precomputed", tmp_path / "assets", TINY, stages=("clips", "model", "indexes"), workers=2)
     for name in ("index-motion", "index-nomask"):
         assert np.array_equal(np.load(tmp_path / "precomputed" / name / "vectors.npy"),
                               np.load(root / "precomputed" / name / "vectors.npy"))
