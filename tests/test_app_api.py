@@ -373,3 +373,12 @@ def test_side_by_side_panels_are_labelled_and_aligned():
     longer = ClipVisual(np.zeros((16, 32, 32, 3), np.uint8), np.zeros((16, 32, 32), np.float32))
     assert comparison(visual, longer, "+1 0.5 x", 0.5).shape[0] == 8  # resampled to the shorter clip
     assert latent_mask_image(rng.random((21, 6, 10), np.float32)).ndim == 3
+
+
+def test_command_line_refuses_a_missing_model_with_a_message(world, tmp_path, capsys):
+    import app
+
+    assert app.main(["--model", str(tmp_path / "nowhere"), "--index", str(world["index"])]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert app.main(["--model", str(world["model"]), "--index", str(tmp_path)]) == 2
+    assert "is not an attribution index" in capsys.readouterr().err
