@@ -8,7 +8,7 @@ Gradio app only wires these to components. Nothing here changes a score: the mat
   folder and reused (``MediaCache``), so nothing is rendered at start-up.
 * Figures (plotly): motion magnitude per frame, score histogram with the shown clips marked, influence
   vs motion magnitude, per-query overlap heat-map.
-* Tables and text: ranking rows, candidate captions, motion warnings, ranking overlap, selection rows.
+* Tables and text: candidate captions, motion warnings, ranking overlap, selection rows.
 """
 
 from __future__ import annotations
@@ -179,9 +179,9 @@ def label_frames(frames: np.ndarray, text: str, colour: tuple[int, int, int] = (
     return np.concatenate([np.broadcast_to(bar, (count, *bar.shape)), frames], axis=1)
 
 
-def side_by_side(panels: Sequence[tuple[np.ndarray, str]] | Sequence[tuple[np.ndarray, str, tuple]],
-                 target: int = PANEL_PX, gap: int = 4) -> np.ndarray:
-    """Labelled panels of equal frame count placed left to right, each enlarged to about ``target`` px."""
+def side_by_side(panels: Sequence[tuple], target: int = PANEL_PX, gap: int = 4) -> np.ndarray:
+    """Panels ``(frames, label[, bar colour])`` of equal frame count, left to right, each enlarged to about
+    ``target`` px and labelled on a bar above."""
     count = len(panels[0][0])
     height = max(p[0].shape[1] for p in panels)
     width = max(p[0].shape[2] for p in panels)
@@ -320,20 +320,6 @@ def candidate_caption(rank: int, entry: dict, positive: bool, short: bool = Fals
     """'+1 · +0.847 · 00022_swing · a red circle swinging…': signed rank, score, id and (unless short) caption."""
     text = f"{'+' if positive else '−'}{rank} · {entry['score']:+.3f} · {entry['id']}"
     return text if short else f"{text} · {entry['caption']}"
-
-
-def ranking_rows(entries: list[dict], positive: bool) -> list[list]:
-    """Table rows: rank, score, id, motion label, motion mean (px/frame), caption."""
-    rows = []
-    for rank, entry in enumerate(entries, start=1):
-        motion = entry.get("motion") or {}
-        rows.append([rank if positive else -rank, round(entry["score"], 4), entry["id"],
-                     (entry.get("labels") or {}).get("motion", ""), round(float(motion.get("motion_mean", 0.0)), 3),
-                     entry["caption"]])
-    return rows
-
-
-RANKING_HEADERS = ["rank", "score", "id", "motion", "motion px/frame", "caption"]
 
 
 def clip_motion_means(clips: list[dict]) -> np.ndarray:
