@@ -15,6 +15,7 @@ import torch
 
 from motive_core.attribution.gradient import GradientProjector
 from motive_core.config import CODE_VERSION, AttributionSettings
+from motive_core.errors import MotiveError
 from motive_core.mask import MotionStats, mask_to_latent, motion_mask, motion_stats
 from motive_core.models.base import VideoModelAdapter
 from motive_core.motion import MotionEstimator, MotionField, get_estimator
@@ -83,6 +84,9 @@ class Featurizer:
 
     def vector(self, prepared: PreparedClip, caption: str) -> np.ndarray:
         """g̃_mot for the prepared clip under its caption (Eq. 17); records encode/gradient timings."""
+        if self.settings.use_mask and not prepared.latent_mask.any():
+            raise MotiveError("the clip is static: its motion mask is zero everywhere, so the motion-weighted loss "
+                              "has no gradient; attribute it against the no-mask index instead")
         start = time.perf_counter()
         latents = self.adapter.encode(prepared.frames)
         condition = self.adapter.encode_prompt(caption)

@@ -125,3 +125,18 @@ def test_gradient_on_tiny_wan_transformer_and_vae(tmp_path):
     assert projector.num_parameters == sum(p.numel() for p in model.transformer.parameters())
     assert vector.shape == (128,) and np.isfinite(vector).all()
     assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_static_clip_is_refused_with_the_mask_and_attributed_without(tiny_demo_dir):
+    from motive_core.featurize import Featurizer
+    from motive_core.video import Video
+
+    model = load_model(tiny_demo_dir, device="cpu")
+    frames = np.repeat(np.random.default_rng(0).integers(0, 255, (1, 32, 32, 3), dtype=np.uint8), 8, axis=0)
+    masked = Featurizer(model, AttributionSettings(proj_dim=64))
+    prepared = masked.prepare(Video(frames, 8.0, "static"))
+    assert prepared.stats.is_near_static and not prepared.latent_mask.any()
+    with pytest.raises(MotiveError, match="static"):
+        masked.vector(prepared, "a red square")
+    vector = Featurizer(model, AttributionSettings(proj_dim=64, use_mask=False)).vector(prepared, "a red square")
+    assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
