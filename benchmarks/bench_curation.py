@@ -1,0 +1,586 @@
+"""Curation, the paper's Table 1 in miniature (issue 3, study 3).
+
+Design (CPU-sized; every number below is a command-line option):
+  base   the trained demo model (``<root>/model``, trained on ``<root>/clips``).
+  pool   a fresh set of MotionShapes clips (``sample_specs(300, seed=7)``, training looks), written to
+         benchmarks/results/cache/ (never committed) and indexed twice with the engine: Motive's motion
+         mask and the no-mask baseline (W ≡ 1), same (t_fix, ε_fix) and projection as the demo index.
+  queries clips with held-out looks (``appearance="heldout"``) of a few target motions (3 × 2).
+  arms   copies of the base fine-tuned with the same steps, learning rate and seed on:
+         (a) the Motive majority-vote top 10 % of the pool for the queries (percentile 90, fraction 0.1),
+         (b) a random 10 %, (c) the whole pool, (d) the no-mask majority-vote top 10 %,
+         (e) the 10 % with the largest mean motion magnitude; plus the base itself, not fine-tuned.
+  eval   clips generated from held-out-look prompts of the target motions (fixed prompts; noise seeds fixed
+         per training seed, shared by all arms), scored with the VBench-style proxies of
+         ``motive_core.metrics`` (dynamic degree, motion smoothness, subject consistency) and the flow
+         classifier's motion accuracy (fitted on the base training clips, cached as JSON); plus the
+         flow-matching loss of the query clips at fixed (t, noise) pairs.
+Every finished arm is appended to a runs file in the cache and the tables are rewritten, so an interrupted
+run still leaves a table; a rerun skips finished arms. ``bench_counterfactual.py`` reuses this setup.
+
+  python benchmarks/bench_curation.py [--root precomputed] [--steps 120] [--seeds 0,1] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import motive_core.train as train_module  # noqa: E402
+from benchmarks.bench_retrieval import heldout_queries  # noqa: E402
+from benchmarks.results_io import RESULTS, save  # noqa: E402
+from motive_core.attribution.loss import per_location_error  # noqa: E402
+from motive_core.attribution.scoring import majority_vote, selection_size  # noqa: E402
+from motive_core.data import Clip, load_clip_folder  # noqa: E402
+from motive_core.demo_world import DemoRecipe  # noqa: E402
+from motive_core.featurize import Featurizer, PreparedClip  # noqa: E402
+from motive_core.index import CONFIG, AttributionIndex, clip_list_sha, compute_unit, prepare_build, run_build  # noqa: E402
+from motive_core.metrics import (FlowMotionClassifier, clip_descriptor, dynamic_degree,  # noqa: E402
+                                 dynamic_degree_score, motion_accuracy, motion_smoothness, subject_consistency)
+from motive_core.models.demo import DemoVideoModel  # noqa: E402
+from motive_core.models.flow import fixed_noise, noise_at_index, sample  # noqa: E402
+from motive_core.motionshapes import heldout_appearance, sample_specs, write_clip_folder  # noqa: E402
+from motive_core.train import TrainConfig, train  # noqa: E402
+from motive_core.video import read_video, standardize  # noqa: E402
+
+CACHE = RESULTS / "cache"
+QUERY_SEED, PROMPT_SEED = 100, 200  # held-out-look specs for the queries and for the evaluation prompts
+LOSS_T_INDICES, LOSS_NOISE_SEEDS = (250, 500, 750), (101, 102, 103)  # fixed (t, ε) pairs for the query loss
+ARMS = ("all pool", "Motive top 10 %", "random 10 %", "no-mask top 10 %", "largest motion 10 %")  # run order
+BASE = "base (no fine-tuning)"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything that changes an arm's result (the runs file is keyed by its hash)."""
+
+    root: str
+    pool_size: int = 300
+    pool_seed: int = 7
+    motions: tuple[str, ...] = ("bounce", "spin", "swing")
+    queries_per_motion: int = 2
+    percentile: float = 90.0
+    fraction: float = 0.1
+    steps: int = 120
+    batch_size: int = 16
+    lr: float = 1e-4
+    warmup: int = 10
+    prompts_per_motion: int = 6
+    sample_steps: int = 20
+    guidance: float = 3.0
+    seeds: tuple[int, ...] = field(default=(0, 1), compare=False)
+
+    def key(self) -> str:
+        data = {k: v for k, v in asdict(self).items() if k != "seeds"}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
+
+    def train_config(self, seed: int) -> TrainConfig:
+        return TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr, warmup=self.warmup, seed=seed,
+                           log_every=max(1, self.steps // 4))
+
+
+QUICK = dict(root="/tmp/demo_try/pre", pool_size=20, motions=("bounce", "spin"), queries_per_motion=1, steps=2,
+             batch_size=4, prompts_per_motion=1, sample_steps=2, seeds=(0,))
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S', time.gmtime())}] {message}", flush=True)
+
+
+# ------------------------------------------------------------------------------------------ the world
+
+@dataclass
+class Query:
+    """A held-out-look clip of a target motion, standardised, with its masks and attribution scores."""
+
+    name: str
+    motion: str
+    caption: str
+    prepared: PreparedClip
+    scores: dict[str, np.ndarray] = field(default_factory=dict)  # index name → (N,) cosine scores
+
+
+@dataclass
+class World:
+    plan: Plan
+    cache: Path  # per base model
+    pool: list[Clip]  # in index row order
+    indexes: dict[str, AttributionIndex]
+    queries: list[Query]
+    prompts: list[tuple[str, str]]  # (caption, motion)
+    classifier: FlowMotionClassifier
+    geometry: object
+
+    @property
+    def base_path(self) -> Path:
+        return Path(self.plan.root) / "model"
+
+    def score_matrix(self, index: str, motions: tuple[str, ...] | None = None) -> np.ndarray:
+        return np.stack([q.scores[index] for q in self.queries if motions is None or q.motion in motions])
+
+    def clip_motion(self, i: int) -> str:
+        return self.pool[i].labels["motion"]
+
+
+def cache_root() -> Path:
+    """benchmarks/results/cache, ignored by git through its own .gitignore."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    (CACHE / ".gitignore").write_text("*\n")
+    return CACHE
+
+
+def pool_clips(plan: Plan) -> Path:
+    """Render the fine-tuning pool once (it does not depend on the model)."""
+    folder = cache_root() / f"pool-{plan.pool_size}-seed{plan.pool_seed}"
+    if not (folder / "metadata.jsonl").is_file():
+        log(f"rendering {plan.pool_size} pool clips into {folder}")
+        tmp = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        recipe = DemoRecipe()
+        write_clip_folder(tmp, sample_specs(plan.pool_size, seed=plan.pool_seed), num_frames=recipe.clip_frames,
+                          size=recipe.clip_size, fps=recipe.clip_fps)
+        tmp.rename(folder)
+    return folder
+
+
+def standardized(path: Path, geometry) -> np.ndarray:
+    return standardize(read_video(path), geometry.num_frames, geometry.fps, geometry.height, geometry.width)
+
+
+def motion_classifier(root: Path, geometry) -> FlowMotionClassifier:
+    """The flow classifier fitted on the base training clips at the model's geometry, cached as JSON."""
+    clips = load_clip_folder(root / "clips")
+    tag = hashlib.sha256(f"{clip_list_sha(clips)}{geometry}".encode()).hexdigest()[:12]
+    path = cache_root() / f"classifier-{tag}.json"
+    if path.is_file():
+        return FlowMotionClassifier.load(path)
+    log(f"fitting the flow motion classifier on {len(clips)} training clips")
+    descriptors = np.stack([clip_descriptor(standardized(c.file, geometry)) for c in clips])
+    classifier = FlowMotionClassifier().fit(descriptors, [c.labels["motion"] for c in clips])
+    classifier.save(path)
+    return classifier
+
+
+def heldout_clips(plan: Plan, per_motion: int, seed: int) -> list[dict]:
+    """Rendered held-out-look clips (bench_retrieval's query sets) of the target motions, ``per_motion`` each."""
+    clips = heldout_queries(heldout_appearance(), per_motion, 0, None, seed=seed)
+    return sorted((c for c in clips if c["motion"] in plan.motions), key=lambda c: plan.motions.index(c["motion"]))
+
+
+def featurizers(model: DemoVideoModel) -> dict[str, Featurizer]:
+    base = DemoRecipe().settings
+    return {"mask": Featurizer(model, replace(base, use_mask=True)),
+            "no mask": Featurizer(model, replace(base, use_mask=False))}
+
+
+def build_pool_indexes(pool: Path, folder: Path, feats: dict[str, Featurizer], model_spec: str) -> dict[str, AttributionIndex]:
+    """Index the pool under both settings; motion (decode, flow, mask) is computed once per clip."""
+    prepared: dict[str, PreparedClip] = {}
+
+    def prepare(clip: Clip) -> PreparedClip:
+        if clip.id not in prepared:
+            prepared[clip.id] = feats["mask"].prepare_file(clip.file)
+        return prepared[clip.id]
+
+    indexes = {}
+    for name, featurizer in feats.items():
+        out = folder / ("index-motion" if name == "mask" else "index-nomask")
+        done = (out / CONFIG).is_file() and json.loads((out / CONFIG).read_text()).get("complete")
+        if not done:
+            log(f"indexing the pool ({name}) into {out}")
+            build = prepare_build(pool, out, featurizer.config(), featurizer.settings.proj_dim, model_spec=model_spec)
+            summary = run_build(build, lambda p, pending: ((u, compute_unit(featurizer, p, u, prepare)) for u in pending))
+            log(f"  {summary['indexed']} clips in {summary['seconds']:.0f} s")
+        indexes[name] = AttributionIndex(out)
+    return indexes
+
+
+def common_rows(indexes: dict[str, AttributionIndex]) -> dict[str, np.ndarray]:
+    """Rows, per index, of the clips present in every index (a motionless clip has a zero motion-masked
+    gradient, so the mask index leaves it out), in the mask index's order."""
+    ids = [{r["id"]: i for i, r in enumerate(index.clips)} for index in indexes.values()]
+    shared = [r["id"] for r in indexes["mask"].clips if all(r["id"] in m for m in ids)]
+    return {name: np.array([m[i] for i in shared]) for name, m in zip(indexes, ids)}
+
+
+def make_world(plan: Plan) -> World:
+    """Pool, indexes, queries (with their scores), evaluation prompts and classifier; all cached."""
+    root = Path(plan.root)
+    model = DemoVideoModel.load(root / "model")
+    cache = cache_root() / f"base-{model.identity()['weight_hash']}"
+    cache.mkdir(exist_ok=True)
+    pool_folder = pool_clips(plan)
+    feats = featurizers(model)
+    indexes = build_pool_indexes(pool_folder, cache, feats, str(root / "model"))
+    by_id = {c.id: c for c in load_clip_folder(pool_folder)}
+    rows = common_rows(indexes)
+    pool = [by_id[indexes["mask"].clips[i]["id"]] for i in rows["mask"]]
+    queries = []
+    for n, clip in enumerate(heldout_clips(plan, plan.queries_per_motion, QUERY_SEED)):
+        query = Query(f"q{n}-{clip['motion']}", clip["motion"], clip["caption"], feats["mask"].prepare(clip["video"]))
+        for name, featurizer in feats.items():
+            query.scores[name] = indexes[name].scores(featurizer.vector(query.prepared, query.caption))[rows[name]]
+        queries.append(query)
+    prompts = [(c["caption"], c["motion"]) for c in heldout_clips(plan, plan.prompts_per_motion, PROMPT_SEED)]
+    return World(plan, cache, pool, indexes, queries, prompts, motion_classifier(root, model.geometry), model.geometry)
+
+
+# ------------------------------------------------------------------------------------------ selections
+
+def pool_magnitude(world: World) -> np.ndarray:
+    """Mean motion magnitude (px/frame) of each pool clip, from the no-mask index's records."""
+    records = {r["id"]: r for r in world.indexes["no mask"].clips}
+    return np.array([records[c.id]["motion"]["motion_mean"] for c in world.pool])
+
+
+def selections(world: World, seed: int) -> dict[str, np.ndarray]:
+    """Pool rows of each arm's fine-tuning set (the random one depends on the seed)."""
+    plan, count = world.plan, len(world.pool)
+    k = selection_size(plan.fraction, count)
+    magnitude = pool_magnitude(world)
+    return {"all pool": np.arange(count),
+            "Motive top 10 %": majority_vote(world.score_matrix("mask"), plan.percentile, plan.fraction).indices,
+            "random 10 %": np.sort(np.random.default_rng(1000 + seed).choice(count, k, replace=False)),
+            "no-mask top 10 %": majority_vote(world.score_matrix("no mask"), plan.percentile, plan.fraction).indices,
+            "largest motion 10 %": np.argsort(-magnitude, kind="stable")[:k]}
+
+
+def selection_rows(world: World, chosen: dict[str, np.ndarray]) -> list[dict]:
+    """What each selection holds: size, share of target-motion clips, per-target counts, mean magnitude."""
+    magnitude = pool_magnitude(world)
+    rows = []
+    for name, rows_ in chosen.items():
+        motions = [world.clip_motion(i) for i in rows_]
+        row = {"selection": name, "clips": len(rows_),
+               "target-motion share": float(np.mean([m in world.plan.motions for m in motions]))}
+        row.update({m: motions.count(m) for m in world.plan.motions})
+        row["mean motion (px/frame)"] = float(magnitude[rows_].mean())
+        rows.append(row)
+    return rows
+
+
+def attribution_rows(world: World) -> list[dict]:
+    """Same-motion precision of each query motion's top 10 % of the pool, Motive vs no mask (chance ≈ 0.1)."""
+    k = selection_size(world.plan.fraction, len(world.pool))
+    motions = np.array([c.labels["motion"] for c in world.pool])
+    rows = []
+    for motion in world.plan.motions:
+        row = {"query motion": motion, "top k": k}
+        for index in ("mask", "no mask"):
+            hits = [np.mean(motions[np.argsort(-q.scores[index], kind="stable")[:k]] == motion)
+                    for q in world.queries if q.motion == motion]
+            row[f"P@{k} {'Motive' if index == 'mask' else 'no mask'}"] = float(np.mean(hits))
+        row["chance"] = float(np.mean(motions == motion))
+        rows.append(row)
+    return rows
+
+
+# ------------------------------------------------------------------------------------------ training
+
+_FRAMES: dict[str, np.ndarray] = {}
+_load_training_tensors = train_module.load_training_tensors
+
+
+def _cached_training_tensors(model, clips):
+    """Same tensors as ``motive_core.train.load_training_tensors``, but each clip is decoded only once per
+    process (the arms reuse the same pool clips; decoding is ~0.1 s a clip here)."""
+    missing = [c for c in clips if str(c.file) not in _FRAMES]
+    if missing:
+        videos, _ = _load_training_tensors(model, missing)
+        _FRAMES.update({str(c.file): v for c, v in zip(missing, videos)})
+    return torch.stack([_FRAMES[str(c.file)] for c in clips]), [c.caption for c in clips]
+
+
+train_module.load_training_tensors = _cached_training_tensors
+
+
+def finetune(world: World, rows: np.ndarray, seed: int) -> DemoVideoModel:
+    """A fresh copy of the base fine-tuned on the given pool rows (plain flow-matching loss)."""
+    model = DemoVideoModel.load(world.base_path)
+    train(model, [world.pool[i] for i in rows], world.plan.train_config(seed), progress=False)
+    return model
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+
+@torch.no_grad()
+def query_losses(model: DemoVideoModel, query: Query) -> dict[str, float]:
+    """Flow-matching loss of a query clip under its caption, mean over the fixed (t, ε) pairs: plain, and
+    weighted by the query's motion mask (normalised by the mask's mean, so both are per-location errors)."""
+    latents = model.encode(query.prepared.frames)
+    condition = model.encode_prompt(query.caption)
+    weight = torch.from_numpy(query.prepared.latent_mask).unsqueeze(0)
+    plain, moving = {}, {}
+    for t_index in LOSS_T_INDICES:
+        for noise_seed in LOSS_NOISE_SEEDS:
+            noised = noise_at_index(model.scheduler, latents, t_index, fixed_noise(model.latent_shape(), noise_seed))
+            error = per_location_error(model.predict(noised.noisy, noised.timestep, condition), noised.target)
+            plain.setdefault(t_index, []).append(float(error.mean()))
+            moving.setdefault(t_index, []).append(float((error * weight).mean() / weight.mean().clamp_min(1e-8)))
+    return {"loss": float(np.mean(list(plain.values()))), "motion loss": float(np.mean(list(moving.values()))),
+            "loss by t": {str(t): float(np.mean(v)) for t, v in plain.items()},
+            "motion loss by t": {str(t): float(np.mean(v)) for t, v in moving.items()}}
+
+
+def generate_and_score(model: DemoVideoModel, world: World, seed: int) -> dict:
+    """Generate one clip per evaluation prompt (noise seed fixed by the training seed) and score them."""
+    plan, fps = world.plan, model.geometry.fps
+    clips, per_clip = [], []
+    for i, (prompt, motion) in enumerate(world.prompts):
+        frames = sample(model, prompt, seed=10_000 * (seed + 1) + i, steps=plan.sample_steps, guidance=plan.guidance)
+        clips.append(frames)
+        per_clip.append({"dynamic": dynamic_degree(frames, fps), "smoothness": motion_smoothness(frames),
+                         "consistency": subject_consistency(frames)})
+    accuracy = motion_accuracy(world.classifier, clips, [m for _, m in world.prompts])
+    return {"dynamic degree": dynamic_degree_score([c["dynamic"] for c in per_clip]),
+            "motion smoothness": float(np.mean([c["smoothness"] for c in per_clip])),
+            "subject consistency": float(np.mean([c["consistency"] for c in per_clip])),
+            "motion accuracy": accuracy["mean"], "accuracy by motion": accuracy["per_category"],
+            "predicted": accuracy["predicted"],
+            "dynamic by motion": {m: float(np.mean([c["dynamic"] for c, (_, pm) in zip(per_clip, world.prompts)
+                                                    if pm == m])) for m in plan.motions}}
+
+
+def evaluate(model: DemoVideoModel, world: World, seed: int) -> dict:
+    return {**generate_and_score(model, world, seed),
+            "query losses": {q.name: query_losses(model, q) for q in world.queries}}
+
+
+# ------------------------------------------------------------------------------------------ runs file
+
+class Runs:
+    """Finished arms, one JSON line each, keyed by (arm, seed); shared with bench_counterfactual.py."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.records: dict[tuple[str, int], dict] = {}
+        self.reload()
+
+    @classmethod
+    def of(cls, world: World) -> "Runs":
+        return cls(world.cache / f"runs-{world.plan.key()}.jsonl")
+
+    def reload(self) -> "Runs":
+        """Re-read the file (another process may have added arms)."""
+        if self.path.is_file():
+            for line in self.path.read_text().splitlines():
+                if line.strip():
+                    record = json.loads(line)
+                    self.records[(record["arm"], record["seed"])] = record
+        return self
+
+    def get(self, arm: str, seed: int) -> dict | None:
+        return self.records.get((arm, seed))
+
+    def add(self, record: dict) -> None:
+        self.records[(record["arm"], record["seed"])] = record
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
+def run_arm(world: World, runs: Runs, arm: str, rows: np.ndarray | None, seed: int, extra: dict | None = None) -> dict:
+    """Fine-tune (unless ``rows`` is None: the base) and evaluate one arm, or return its cached record."""
+    cached = runs.get(arm, seed)
+    if cached is not None:
+        return cached
+    start = time.perf_counter()
+    log(f"{arm}, seed {seed}: " + ("evaluating the base" if rows is None else f"fine-tuning on {len(rows)} clips"))
+    model = DemoVideoModel.load(world.base_path) if rows is None else finetune(world, rows, seed)
+    trained = time.perf_counter() - start
+    record = {"arm": arm, "seed": seed, "clips": 0 if rows is None else len(rows),
+              "rows": [] if rows is None else [int(i) for i in rows], **evaluate(model, world, seed), **(extra or {}),
+              "train seconds": trained, "seconds": time.perf_counter() - start}
+    runs.add(record)
+    log(f"  done in {record['seconds']:.0f} s (train {trained:.0f} s): accuracy {record['motion accuracy']:.3f}, "
+        f"dynamic {record['dynamic degree']:.3f}")
+    return record
+
+
+# ------------------------------------------------------------------------------------------ tables
+
+METRICS = ("motion accuracy", "dynamic degree", "motion smoothness", "subject consistency", "query loss",
+           "query motion loss")
+
+
+def metric_values(record: dict, world: World) -> dict[str, float]:
+    losses = record["query losses"].values()
+    return {**{m: record[m] for m in METRICS[:4]}, "query loss": float(np.mean([x["loss"] for x in losses])),
+            "query motion loss": float(np.mean([x["motion loss"] for x in losses]))}
+
+
+def spread(values: list[float]) -> str:
+    """mean [min, max] over seeds (just the value for one seed)."""
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{np.mean(values):.3f} [{min(values):.3f}, {max(values):.3f}]"
+
+
+def summary_rows(world: World, runs: Runs, arms: list[str], seeds: tuple[int, ...]) -> list[dict]:
+    rows = []
+    for arm in arms:
+        done = [runs.get(arm, s) for s in seeds if runs.get(arm, s)]
+        if not done:
+            continue
+        values = [metric_values(r, world) for r in done]
+        rows.append({"arm": arm, "clips": done[0]["clips"], "seeds": len(done),
+                     **{m: spread([v[m] for v in values]) for m in METRICS}})
+    return rows
+
+
+def per_seed_rows(world: World, runs: Runs, arms: list[str], seeds: tuple[int, ...]) -> list[dict]:
+    rows = []
+    for seed in seeds:
+        for arm in arms:
+            record = runs.get(arm, seed)
+            if record:
+                rows.append({"seed": seed, "arm": arm, **metric_values(record, world),
+                             **{f"acc {m}": record["accuracy by motion"].get(m, float("nan"))
+                                for m in world.plan.motions}})
+    return rows
+
+
+def paired_rows(world: World, runs: Runs, arms: list[str], seeds: tuple[int, ...], reference: str) -> list[dict]:
+    """Arm minus ``reference`` within each seed (same prompts and noise), listed per seed."""
+    rows = []
+    for arm in arms:
+        if arm == reference:
+            continue
+        pairs = [(runs.get(arm, s), runs.get(reference, s)) for s in seeds]
+        pairs = [(a, b) for a, b in pairs if a and b]
+        if not pairs:
+            continue
+        diffs = [{m: metric_values(a, world)[m] - metric_values(b, world)[m] for m in METRICS} for a, b in pairs]
+        rows.append({"arm": arm, **{m: " / ".join(f"{d[m]:+.3f}" for d in diffs) for m in METRICS}})
+    return rows
+
+
+def reference_rows(world: World) -> list[dict]:
+    """The same metrics on real rendered clips of the evaluation prompts: what 'right' looks like here."""
+    rendered = heldout_clips(world.plan, world.plan.prompts_per_motion, PROMPT_SEED)
+    g = world.geometry
+    clips = [standardize(c["video"], g.num_frames, g.fps, g.height, g.width) for c in rendered]
+    accuracy = motion_accuracy(world.classifier, clips, [c["motion"] for c in rendered])
+    return [{"clips": "rendered (ground truth) for the evaluation prompts", "motion accuracy": accuracy["mean"],
+             "dynamic degree": dynamic_degree_score([dynamic_degree(c, g.fps) for c in clips]),
+             "motion smoothness": float(np.mean([motion_smoothness(c) for c in clips])),
+             "subject consistency": float(np.mean([subject_consistency(c) for c in clips]))}]
+
+
+def design_notes(world: World, extra: list[str] | None = None) -> list[str]:
+    p = world.plan
+    return [f"Design: base = {p.root}/model (the demo model, trained on {p.root}/clips). Pool = {len(world.pool)} "
+            f"fresh MotionShapes clips (sample_specs({p.pool_size}, seed={p.pool_seed}), training looks), indexed "
+            f"with and without the motion mask. Queries: {len(world.queries)} rendered clips with held-out looks "
+            f"({p.queries_per_motion} each of {', '.join(p.motions)}). Selections: majority vote (percentile "
+            f"{p.percentile:g}, fraction {p.fraction:g}). Each arm fine-tunes a fresh copy of the base for {p.steps} "
+            f"steps (batch {p.batch_size}, AdamW lr {p.lr:g}, warm-up {p.warmup}, cosine decay; plain flow-matching "
+            f"loss), same steps and seed for every arm. Evaluation: {len(world.prompts)} generated clips per arm "
+            f"({p.prompts_per_motion} held-out-look prompts per target motion; {p.sample_steps} Euler steps, "
+            f"guidance {p.guidance:g}; noise seeds fixed per training seed and shared by all arms).",
+            "Metrics: motion accuracy = flow classifier (fitted on the base training clips) agrees with the prompted "
+            "motion, mean over target motions; dynamic degree / motion smoothness / subject consistency are the "
+            "VBench-style proxies of motive_core.metrics (our flow and pixel features, not RAFT/AMT/DINO: compare "
+            "rows with each other only); query loss = flow-matching MSE of the query clips under their captions, "
+            f"mean over t index {LOSS_T_INDICES} × noise seeds {LOSS_NOISE_SEEDS} (lower is better), 'motion' = "
+            "weighted by the query's motion mask. Cells: mean [min, max] over training seeds.",
+            *(extra or [])]
+
+
+def compute_note(runs: Runs, arms: list[str], seeds: tuple[int, ...], started: float) -> str:
+    """Time spent on the arms in the tables (from their records, so a rerun that only rewrites the tables
+    reports the same) and this process's wall time."""
+    seconds = sum(r["seconds"] for r in (runs.get(a, s) for a in arms for s in seeds) if r)
+    return (f"Compute: {seconds / 60:.1f} min for the arms above (fine-tuning + evaluation), on a shared 2-core "
+            f"CPU, niced, one torch thread; this process ran {(time.perf_counter() - started) / 60:.1f} min.")
+
+
+def write_tables(world: World, runs: Runs, chosen: dict[str, np.ndarray], name: str, reference: list[dict],
+                 started: float, skipped: list[str]) -> None:
+    arms, seeds = [BASE, *ARMS], world.plan.seeds
+    notes = design_notes(world, [compute_note(runs, arms, seeds, started)]
+                         + ([f"Not run (time limit): {', '.join(skipped)}."] if skipped else []))
+    tables = {"Curation: generated motion and VBench-style metrics per fine-tuning set": summary_rows(world, runs, arms, seeds),
+              "Difference from the random 10 % arm, per seed (same prompts and noise)":
+                  paired_rows(world, runs, arms, seeds, "random 10 %"),
+              "Per seed": per_seed_rows(world, runs, arms, seeds),
+              "What each selection holds (random: seed 0)": selection_rows(world, chosen),
+              "Attribution precision on the pool: share of each query's top 10 % showing the query's motion":
+                  attribution_rows(world),
+              "Reference: rendered clips": reference}
+    save(name, {title: rows for title, rows in tables.items() if rows}, notes,
+         extra={"plan": asdict(world.plan), "runs": [runs.get(a, s) for s in seeds for a in arms if runs.get(a, s)]})
+
+
+# ------------------------------------------------------------------------------------------ main
+
+def parse_plan(argv: list[str] | None = None) -> tuple[Plan, argparse.Namespace]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default=str(ROOT / "precomputed"))
+    parser.add_argument("--pool", type=int, default=300)
+    parser.add_argument("--motions", default="bounce,spin,swing")
+    parser.add_argument("--steps", type=int, default=120)
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--prompts-per-motion", type=int, default=6)
+    parser.add_argument("--deadline", default=None, help="UTC HH:MM after which no new arm is started")
+    parser.add_argument("--quick", action="store_true", help="a tiny run on /tmp/demo_try/pre, for debugging")
+    parser.add_argument("--name", default=None)
+    parser.add_argument("--k", type=int, default=None, help="counterfactual: clips removed (default: 10 %% of the pool)")
+    parser.add_argument("--cf-motions", default=None, help="counterfactual: query motions, comma-separated "
+                        "(default: the first target motion)")
+    parser.add_argument("--wait", type=float, default=0.0, help="counterfactual: minutes to wait for bench_curation.py "
+                        "to finish the all-pool reference before training it here")
+    args = parser.parse_args(argv)
+    plan = Plan(root=args.root, pool_size=args.pool, motions=tuple(args.motions.split(",")), steps=args.steps,
+                prompts_per_motion=args.prompts_per_motion, seeds=tuple(int(s) for s in args.seeds.split(",")))
+    if args.quick:
+        plan = Plan(**{**asdict(plan), **QUICK})
+    return plan, args
+
+
+def past_deadline(deadline: str | None, margin_s: float) -> bool:
+    """True when the UTC clock plus ``margin_s`` is past HH:MM today."""
+    if not deadline:
+        return False
+    hour, minute = (int(x) for x in deadline.split(":"))
+    now = time.gmtime(time.time() + margin_s)
+    return (now.tm_hour, now.tm_min) >= (hour, minute)
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    plan, args = parse_plan()
+    name = args.name or ("cache/curation-quick" if args.quick else "curation")
+    started = time.perf_counter()
+    world = make_world(plan)
+    runs = Runs.of(world)
+    log(f"world ready: {len(world.pool)} pool clips, {len(world.queries)} queries, {len(world.prompts)} prompts; "
+        f"runs file {runs.path}")
+    reference = reference_rows(world)
+    skipped, last = [], 0.0
+    for seed in plan.seeds:
+        chosen = selections(world, seed)
+        for arm, rows in [(BASE, None), *chosen.items()]:
+            if runs.get(arm, seed) is None and past_deadline(args.deadline, last):
+                skipped.append(f"{arm} (seed {seed})")
+                continue
+            record = run_arm(world, runs, arm, rows, seed)
+            last = max(last, record["seconds"]) if rows is not None else last
+            write_tables(world, runs, selections(world, plan.seeds[0]), name, reference, started, skipped)
+    write_tables(world, runs, selections(world, plan.seeds[0]), name, reference, started, skipped)
+    log(f"finished in {(time.perf_counter() - started) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
