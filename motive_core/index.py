@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 import uuid
 from dataclasses import dataclass
@@ -102,7 +103,13 @@ class BuildPlan:
         meta, vectors = self.unit_paths(unit)
         return meta.is_file() and vectors.is_file()
 
+    def is_complete(self) -> bool:
+        config = self.out / CONFIG
+        return config.is_file() and bool(json.loads(config.read_text()).get("complete"))
+
     def pending_units(self) -> list[int]:
+        if self.is_complete():
+            return []
         return [u for u in range(self.num_units) if not self.unit_done(u)]
 
 
@@ -143,7 +150,7 @@ def prepare_build(data: str | Path, out: str | Path, vector_config: dict, dim: i
     """
     clips = load_clip_folder(data)
     out = Path(out)
-    (out / UNITS).mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     header = {"vector_config": vector_config, "clip_list_sha": clip_list_sha(clips),
               "num_clips": len(clips), "unit_size": unit_size, "dim": dim}
     config_path = out / CONFIG
@@ -156,11 +163,20 @@ def prepare_build(data: str | Path, out: str | Path, vector_config: dict, dim: i
     else:
         data_root = os.path.relpath(Path(data).resolve(), out.resolve())
         atomic_write_json(config_path, {**header, "data_root": data_root, "model_spec": model_spec, "complete": False})
-    return BuildPlan(out, clips, unit_size)
+    plan = BuildPlan(out, clips, unit_size)
+    if not plan.is_complete():
+        (out / UNITS).mkdir(exist_ok=True)
+    return plan
 
 
 def finalize(plan: BuildPlan) -> dict:
-    """Merge the units, in order, into clips.jsonl + vectors.npy and mark the index complete."""
+    """Merge the units, in order, into clips.jsonl + vectors.npy, mark the index complete, drop the units.
+
+    The units are only the build's working state: once merged they would double the index on disk.
+    """
+    if plan.is_complete():
+        config = json.loads((plan.out / CONFIG).read_text())
+        return {"indexed": config["num_indexed"], "failed": config["failed"]}
     missing = plan.pending_units()
     if missing:
         raise MotiveError(f"{len(missing)} of {plan.num_units} units are not built yet; run build-index again")
@@ -181,6 +197,7 @@ def finalize(plan: BuildPlan) -> dict:
     config = json.loads((plan.out / CONFIG).read_text())
     failed = [{"id": r["id"], "error": r["error"]} for r in records if r.get("row") is None]
     atomic_write_json(plan.out / CONFIG, {**config, "complete": True, "num_indexed": len(indexed), "failed": failed})
+    shutil.rmtree(plan.out / UNITS, ignore_errors=True)
     return {"indexed": len(indexed), "failed": failed}
 
 

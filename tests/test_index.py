@@ -55,6 +55,7 @@ def test_index_layout_and_memory_mapped_vectors(built_index, clip_folder):
     assert {"id", "file", "caption", "labels", "motion", "row"} <= clip.keys()
     assert index.clip_path(clip).is_file()
     assert not list(built_index.rglob("*.tmp*")) and "pickle" not in "".join(p.suffix for p in built_index.rglob("*"))
+    assert not (built_index / "units").exists()  # merged into vectors.npy; not kept twice
 
 
 def test_a_training_clip_queried_with_its_caption_ranks_itself_first(built_index, tiny_demo_dir):
@@ -91,6 +92,9 @@ def test_resume_with_other_settings_is_refused_naming_the_keys(tmp_path, built_i
     out = tmp_path / "idx"
     featurizer = Featurizer(load_model(tiny_demo_dir), AttributionSettings(proj_dim=64))
     build_index(clip_folder, out, featurizer, unit_size=4)
+    before = np.load(out / "vectors.npy")
+    assert build_index(clip_folder, out, featurizer, unit_size=4)["units_built"] == 0  # complete: nothing redone
+    assert np.array_equal(np.load(out / "vectors.npy"), before)
     other = Featurizer(load_model(tiny_demo_dir), AttributionSettings(proj_dim=64, use_mask=False, t_index=300))
     with pytest.raises(ConfigMismatchError, match=r"settings\.t_index.*settings\.use_mask|settings\.use_mask"):
         build_index(clip_folder, out, other, unit_size=4)
