@@ -335,12 +335,15 @@ def _query_tab(engine: Engine, ui: UI) -> None:
 
 def _motion_tab(engine: Engine, ui: UI) -> None:
     ui.warnings = gr.Markdown(label="motion warnings", elem_id="motion-warnings")
-    ui.triptych = gr.Video(label="query | motion mask (grey-fade) | heat-map", loop=True, autoplay=True, height=260,
-                           interactive=False, elem_id="triptych")
+    ui.triptych = gr.Video(label="query | motion mask (grey-fade) | heat-map", show_label=False, loop=True,
+                           autoplay=True, height=260, interactive=False, elem_id="triptych")
     with gr.Row():
         ui.motion_plot = gr.Plot(label="motion magnitude per frame", elem_id="motion-plot")
-        ui.latent = gr.Image(label=f"mask on the model's latent grid {engine.adapter.geometry.latent_grid()}",
-                             type="filepath", interactive=False, elem_id="latent-mask")
+        with gr.Column():
+            gr.Markdown(f"**Mask on the model's latent grid** (T′, h′, w′) = {engine.adapter.geometry.latent_grid()}: "
+                        "the weight of each location in the attribution loss.")
+            ui.latent = gr.Image(label="latent-grid mask", show_label=False, type="filepath", interactive=False,
+                                 elem_id="latent-mask")
     with gr.Accordion("motion statistics (JSON)", open=False):
         ui.stats = gr.JSON(label="motion statistics")
 
@@ -361,8 +364,8 @@ def _attribution_tab(engine: Engine, ui: UI) -> None:
                 "(grey-fade, bottom). Click a tile to play it next to the query.</small>")
     with gr.Row(elem_id="compare-row"):
         with gr.Column(scale=3):
-            ui.compare = gr.Video(label="query | its mask | training clip | its mask", loop=True, autoplay=True,
-                                  height=260, interactive=False, elem_id="compare-video")
+            ui.compare = gr.Video(label="query | its mask | training clip | its mask", show_label=False, loop=True,
+                                  autoplay=True, height=260, interactive=False, elem_id="compare-video")
         with gr.Column(scale=2):
             ui.candidate = gr.Dropdown([], label="play a candidate next to the query", allow_custom_value=True,
                                        elem_id="candidate")
@@ -472,10 +475,13 @@ def _nomask_outputs(engine: Engine, query: Query) -> tuple:
     mask_pos, _ = _entries(engine, query.scores, query.top)
     ranked = engine.nomask.index.rank(query.nomask_scores, query.top)
     overlap = ud.ranking_overlap([e["id"] for e in mask_pos], [e["id"] for e in ranked["positives"]])
-    rho = ud.rank_correlation(query.scores.astype(np.float64), query.nomask_scores.astype(np.float64))
+    mask_scores, nomask_scores = ud.align_by_id(engine.clips, query.scores, engine.nomask.index.clips,
+                                                query.nomask_scores)
+    rho = ud.rank_correlation(mask_scores.astype(np.float64), nomask_scores.astype(np.float64))
     md = (f"### Motive (mask) vs no mask\nTop-{query.top} positives shared: **{overlap['count']} of {query.top}** "
-          f"(Jaccard **{overlap['jaccard']:.2f}**); Spearman ρ over all {len(query.scores)} clips: **{rho:+.2f}**. "
-          "Clips only in the no-mask list are the ones a plain loss ranks for appearance or background.")
+          f"(Jaccard **{overlap['jaccard']:.2f}**); Spearman ρ over the {len(mask_scores)} clips in both indexes: "
+          f"**{rho:+.2f}**. "
+          "Clips in only one list are where the motion mask changed the ranking.")
     return md, ud.comparison_rows(mask_pos, ranked["positives"])
 
 

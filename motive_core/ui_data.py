@@ -385,6 +385,17 @@ def ranking_overlap(a_ids: Sequence[str], b_ids: Sequence[str]) -> dict:
     return {"shared": shared, "count": len(shared), "jaccard": len(a & b) / len(union) if union else 1.0}
 
 
+def align_by_id(clips_a: list[dict], scores_a: np.ndarray, clips_b: list[dict],
+                scores_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of the clips two indexes share, in ``clips_a``'s order (their rows differ when a clip failed in
+    one index only, e.g. a static clip refused under the mask)."""
+    row_b = {clip["id"]: row for row, clip in enumerate(clips_b)}
+    rows = [(row, row_b[clip["id"]]) for row, clip in enumerate(clips_a) if clip["id"] in row_b]
+    index_a = np.array([r for r, _ in rows], dtype=np.int64)
+    index_b = np.array([r for _, r in rows], dtype=np.int64)
+    return np.asarray(scores_a)[index_a], np.asarray(scores_b)[index_b]
+
+
 def comparison_rows(mask_entries: list[dict], nomask_entries: list[dict]) -> list[list]:
     """Side-by-side rows: rank, Motive id/score/motion, no-mask id/score/motion, whether shared."""
     mask_ids, nomask_ids = {e["id"] for e in mask_entries}, {e["id"] for e in nomask_entries}

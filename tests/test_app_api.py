@@ -363,6 +363,15 @@ def test_overlaps_and_selection_rows():
                                                 [2, "c1", "spin", 1, 0.4, "clip 1"]]
 
 
+def test_indexes_with_different_clips_are_compared_by_id():
+    from motive_core.ui_data import align_by_id
+
+    mask_clips = [{"id": "a"}, {"id": "b"}, {"id": "d"}]  # "c" failed under the mask (e.g. a static clip)
+    nomask_clips = [{"id": "a"}, {"id": "b"}, {"id": "c"}, {"id": "d"}]
+    a, b = align_by_id(mask_clips, np.array([0.1, 0.2, 0.4]), nomask_clips, np.array([1.0, 2.0, 3.0, 4.0]))
+    assert a.tolist() == [0.1, 0.2, 0.4] and b.tolist() == [1.0, 2.0, 4.0]
+
+
 def test_side_by_side_panels_are_labelled_and_aligned():
     from motive_core.ui_data import HEADER_PX, ClipVisual, comparison, latent_mask_image, query_triptych
 
