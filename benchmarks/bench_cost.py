@@ -49,7 +49,9 @@ def demo_costs(root: Path, repeats: int) -> None:
     notes = [f"{repeats} queries after one warm-up; clip {clip.name}; {len(attributor.index.clips)} indexed clips; "
              f"{attributor.featurizer.gradients.num_parameters:,} parameters in the gradient."]
     if build:
-        tables["Index build (demo set)"] = [{"stage": k, "s": v} for k, v in build.items()]
+        tables["Index build (demo set, python -m motive_core demo --workers 2)"] = [
+            {"stage": k, "s": v} for k, v in build.items()]
+        notes.append("Index build: per-stage seconds are summed over the worker processes; `total` is wall-clock.")
     save("cost_demo", tables, notes)
 
 
