@@ -46,3 +46,22 @@ def test_wan_folder_builds_queries_and_generates(tmp_path, clip_folder, capsys):
     assert main(["query", "--index", str(tmp_path / "idx"), "--video", str(tmp_path / "gen.mp4"),
                  "--prompt", "a caption nobody embedded"]) == 2
     assert "no embedding for the caption" in capsys.readouterr().err
+
+    # and the app serves the same Wan model and index: /attribute ranks like the command line did
+    import socket
+
+    import app
+    from gradio_client import Client, handle_file
+
+    demo = app.build_app(wan, tmp_path / "idx", cache_dir=tmp_path / "cache")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    _, url, _ = app.launch(demo, port=port, host="127.0.0.1", prevent_thread_lock=True, show_error=True, quiet=True)
+    try:
+        out = Client(url, verbose=False).predict(handle_file(str(tmp_path / "gen.mp4")), "a query", "gen", 3, False,
+                                                 api_name="/attribute")
+        served = out[10] if isinstance(out[10], dict) else json.loads(out[10])
+        assert [e["id"] for e in served["positives"]] == [e["id"] for e in result["positives"]]
+    finally:
+        demo.close()
