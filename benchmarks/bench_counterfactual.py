@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_curation import (BASE, LOSS_T_INDICES, Runs, World, compute_note, design_notes, log,  # noqa: E402
-                                       make_world, parse_plan, past_deadline, run_arm, spread)
+                                       make_world, parse_plan, past_deadline, run_arm, selected, spread)
 from benchmarks.results_io import save  # noqa: E402
 from motive_core.attribution.scoring import majority_vote, selection_size  # noqa: E402
 
@@ -121,6 +121,8 @@ def main() -> None:
     todo += [(None, seed, arm, rows) for seed in plan.seeds
              for arm, rows in ((REFERENCE, np.arange(len(world.pool))), (BASE, None))]
     for motion, seed, arm, rows in todo:
+        if not selected(arm, args.arms):
+            continue
         if motion is None and args.wait:
             wait_for(runs, arm, seed, args.wait)
         if runs.reload().get(arm, seed) is None and past_deadline(args.deadline, last):

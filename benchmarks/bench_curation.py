@@ -534,6 +534,8 @@ def parse_plan(argv: list[str] | None = None) -> tuple[Plan, argparse.Namespace]
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--prompts-per-motion", type=int, default=6)
     parser.add_argument("--deadline", default=None, help="UTC HH:MM after which no new arm is started")
+    parser.add_argument("--arms", default=None, help="run only arms whose names contain one of these comma-separated "
+                        "words (the tables still show every finished arm); for splitting a run over processes")
     parser.add_argument("--quick", action="store_true", help="a tiny run on /tmp/demo_try/pre, for debugging")
     parser.add_argument("--name", default=None)
     parser.add_argument("--k", type=int, default=None, help="counterfactual: clips removed (default: 10 %% of the pool)")
@@ -547,6 +549,21 @@ def parse_plan(argv: list[str] | None = None) -> tuple[Plan, argparse.Namespace]
     if args.quick:
         plan = Plan(**{**asdict(plan), **QUICK})
     return plan, args
+
+
+def run_order(seeds: tuple[int, ...]) -> list[tuple[int, str]]:
+    """(seed, arm) pairs, the central comparison first so that a run cut short still has a spread for it:
+    the first seed's base, Motive, random and all-pool arms; base, Motive and random for every other seed;
+    then the remaining arms seed by seed."""
+    first = [(seeds[0], arm) for arm in (BASE, "Motive top 10 %", "random 10 %", "all pool")]
+    key = [(seed, arm) for seed in seeds[1:] for arm in (BASE, "Motive top 10 %", "random 10 %")]
+    rest = [(seed, arm) for seed in seeds for arm in (BASE, *ARMS) if (seed, arm) not in first + key]
+    return first + key + rest
+
+
+def selected(arm: str, words: str | None) -> bool:
+    """Whether ``--arms`` lets this arm run (no filter: every arm)."""
+    return not words or any(word in arm for word in words.split(","))
 
 
 def past_deadline(deadline: str | None, margin_s: float) -> bool:
@@ -569,15 +586,16 @@ def main() -> None:
         f"runs file {runs.path}")
     reference = reference_rows(world)
     skipped, last = [], 0.0
-    for seed in plan.seeds:
-        chosen = selections(world, seed)
-        for arm, rows in [(BASE, None), *chosen.items()]:
-            if runs.get(arm, seed) is None and past_deadline(args.deadline, last):
-                skipped.append(f"{arm} (seed {seed})")
-                continue
-            record = run_arm(world, runs, arm, rows, seed)
-            last = max(last, record["seconds"]) if rows is not None else last
-            write_tables(world, runs, selections(world, plan.seeds[0]), name, reference, started, skipped)
+    for seed, arm in run_order(plan.seeds):
+        if not selected(arm, args.arms):
+            continue
+        rows = None if arm == BASE else selections(world, seed)[arm]
+        if runs.reload().get(arm, seed) is None and past_deadline(args.deadline, last):
+            skipped.append(f"{arm} (seed {seed})")
+            continue
+        record = run_arm(world, runs, arm, rows, seed)
+        last = max(last, record["seconds"]) if rows is not None else last
+        write_tables(world, runs, selections(world, plan.seeds[0]), name, reference, started, skipped)
     write_tables(world, runs, selections(world, plan.seeds[0]), name, reference, started, skipped)
     log(f"finished in {(time.perf_counter() - started) / 60:.1f} min")
 
