@@ -100,24 +100,9 @@ def test_non_finite_gradient_is_refused(tiny_demo_dir):
         projector.gradient_vector(*_inputs(model))
 
 
-def test_gradient_on_tiny_wan_transformer_and_vae(tmp_path):
+def test_gradient_on_tiny_wan_transformer_and_vae(tiny_wan_dir):
     """The full path on real diffusers Wan parts: VAE latents, 4n+1 frames, latent-grid weights."""
-    import json
-
-    from diffusers import AutoencoderKLWan, WanTransformer3DModel
-
-    from motive_core.models.wan import save_prompt_embeddings
-
-    torch.manual_seed(0)
-    WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16,
-                          out_channels=16, text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2,
-                          cross_attn_norm=True, qk_norm="rms_norm_across_heads",
-                          rope_max_seq_len=32).save_pretrained(tmp_path / "transformer")
-    AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-                     temperal_downsample=[False, True, True]).save_pretrained(tmp_path / "vae")
-    (tmp_path / "motive.json").write_text(json.dumps({"num_frames": 9, "fps": 8.0, "height": 32, "width": 32}))
-    save_prompt_embeddings(tmp_path / "prompt_embeds.safetensors", {"a ball": torch.randn(4, 32)})
-    model = load_model(tmp_path, device="cpu")
+    model = load_model(tiny_wan_dir, device="cpu")
     frames = np.random.default_rng(0).integers(0, 255, (9, 32, 32, 3), dtype=np.uint8)
     projector = GradientProjector(model, AttributionSettings(proj_dim=128))
     weight = torch.rand(model.geometry.latent_grid())

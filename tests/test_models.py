@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
-from diffusers import AutoencoderKLWan, WanTransformer3DModel
 
 from motive_core.errors import ModelNotFoundError, MotiveError
 from motive_core.models import DemoVideoModel, VideoModelAdapter, WanVideoModel, load_model
 from motive_core.models.base import VideoGeometry
 from motive_core.models.flow import attribution_scheduler, fixed_noise, noise_at_index, sample
-from motive_core.models.wan import save_prompt_embeddings
-
-
-@pytest.fixture(scope="module")
-def tiny_wan_dir(tmp_path_factory):
-    """A diffusers-layout Wan 2.1 folder with tiny random weights (the upstream test config)."""
-    folder = tmp_path_factory.mktemp("wan")
-    torch.manual_seed(0)
-    WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16,
-                          out_channels=16, text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
-                          qk_norm="rms_norm_across_heads", rope_max_seq_len=32).save_pretrained(folder / "transformer")
-    AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-                     temperal_downsample=[False, True, True]).save_pretrained(folder / "vae")
-    (folder / "motive.json").write_text(json.dumps({"num_frames": 9, "fps": 8.0, "height": 32, "width": 32}))
-    save_prompt_embeddings(folder / "prompt_embeds.safetensors", {"a ball bouncing": torch.randn(6, 32)})
-    return folder
 
 
 def test_paper_timestep_index_maps_to_t_750():
@@ -57,7 +38,7 @@ def test_wan_adapter_geometry_encode_predict(tiny_wan_dir):
     assert latents.shape == model.latent_shape() == (1, 16, 3, 4, 4)
     assert torch.equal(latents, model.encode(frames))  # deterministic (distribution mode, not a sample)
     condition = model.encode_prompt("a ball bouncing")
-    assert condition.shape == (1, 6, 32)
+    assert condition.shape == (1, 5, 32)
     prediction = model.predict(latents, torch.tensor([750.0]), condition)
     assert prediction.shape == latents.shape and torch.isfinite(prediction).all()
     assert model.decode(latents).shape == (9, 32, 32, 3)

@@ -5,25 +5,14 @@ from __future__ import annotations
 
 import json
 
-import torch
-from diffusers import AutoencoderKLWan, WanTransformer3DModel
-
+from conftest import write_tiny_wan
 from motive_core.cli import main
 from motive_core.data import load_clip_folder
-from motive_core.models.wan import save_prompt_embeddings
 
 
 def test_wan_folder_builds_queries_and_generates(tmp_path, clip_folder, capsys):
-    wan = tmp_path / "wan"
-    torch.manual_seed(0)
-    WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16,
-                          out_channels=16, text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
-                          qk_norm="rms_norm_across_heads", rope_max_seq_len=32).save_pretrained(wan / "transformer")
-    AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-                     temperal_downsample=[False, True, True]).save_pretrained(wan / "vae")
-    (wan / "motive.json").write_text(json.dumps({"num_frames": 9, "fps": 8.0, "height": 32, "width": 32}))
     captions = [clip.caption for clip in load_clip_folder(clip_folder)] + ["a query", ""]
-    save_prompt_embeddings(wan / "prompt_embeds.safetensors", {c: torch.randn(5, 32) for c in captions})
+    wan = write_tiny_wan(tmp_path / "wan", captions)
 
     assert main(["build-index", "--data", str(clip_folder), "--model", str(wan), "--out", str(tmp_path / "idx"),
                  "--proj-dim", "64", "--json"]) == 0
