@@ -38,7 +38,6 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import motive_core.train as train_module  # noqa: E402
 from benchmarks.bench_retrieval import heldout_queries  # noqa: E402
 from benchmarks.results_io import RESULTS, save  # noqa: E402
 from motive_core.attribution.loss import per_location_error  # noqa: E402
@@ -52,7 +51,7 @@ from motive_core.metrics import (FlowMotionClassifier, clip_descriptor, dynamic_
 from motive_core.models.demo import DemoVideoModel  # noqa: E402
 from motive_core.models.flow import fixed_noise, noise_at_index, sample  # noqa: E402
 from motive_core.motionshapes import heldout_appearance, sample_specs, write_clip_folder  # noqa: E402
-from motive_core.train import TrainConfig, train  # noqa: E402
+from motive_core.train import TrainConfig, load_training_tensors, train  # noqa: E402
 from motive_core.video import read_video, standardize  # noqa: E402
 
 CACHE = RESULTS / "cache"
@@ -289,27 +288,23 @@ def attribution_rows(world: World) -> list[dict]:
 
 # ------------------------------------------------------------------------------------------ training
 
-_FRAMES: dict[str, np.ndarray] = {}
-_load_training_tensors = train_module.load_training_tensors
+_FRAMES: dict[str, torch.Tensor] = {}
 
 
-def _cached_training_tensors(model, clips):
-    """Same tensors as ``motive_core.train.load_training_tensors``, but each clip is decoded only once per
-    process (the arms reuse the same pool clips; decoding is ~0.1 s a clip here)."""
+def training_tensors(model: DemoVideoModel, clips: list) -> tuple[torch.Tensor, list[str]]:
+    """``load_training_tensors`` with each clip decoded only once per process (the arms reuse the pool)."""
     missing = [c for c in clips if str(c.file) not in _FRAMES]
     if missing:
-        videos, _ = _load_training_tensors(model, missing)
+        videos, _ = load_training_tensors(model, missing)
         _FRAMES.update({str(c.file): v for c, v in zip(missing, videos)})
     return torch.stack([_FRAMES[str(c.file)] for c in clips]), [c.caption for c in clips]
-
-
-train_module.load_training_tensors = _cached_training_tensors
 
 
 def finetune(world: World, rows: np.ndarray, seed: int) -> DemoVideoModel:
     """A fresh copy of the base fine-tuned on the given pool rows (plain flow-matching loss)."""
     model = DemoVideoModel.load(world.base_path)
-    train(model, [world.pool[i] for i in rows], world.plan.train_config(seed), progress=False)
+    train(model, training_tensors(model, [world.pool[i] for i in rows]), world.plan.train_config(seed),
+          progress=False)
     return model
 
 

@@ -67,13 +67,23 @@ def _lr_at(step: int, config: TrainConfig) -> float:
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def train(model: DemoVideoModel, data: str | Path | list[Clip], config: TrainConfig,
+TrainingData = str | Path | list[Clip] | tuple[torch.Tensor, list[str]]
+
+
+def train(model: DemoVideoModel, data: TrainingData, config: TrainConfig,
           log_path: str | Path | None = None, progress: bool = True) -> list[dict]:
-    """Flow-matching training: x_σ = (1−σ)x₀ + σε, target ε − x₀, σ shifted-uniform (Eq. 3)."""
-    clips = load_clip_folder(data) if not isinstance(data, list) else data
-    if not clips:
+    """Flow-matching training: x_σ = (1−σ)x₀ + σε, target ε − x₀, σ shifted-uniform (Eq. 3).
+
+    ``data`` is a clip folder, a list of clips, or tensors already made by :func:`load_training_tensors`
+    (callers that fine-tune many times on the same clips decode them once).
+    """
+    if isinstance(data, tuple):
+        videos, captions = data
+    else:
+        clips = load_clip_folder(data) if not isinstance(data, list) else data
+        videos, captions = load_training_tensors(model, clips) if clips else (torch.empty(0), [])
+    if not captions:
         raise MotiveError("no clips to train on")
-    videos, captions = load_training_tensors(model, clips)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     params = list(model.transformer.parameters()) + list(model.text_encoder.parameters())
@@ -88,7 +98,7 @@ def train(model: DemoVideoModel, data: str | Path | list[Clip], config: TrainCon
         iterator = tqdm(iterator, desc="train", unit="step")
     running = None
     for step in iterator:
-        index = rng.integers(0, len(clips), config.batch_size)
+        index = rng.integers(0, len(captions), config.batch_size)
         x0 = videos[index].to(model.device, torch.float32) / 127.5 - 1.0
         u = torch.rand(config.batch_size, device=model.device)
         sigma = config.shift * u / (1 + (config.shift - 1) * u)
@@ -117,6 +127,6 @@ def train(model: DemoVideoModel, data: str | Path | list[Clip], config: TrainCon
     model.transformer.eval()
     if log_path:
         Path(log_path).write_text("".join(json.dumps(e) + "\n" for e in log)
-                                  + json.dumps({"config": asdict(config), "clips": len(clips)}) + "\n")
+                                  + json.dumps({"config": asdict(config), "clips": len(captions)}) + "\n")
     return log
 

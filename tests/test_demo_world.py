@@ -72,3 +72,18 @@ def test_training_lowers_the_loss(clip_folder, tiny_geometry):
                 progress=False)
     first, last = np.mean([e["loss"] for e in log[:5]]), np.mean([e["loss"] for e in log[-10:]])
     assert last < 0.7 * first
+
+
+def test_preloaded_tensors_train_exactly_like_the_folder(clip_folder, tiny_geometry):
+    from motive_core.data import load_clip_folder
+    from motive_core.train import load_training_tensors
+
+    def fresh():
+        return DemoVideoModel.create(["a"], tiny_geometry, seed=0, text_dim=16, transformer=dict(
+            patch_size=(2, 4, 4), num_layers=1, num_attention_heads=2, attention_head_dim=8, ffn_dim=32))
+
+    config = replace(TrainConfig(), steps=3, batch_size=2, log_every=1)
+    from_folder = train(fresh(), clip_folder, config, progress=False)
+    model = fresh()
+    from_tensors = train(model, load_training_tensors(model, load_clip_folder(clip_folder)), config, progress=False)
+    assert [e["loss"] for e in from_folder] == [e["loss"] for e in from_tensors]
