@@ -19,7 +19,7 @@ import torch
 
 from motive_core.data import Clip, load_clip_folder
 from motive_core.errors import MotiveError
-from motive_core.models.demo import DemoVideoModel
+from motive_core.models.demo import TRAIN_MIN_SIGMA, DemoVideoModel
 from motive_core.video import read_video, standardize
 
 
@@ -109,7 +109,7 @@ def train(model: DemoVideoModel, data: TrainingData, config: TrainConfig,
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, config)
         with autocast:
-            prediction = model.transformer(noisy, sigma * 1000, condition, return_dict=False)[0]
+            prediction = model.predict(noisy, sigma * 1000, condition, min_sigma=TRAIN_MIN_SIGMA)
         loss = (prediction.float() - (noise - x0)).pow(2).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -76,6 +76,29 @@ def test_demo_text_encoder_handles_unknown_words(tiny_demo_dir):
     assert model.encode_prompt("a square bouncing").shape == (1, model.config.max_words, model.config.text_dim)
 
 
+def test_sample_prediction_model_returns_velocity_and_round_trips(tmp_path, tiny_geometry):
+    from motive_core.models.demo import MIN_SIGMA
+
+    tiny = dict(num_layers=1, num_attention_heads=2, attention_head_dim=8, ffn_dim=16, freq_dim=16)
+    model = DemoVideoModel.create(["a", "square"], tiny_geometry, seed=0, transformer=tiny, text_dim=8,
+                                  prediction="sample")
+    noisy = torch.randn(model.latent_shape(), generator=torch.Generator().manual_seed(0))
+    condition = model.encode_prompt("a square")
+    with torch.no_grad():
+        clean = model.transformer(noisy, torch.tensor([750.0]), condition, return_dict=False)[0]
+        velocity = model.predict(noisy, torch.tensor([750.0]), condition)
+        near_zero = model.predict(noisy, torch.tensor([0.5]), condition)
+    torch.testing.assert_close(velocity, (noisy - clean) / 0.75)  # v = (x_σ − x̂₀)/σ
+    assert not torch.allclose(velocity, clean)
+    with torch.no_grad():
+        clean_low = model.transformer(noisy, torch.tensor([0.5]), condition, return_dict=False)[0]
+    torch.testing.assert_close(near_zero, (noisy - clean_low) / MIN_SIGMA)  # σ is floored, never divides by ~0
+    again = DemoVideoModel.load(model.save(tmp_path / "m"))
+    assert again.config.prediction == "sample" and again.identity() == model.identity()
+    with pytest.raises(MotiveError, match="prediction must be one of velocity, sample"):
+        DemoVideoModel.create(["a"], tiny_geometry, prediction="epsilon")
+
+
 def test_generate_is_deterministic_per_seed(tiny_demo_dir):
     model = load_model(tiny_demo_dir, device="cpu")
     a = sample(model, "a red square bouncing", seed=1, steps=3)

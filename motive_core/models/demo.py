@@ -18,12 +18,15 @@ import torch
 from diffusers import WanTransformer3DModel
 from safetensors.torch import load_file, save_file
 
-from motive_core.errors import ModelNotFoundError
+from motive_core.errors import ModelNotFoundError, MotiveError
 from motive_core.models.base import VideoGeometry, hash_state_dict, model_folder_hint
 from motive_core.models.flow import attribution_scheduler
 
 CONFIG_NAME = "motive_demo.json"
 PAD, UNK = "<pad>", "<unk>"
+PREDICTIONS = ("velocity", "sample")
+MIN_SIGMA = 1e-3  # guards (x_σ − x̂₀)/σ; the sampler's smallest σ at shift 3 is ~3e-3
+TRAIN_MIN_SIGMA = 0.05  # training floors σ higher, so the loss weight 1/σ² stays ≤ 400 (as Li & He do)
 
 
 def tokenize(text: str) -> list[str]:
@@ -40,6 +43,7 @@ class DemoModelConfig:
     text_dim: int = 64
     max_words: int = 12
     transformer: dict = field(default_factory=dict)
+    prediction: str = "velocity"  # what the transformer outputs: "velocity" (ε − x₀) or "sample" (x₀)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -95,11 +99,14 @@ class DemoVideoModel:
 
     @classmethod
     def create(cls, vocab: list[str], geometry: VideoGeometry, seed: int = 0,
-               transformer: dict | None = None, text_dim: int = 64) -> "DemoVideoModel":
+               transformer: dict | None = None, text_dim: int = 64, prediction: str = "velocity") -> "DemoVideoModel":
         """A freshly initialised (untrained) model, deterministic from ``seed``."""
+        if prediction not in PREDICTIONS:
+            raise MotiveError(f"prediction must be one of {', '.join(PREDICTIONS)} (got {prediction!r})")
         torch.manual_seed(seed)
         kwargs = {**default_transformer_config(), **(transformer or {}), "text_dim": text_dim}
-        config = DemoModelConfig(geometry=geometry, vocab=sorted(set(vocab)), text_dim=text_dim, transformer=kwargs)
+        config = DemoModelConfig(geometry=geometry, vocab=sorted(set(vocab)), text_dim=text_dim, transformer=kwargs,
+                                 prediction=prediction)
         return cls(config, WanTransformer3DModel(**kwargs),
                    WordEmbeddingEncoder(config.vocab, text_dim, config.max_words))
 
@@ -152,5 +159,16 @@ class DemoVideoModel:
         ids = torch.tensor([self.text_encoder.ids(prompt)], device=self.device)
         return self.text_encoder(ids)
 
-    def predict(self, noisy: torch.Tensor, timestep: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        return self.transformer(noisy, timestep, condition, return_dict=False)[0]
+    def predict(self, noisy: torch.Tensor, timestep: torch.Tensor, condition: torch.Tensor,
+                min_sigma: float = MIN_SIGMA) -> torch.Tensor:
+        """The flow-matching velocity ε − x₀ at ``timestep`` = σ·1000, whatever the transformer outputs.
+
+        A "sample" model predicts x₀ and the velocity is (x_σ − x̂₀)/σ, as in "Back to Basics: Let
+        Denoising Generative Models Denoise" (Li & He, 2025): in pixel space a small network can
+        predict the clean clip far more easily than the noise it must otherwise carry through.
+        """
+        output = self.transformer(noisy, timestep, condition, return_dict=False)[0]
+        if self.config.prediction == "velocity":
+            return output
+        sigma = (timestep.float() / 1000).clamp(min=min_sigma).view(-1, *([1] * (noisy.dim() - 1)))
+        return (noisy.float() - output.float()) / sigma
