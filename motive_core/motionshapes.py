@@ -40,6 +40,8 @@ LABEL_KEYS: tuple[str, ...] = ("motion", "shape", "color", "background", "camera
 
 _BACKGROUND_WORDS = {"plain": "plain", "stripes": "striped", "checks": "checkered", "noise": "noisy",
                      "gradient": "gradient", "dots": "dotted"}
+MIN_SIZE, MAX_SIZE = 0.05, 0.22  # object radius as a fraction of the frame; larger ones leave the frame
+SIZES = (0.16, 0.2)  # radii drawn for datasets: 5–6 px at 32 px, big enough for a small model to draw
 _SUPERSAMPLE = 4
 _SHIFT = 4  # fractional bits for sub-pixel polygon vertices
 _PERIOD = 1 / 8  # texture period as a fraction of the frame: 8 px at 64, 4 px at 32
@@ -99,8 +101,9 @@ class ShapeSpec:
         for name, (value, allowed) in checks.items():
             if value not in allowed:
                 raise MotiveError(f"ShapeSpec {name}={value!r} is not one of {', '.join(map(str, allowed))}")
-        if not 0.05 <= self.size <= 0.16:
-            raise MotiveError(f"ShapeSpec size={self.size} must be between 0.05 and 0.16 (fraction of the frame)")
+        if not MIN_SIZE <= self.size <= MAX_SIZE:
+            raise MotiveError(f"ShapeSpec size={self.size} must be between {MIN_SIZE} and {MAX_SIZE} "
+                              "(fraction of the frame)")
         if len(self.jitter) != 2 or max(abs(j) for j in self.jitter) > 1:
             raise MotiveError(f"ShapeSpec jitter={self.jitter} must be two numbers in [-1, 1]")
 
@@ -420,15 +423,18 @@ def _balanced(values: Sequence, count: int, rng: np.random.Generator) -> list:
 
 
 def sample_specs(n: int, seed: int, appearance: str | Appearance = "train", pan_fraction: float = 0.1,
-                 static_fraction: float = 0.02) -> list[ShapeSpec]:
+                 static_fraction: float = 0.02, sizes: tuple[float, float] = SIZES) -> list[ShapeSpec]:
     """``n`` clip specs balanced over the ten motions, each appearance factor balanced within every motion.
 
     A ``pan_fraction`` of each motion's clips get a camera pan (on textured backgrounds only: a pan over a
-    plain background is invisible); ``static_fraction`` of all clips are motionless ("static").
+    plain background is invisible); ``static_fraction`` of all clips are motionless ("static"); object
+    radii are drawn uniformly from ``sizes`` (fractions of the frame).
     """
     if n < 1 or not (0 <= pan_fraction <= 1 and 0 <= static_fraction <= 1):
         raise MotiveError(f"sample_specs needs n >= 1 and fractions in [0, 1] (got n={n}, "
                           f"pan_fraction={pan_fraction}, static_fraction={static_fraction})")
+    if not MIN_SIZE <= sizes[0] <= sizes[1] <= MAX_SIZE:
+        raise MotiveError(f"sample_specs sizes={sizes} must be an increasing pair within [{MIN_SIZE}, {MAX_SIZE}]")
     look = _appearance(appearance)
     rng = np.random.default_rng(seed)
     n_static = int(round(n * static_fraction))
@@ -436,20 +442,20 @@ def sample_specs(n: int, seed: int, appearance: str | Appearance = "train", pan_
     specs: list = [None] * n
     for motion in MOTIONS + (STATIC,):
         slots = [i for i, m in enumerate(motions) if m == motion]
-        for i, spec in zip(slots, _motion_specs(motion, len(slots), look, rng, pan_fraction)):
+        for i, spec in zip(slots, _motion_specs(motion, len(slots), look, rng, pan_fraction, sizes)):
             specs[i] = spec
     return specs
 
 
 def _motion_specs(motion: str, count: int, look: Appearance, rng: np.random.Generator,
-                  pan_fraction: float) -> list[ShapeSpec]:
+                  pan_fraction: float, sizes: tuple[float, float]) -> list[ShapeSpec]:
     shapes, colors = _balanced(look.shapes, count, rng), _balanced(look.colors, count, rng)
     backgrounds, directions = _balanced(look.backgrounds, count, rng), _balanced((1, -1), count, rng)
     textured = [i for i, b in enumerate(backgrounds) if b != "plain"]
     n_pan = 0 if motion == STATIC else min(int(round(pan_fraction * count)), len(textured))
     panned = set(rng.choice(textured, size=n_pan, replace=False).tolist()) if n_pan else set()
     return [ShapeSpec(motion, shapes[i], colors[i], backgrounds[i], "pan" if i in panned else "static",
-                      size=round(float(rng.uniform(0.1, 0.14)), 4),
+                      size=round(float(rng.uniform(*sizes)), 4),
                       jitter=(round(float(rng.uniform(-1, 1)), 4), round(float(rng.uniform(-1, 1)), 4)),
                       direction=directions[i], palette=int(rng.integers(len(PALETTES))),
                       seed=int(rng.integers(2 ** 31)))

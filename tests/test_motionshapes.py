@@ -216,6 +216,11 @@ def test_bad_specs_are_refused():
         ShapeSpec("wobble", "circle", "red", "plain")
     with pytest.raises(MotiveError, match="appearance"):
         sample_specs(4, seed=0, appearance="test")
+    with pytest.raises(MotiveError, match="sizes=.0.2, 0.1."):
+        sample_specs(4, seed=0, sizes=(0.2, 0.1))
+    with pytest.raises(MotiveError, match="size=0.3 must be between"):
+        ShapeSpec("slide", "circle", "red", "plain", size=0.3)
+    assert {0.16 <= s.size <= 0.2 for s in sample_specs(30, seed=0, sizes=(0.16, 0.2))} == {True}
 
 
 def test_write_clip_folder_metadata_and_determinism(tmp_path):
