@@ -286,7 +286,7 @@ def _header(engine: Engine) -> str:
             f"**Model** `{model.get('name', '?')}` (weights {model.get('weight_hash', '?')}, "
             f"{params / 1e6:.2f} M denoiser parameters, {g.num_frames} frames {g.height}×{g.width} @ {g.fps:g} fps)"
             f" · **index** `{index.folder.name}` ({len(index.clips)} clips, D′ = {settings.proj_dim}, "
-            f"mask {'on' if settings.use_mask else 'off'}, tracker {settings.tracker}){nomask}")
+            f"mask {'on' if settings.use_mask else 'off'}, loss {settings.loss}, tracker {settings.tracker}){nomask}")
 
 
 class UI(SimpleNamespace):
