@@ -139,7 +139,10 @@ def main() -> None:
         labels = [{k: q[k] for k in LABELS} for q in queries]
         summary += summarize(set_name, rankings, labels)
         categories += per_category(set_name, rankings, labels)
-    notes = [f"Each method ranks its own index: the masked one holds {len(masked.clips)} clips (static clips have a zero "
+    losses = {name: featurizer.settings.loss for name, featurizer in featurizers.items()}
+    notes = [f"Attribution loss of each index: {losses} ('motive' = the paper's Eq. 15–16, 'temporal_diff' = the "
+             "variant that won in the variants table). "
+             f"Each method ranks its own index: the masked one holds {len(masked.clips)} clips (static clips have a zero "
              f"mask and are refused), the no-mask one {len(plain.clips)}. "
              f"Queries: {counts}; MotionShapes clips never seen in training, {args.per_motion} rendered "
              f"(+{args.generated} generated) per motion, against {len(masked.clips)} training clips. Chance P@10 "

@@ -11,6 +11,18 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+DEMO_MODEL = Path(__file__).resolve().parents[1] / "precomputed" / "model"
+
+
+def demo_model_hash() -> str | None:
+    """Weight hash of the committed demo model (as index configs record it), or None when there is none."""
+    from motive_core.errors import ModelNotFoundError
+    from motive_core.models import DemoVideoModel
+
+    try:
+        return DemoVideoModel.load(DEMO_MODEL).identity()["weight_hash"]
+    except ModelNotFoundError:
+        return None
 
 
 def markdown_table(rows: list[dict], columns: list[str] | None = None) -> str:
@@ -28,7 +40,8 @@ def save(name: str, tables: dict[str, list[dict]], notes: list[str] | None = Non
     """Write results/<name>.json and results/<name>.md; returns the markdown path."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     meta = {"command": "python " + " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"),
-            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", "python": sys.version.split()[0]}
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", "python": sys.version.split()[0],
+            "demo_model": demo_model_hash()}
     (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "tables": tables, **(extra or {})}, indent=2))
     parts = [f"<!-- {meta['command']} · {meta['date']} · {meta['machine']} -->"]
     for title, rows in tables.items():
