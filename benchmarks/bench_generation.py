@@ -4,7 +4,8 @@ A flow-only motion classifier (no generative model involved) is fitted on the de
 the model's geometry; then, for every motion category, the demo model generates clips from prompts made
 of unseen appearance words (held-out shapes, colours, background) and the classifier names their motion.
 Reports per-category accuracy, with the classifier's own accuracy on rendered held-out clips beside it
-(its ceiling) and on clips generated with the motion word removed (a floor: what the look alone yields).
+(its ceiling), on clips generated with the motion word removed (a floor: what the look alone yields), and
+on clips generated from prompts in training looks (does the model draw the motion when every word is known?).
 
   python benchmarks/bench_generation.py [--root precomputed] [--per-motion 3] [--steps 30] [--guidance 3]
 """
@@ -53,17 +54,21 @@ def main() -> None:
     labels = [s.motion for s in specs]
     rendered = [standardize(Video(render_clip(s), 16.0, "rendered"), g.num_frames, g.fps, g.height, g.width)
                 for s in specs]
-    generated, unprompted = [], []
-    for i, spec in enumerate(specs):
+    seen_look = sample_specs(len(specs), seed=200, appearance="train", pan_fraction=0.0, static_fraction=0.0)
+    generated, unprompted, familiar = [], [], []
+    for i, (spec, known) in enumerate(zip(specs, seen_look)):
         prompt = caption(spec)
         generated.append(sample(model, prompt, seed=i, steps=args.steps, guidance=args.guidance))
+        familiar.append(sample(model, caption(known), seed=i, steps=args.steps, guidance=args.guidance))
         no_motion = " ".join(w for w in prompt.split() if w != MOTION_WORDS[spec.motion])
         unprompted.append(sample(model, no_motion, seed=i, steps=args.steps, guidance=args.guidance))
         print(f"  generated {i + 1}/{len(specs)}", end="\r", flush=True)
-    results = {name: motion_accuracy(classifier, clips, labels)
-               for name, clips in (("rendered held-out clips (classifier ceiling)", rendered),
-                                   ("generated, prompt with motion word", generated),
-                                   ("generated, motion word removed (floor)", unprompted))}
+    results = {name: motion_accuracy(classifier, clips, prompted)
+               for name, clips, prompted in (
+                   ("rendered held-out clips (classifier ceiling)", rendered, labels),
+                   ("generated, prompt with motion word", generated, labels),
+                   ("generated, motion word removed (floor)", unprompted, labels),
+                   ("generated, training-look prompt", familiar, [s.motion for s in seen_look]))}
     rows = [{"motion": m, **{name: r["per_category"][m] for name, r in results.items()}} for m in MOTIONS]
     rows.append({"motion": "mean", **{name: r["mean"] for name, r in results.items()}})
     notes = [f"{args.per_motion} prompts per motion with unseen appearance words (e.g. \"{caption(specs[0])}\"); "
