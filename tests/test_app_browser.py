@@ -18,9 +18,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_app_api import build_tiny_world, free_port, make_bad_inputs  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from benchmarks.screenshots import CHROMIUM, CHROMIUM_ARGS, dismiss_toasts  # noqa: E402
+
 WAIT_MS = 90_000
 NUM_CLIPS = 16
 
@@ -162,14 +161,6 @@ def upload(page, path: Path) -> None:
     if clear.count():
         clear.first.click()
     page.set_input_files("#query-video input[type=file]", str(path))
-
-
-def dismiss_toasts(page) -> None:
-    for button in page.locator(".toast-close").all():
-        try:
-            button.click(timeout=1000)
-        except Exception:  # noqa: BLE001 - a toast may close itself meanwhile
-            pass
 
 
 @pytest.mark.parametrize("case, message", [("text", "is not a video ffmpeg can read"),
