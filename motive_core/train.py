@@ -33,6 +33,13 @@ class TrainConfig:
     caption_dropout: float = 0.1
     word_dropout: float = 0.1
     shift: float = 3.0
+    # "velocity": (v̂ − v)², the plain flow-matching loss (Eq. 3). "sample": the clean-clip error
+    # (x̂₀ − x₀)² = σ²(v̂ − v)², which stops low-noise steps (weight 1/σ² in the velocity loss) from
+    # drowning out the high-noise steps where a clip's trajectory is decided.
+    loss_space: str = "velocity"
+    # Adds this weight × the squared frame-to-frame change of the error: it penalises wrong motion
+    # directly instead of only through per-frame pixels.
+    temporal_weight: float = 0.0
     seed: int = 0
     log_every: int = 10
     max_seconds: float | None = None
@@ -67,6 +74,18 @@ def _lr_at(step: int, config: TrainConfig) -> float:
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
+LOSS_SPACES = ("velocity", "sample")
+
+
+def training_loss(velocity_error: torch.Tensor, sigma: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """Mean squared error in the configured space, plus the optional temporal-change term."""
+    error = velocity_error * sigma if config.loss_space == "sample" else velocity_error
+    loss = error.pow(2).mean()
+    if config.temporal_weight:
+        loss = loss + config.temporal_weight * (error[:, :, 1:] - error[:, :, :-1]).pow(2).mean()
+    return loss
+
+
 TrainingData = str | Path | list[Clip] | tuple[torch.Tensor, list[str]]
 
 
@@ -84,6 +103,10 @@ def train(model: DemoVideoModel, data: TrainingData, config: TrainConfig,
         videos, captions = load_training_tensors(model, clips) if clips else (torch.empty(0), [])
     if not captions:
         raise MotiveError("no clips to train on")
+    if config.loss_space not in LOSS_SPACES:
+        raise MotiveError(f"loss_space must be one of {', '.join(LOSS_SPACES)} (got {config.loss_space!r})")
+    if config.temporal_weight < 0:
+        raise MotiveError(f"temporal_weight must be ≥ 0 (got {config.temporal_weight})")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     params = list(model.transformer.parameters()) + list(model.text_encoder.parameters())
@@ -110,7 +133,7 @@ def train(model: DemoVideoModel, data: TrainingData, config: TrainConfig,
             group["lr"] = _lr_at(step, config)
         with autocast:
             prediction = model.predict(noisy, sigma * 1000, condition, min_sigma=TRAIN_MIN_SIGMA)
-        loss = (prediction.float() - (noise - x0)).pow(2).mean()
+        loss = training_loss(prediction.float() - (noise - x0), s, config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

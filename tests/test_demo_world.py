@@ -7,8 +7,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from motive_core.demo_world import DemoRecipe, build_demo
+from motive_core.errors import MotiveError
 from motive_core.index import AttributionIndex
 from motive_core.models import DemoVideoModel, VideoGeometry, VideoModelAdapter, load_model
 from motive_core.train import TrainConfig, train
@@ -64,12 +66,13 @@ def test_rebuild_from_nothing_is_identical_with_two_index_workers(tiny_world, tm
     assert load_model(tmp_path / "precomputed" / "model").identity() == load_model(root / "precomputed" / "model").identity()
 
 
-def test_training_lowers_the_loss(clip_folder, tiny_geometry):
+@pytest.mark.parametrize("loss", [dict(), dict(loss_space="sample", temporal_weight=1.0)])
+def test_training_lowers_the_loss(clip_folder, tiny_geometry, loss):
     model = DemoVideoModel.create(["a", "red", "square", "bouncing"], tiny_geometry, seed=0,
                                   transformer=dict(patch_size=(2, 4, 4), num_layers=1, num_attention_heads=2,
                                                    attention_head_dim=8, ffn_dim=32), text_dim=16)
-    log = train(model, clip_folder, replace(TrainConfig(), steps=60, batch_size=4, lr=3e-3, warmup=5, log_every=1),
-                progress=False)
+    config = replace(TrainConfig(), steps=60, batch_size=4, lr=3e-3, warmup=5, log_every=1, **loss)
+    log = train(model, clip_folder, config, progress=False)
     first, last = np.mean([e["loss"] for e in log[:5]]), np.mean([e["loss"] for e in log[-10:]])
     assert last < 0.7 * first
 
@@ -87,3 +90,36 @@ def test_preloaded_tensors_train_exactly_like_the_folder(clip_folder, tiny_geome
     model = fresh()
     from_tensors = train(model, load_training_tensors(model, load_clip_folder(clip_folder)), config, progress=False)
     assert [e["loss"] for e in from_folder] == [e["loss"] for e in from_tensors]
+
+
+def test_sample_space_loss_is_the_clean_clip_error():
+    """x̂₀ − x₀ = −σ(v̂ − v), so the "sample" loss is the velocity error scaled by σ, squared."""
+    from motive_core.train import training_loss
+    error = torch.randn(2, 3, 4, 5, 5)
+    sigma = torch.tensor([0.2, 0.9]).view(-1, 1, 1, 1, 1)
+    velocity = training_loss(error, sigma, TrainConfig())
+    sample = training_loss(error, sigma, TrainConfig(loss_space="sample"))
+    assert torch.isclose(velocity, error.pow(2).mean())
+    assert torch.isclose(sample, (error * sigma).pow(2).mean())
+
+
+def test_temporal_term_charges_only_errors_that_change_over_time():
+    from motive_core.train import training_loss
+    sigma = torch.ones(1, 1, 1, 1, 1)
+    steady = torch.randn(1, 3, 1, 5, 5).expand(1, 3, 4, 5, 5)
+    config = TrainConfig(temporal_weight=2.0)
+    assert torch.isclose(training_loss(steady, sigma, config), steady.pow(2).mean())
+    changing = steady.clone()
+    changing[:, :, 2] += 1.0
+    plain = changing.pow(2).mean()
+    # frame 2 differs from frames 1 and 3 by 1 everywhere: 2 of the 3 differences, so the term is 2/3
+    assert torch.isclose(training_loss(changing, sigma, config), plain + 2.0 * 2 / 3)
+
+
+@pytest.mark.parametrize("bad, message", [(dict(loss_space="noise"), "loss_space must be one of velocity, sample"),
+                                          (dict(temporal_weight=-1.0), "temporal_weight must be ≥ 0")])
+def test_bad_loss_settings_are_refused_by_name(clip_folder, tiny_geometry, bad, message):
+    model = DemoVideoModel.create(["a"], tiny_geometry, seed=0, text_dim=16, transformer=dict(
+        patch_size=(2, 4, 4), num_layers=1, num_attention_heads=2, attention_head_dim=8, ffn_dim=32))
+    with pytest.raises(MotiveError, match=message):
+        train(model, clip_folder, replace(TrainConfig(), steps=1, batch_size=2, **bad), progress=False)
