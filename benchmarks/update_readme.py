@@ -22,6 +22,8 @@ SECTIONS = [  # (heading, results file, command)
     ("Retrieval of same-motion clips (issue 3, study 1)", "retrieval", "python benchmarks/bench_retrieval.py"),
     ("What the attribution variants change", "variants", "python benchmarks/bench_variants.py"),
     ("Does the demo model generate the prompted motion?", "generation", "python benchmarks/bench_generation.py"),
+    ("Where the model keeps the motion", "denoising",
+     "python benchmarks/bench_denoising.py --models precomputed/model,<earlier models>"),
     ("Estimator fidelity (paper §4.4 ablations)", "fidelity", "python benchmarks/bench_fidelity.py"),
     ("Curation: Table 1 in miniature", "curation", "python benchmarks/bench_curation.py"),
     ("Counterfactual retraining", "counterfactual", "python benchmarks/bench_counterfactual.py"),
