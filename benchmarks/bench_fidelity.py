@@ -293,17 +293,17 @@ def length_study(lab: GradientLab, featurizer: Featurizer, queries: int, per_mot
         labels = [{"id": str(i), "labels": {"motion": c.motion}} for i, c in enumerate(corpus)]
         rho, abs_rho = length_rho(proj, corpus)
         rho_exact, _ = length_rho(s.exact, corpus)
-        summary.append({"clips": name, f"ρ(length, score) D′={PIPELINE_DIM}": rho, "mean |ρ|": abs_rho,
+        summary.append({"clips": name, f"ρ(length, score) D′={PIPELINE_DIM}": rho, "mean abs ρ": abs_rho,
                         "ρ exact": rho_exact, "P@10 motion": p_at_10(proj, q_items, labels)})
         lengths = np.array([c.seconds for c in corpus])
         for sec in seconds:
             cols = lengths == sec
             by_length.append({"clips": name, "seconds": sec, "mean score": float(proj[:, cols].mean()),
                               "mean score, same motion": _same_motion_mean(proj, q_items, corpus, cols)})
-    key = f"ρ(length, score) D′={PIPELINE_DIM}"
-    before, after = abs(summary[0][key]), abs(summary[1][key])
-    summary[0].update({"|ρ| cut by": "", "paper": "ρ = 78.0 %"})
-    summary[1].update({"|ρ| cut by": pct(1 - after / before) if before else "–", "paper": "cut by 54.0 %"})
+    # Per-query |ρ|, averaged: a mean of signed ρ can sit near 0 while every query is length-biased.
+    before, after = summary[0]["mean abs ρ"], summary[1]["mean abs ρ"]
+    summary[0].update({"mean abs ρ cut by": "", "paper": "ρ = 78.0 %"})
+    summary[1].update({"mean abs ρ cut by": pct(1 - after / before) if before else "–", "paper": "cut by 54.0 %"})
     return summary, by_length
 
 
