@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.bench_generation import fit_classifier  # noqa: E402
 from benchmarks.results_io import save  # noqa: E402
 from motive_core.metrics import motion_accuracy  # noqa: E402
-from motive_core.models import load_model  # noqa: E402
+from motive_core.models import DEMO_MODEL_DIR, load_model  # noqa: E402
 from motive_core.models.flow import fixed_noise  # noqa: E402
 from motive_core.motionshapes import MOTIONS, caption, render_clip, sample_specs  # noqa: E402
 from motive_core.video import Video, standardize  # noqa: E402
@@ -46,7 +46,7 @@ def clean_estimates(model, frames: list[np.ndarray], captions: list[str], sigma:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=str(ROOT / "precomputed" / "model"),
-                        help="comma-separated model folders; the first names the table's baseline")
+                        help="comma-separated model folders (default: the committed demo model)")
     parser.add_argument("--clips", default=str(ROOT / "precomputed" / "clips"), help="the training clip folder")
     parser.add_argument("--per-motion", type=int, default=4)
     parser.add_argument("--name", default="denoising")
@@ -62,8 +62,8 @@ def main() -> None:
         for look, specs in sets.items():
             frames = [standardize(Video(render_clip(s), 16.0, "rendered"), g.num_frames, g.fps, g.height, g.width)
                       for s in specs]
-            row = {"model": f"{folder.name if folder != folders[0] else 'committed'} "
-                            f"({model.identity()['weight_hash'][:8]})",
+            name = "committed" if folder.resolve() == DEMO_MODEL_DIR.resolve() else folder.name
+            row = {"model": f"{name} ({model.identity()['weight_hash'][:8]})",
                    "clips": "training looks" if look == "train" else "unseen looks",
                    "clean clip (σ 0)": motion_accuracy(classifier, frames, [s.motion for s in specs])["mean"]}
             for sigma in SIGMAS:

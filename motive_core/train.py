@@ -96,6 +96,10 @@ def train(model: DemoVideoModel, data: TrainingData, config: TrainConfig,
     ``data`` is a clip folder, a list of clips, or tensors already made by :func:`load_training_tensors`
     (callers that fine-tune many times on the same clips decode them once).
     """
+    if config.loss_space not in LOSS_SPACES:
+        raise MotiveError(f"loss_space must be one of {', '.join(LOSS_SPACES)} (got {config.loss_space!r})")
+    if config.temporal_weight < 0:
+        raise MotiveError(f"temporal_weight must be ≥ 0 (got {config.temporal_weight})")
     if isinstance(data, tuple):
         videos, captions = data
     else:
@@ -103,10 +107,6 @@ def train(model: DemoVideoModel, data: TrainingData, config: TrainConfig,
         videos, captions = load_training_tensors(model, clips) if clips else (torch.empty(0), [])
     if not captions:
         raise MotiveError("no clips to train on")
-    if config.loss_space not in LOSS_SPACES:
-        raise MotiveError(f"loss_space must be one of {', '.join(LOSS_SPACES)} (got {config.loss_space!r})")
-    if config.temporal_weight < 0:
-        raise MotiveError(f"temporal_weight must be ≥ 0 (got {config.temporal_weight})")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     params = list(model.transformer.parameters()) + list(model.text_encoder.parameters())
