@@ -8,6 +8,7 @@ Reports per-category accuracy, with the classifier's own accuracy on rendered he
 on clips generated from prompts in training looks (does the model draw the motion when every word is known?).
 
   python benchmarks/bench_generation.py [--root precomputed] [--per-motion 3] [--steps 30] [--guidance 3]
+                                       [--sweep 1:3,6:3,3:1,3:6]   (guidance:shift pairs)
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def main() -> None:
     parser.add_argument("--per-motion", type=int, default=3)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--guidance", type=float, default=3.0)
+    parser.add_argument("--sweep", default="", help="extra sampler settings to measure, 'guidance:shift' pairs "
+                        "comma-separated (e.g. 1:3,6:3,3:1,3:6); the scheduler's own shift is 3")
     args = parser.parse_args()
     root = Path(args.root)
     model = load_model(root / "model", device="cpu")
@@ -71,10 +74,23 @@ def main() -> None:
                    ("generated, training-look prompt", familiar, [s.motion for s in seen_look]))}
     rows = [{"motion": m, **{name: r["per_category"][m] for name, r in results.items()}} for m in MOTIONS]
     rows.append({"motion": "mean", **{name: r["mean"] for name, r in results.items()}})
+    sweep = []
+    for setting in filter(None, args.sweep.split(",")):
+        guidance, shift = (float(v) for v in setting.split(":"))
+        row = {"guidance": guidance, "shift": shift}
+        for name, prompts in (("unseen-look prompts", specs), ("training-look prompts", seen_look)):
+            clips = [sample(model, caption(s), seed=i, steps=args.steps, guidance=guidance, shift=shift)
+                     for i, s in enumerate(prompts)]
+            row[name] = motion_accuracy(classifier, clips, [s.motion for s in prompts])["mean"]
+        sweep.append(row)
+        print(row, flush=True)
     notes = [f"{args.per_motion} prompts per motion with unseen appearance words (e.g. \"{caption(specs[0])}\"); "
              f"{args.steps} Euler steps, guidance {args.guidance}; classifier = flow descriptors + logistic "
              f"regression fitted on the {len(load_clip_folder(root / 'clips'))} training clips. Chance = 0.1."]
-    save("generation", {"Generated motion recognised by the flow classifier": rows}, notes,
+    tables = {"Generated motion recognised by the flow classifier": rows}
+    if sweep:
+        tables["Other sampler settings: mean accuracy with the motion word"] = sweep
+    save("generation", tables, notes,
          extra={"predicted": {name: r["predicted"] for name, r in results.items()}, "prompted": labels})
 
 
