@@ -45,6 +45,7 @@ class DemoRecipe:
     transformer: dict = field(default_factory=lambda: dict(patch_size=(1, 8, 8), num_layers=4,
                                                            num_attention_heads=3, attention_head_dim=64, ffn_dim=512))
     prediction: str = "sample"
+    coordinates: bool = False
     model_seed: int = 0
     # Clean-clip loss plus its temporal change: the model's x̂₀ then keeps a clip's motion at the attribution
     # timestep (σ 0.75: flow classifier 0.50 / 0.66 vs 0.26 / 0.43 with the velocity loss; bench_denoising.py).
@@ -100,7 +101,7 @@ def build_model(recipe: DemoRecipe, paths: DemoPaths) -> None:
     clips = load_clip_folder(paths.clips)
     vocab = sorted({word for clip in clips for word in clip.caption.lower().replace(",", " ").split()})
     model = DemoVideoModel.create(vocab, recipe.geometry, seed=recipe.model_seed, transformer=recipe.transformer,
-                                  prediction=recipe.prediction)
+                                  prediction=recipe.prediction, coordinates=recipe.coordinates)
     tmp = paths.model.with_name(paths.model.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

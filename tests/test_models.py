@@ -109,3 +109,29 @@ def test_generate_is_deterministic_per_seed(tiny_demo_dir):
 
 def test_geometry_latent_grid_for_wan_81_frames():
     assert VideoGeometry(81, 16, 480, 832, 4, 8, True).latent_grid() == (21, 60, 104)
+
+
+def test_coordinate_planes_locate_every_pixel_and_survive_a_round_trip(tmp_path, tiny_geometry):
+    from motive_core.models.demo import with_coordinates
+
+    pixels = torch.zeros(2, 3, 4, 5, 6)
+    planes = with_coordinates(pixels)[:, 3:]
+    assert planes.shape == (2, 3, 4, 5, 6)
+    assert planes[0, 0, :, 2, 3].tolist() == pytest.approx([-1.0, -1 / 3, 1 / 3, 1.0])  # frame index, −1 → 1
+    assert planes[1, 1, 2, :, 0].tolist() == pytest.approx([-1.0, -0.5, 0.0, 0.5, 1.0])  # row
+    assert planes[0, 2, 3, 4].tolist() == pytest.approx(np.linspace(-1, 1, 6).tolist())  # column
+
+    tiny = dict(num_layers=1, num_attention_heads=2, attention_head_dim=8, ffn_dim=16, freq_dim=16)
+    model = DemoVideoModel.create(["a", "square"], tiny_geometry, seed=0, transformer=tiny, text_dim=8,
+                                  prediction="sample", coordinates=True)
+    assert model.config.transformer["in_channels"] == 6 and model.config.transformer["out_channels"] == 3
+    noisy = torch.randn(model.latent_shape(), generator=torch.Generator().manual_seed(0))
+    condition = model.encode_prompt("a square")
+    with torch.no_grad():
+        velocity = model.predict(noisy, torch.tensor([750.0]), condition)
+        clean = model.transformer(with_coordinates(noisy), torch.tensor([750.0]), condition, return_dict=False)[0]
+    torch.testing.assert_close(velocity, (noisy - clean) / 0.75)  # the planes go in, three channels come out
+    again = DemoVideoModel.load(model.save(tmp_path / "m"))
+    assert again.config.coordinates and again.identity() == model.identity()
+    with torch.no_grad():
+        torch.testing.assert_close(again.predict(noisy, torch.tensor([750.0]), condition), velocity)

@@ -44,6 +44,7 @@ class DemoModelConfig:
     max_words: int = 12
     transformer: dict = field(default_factory=dict)
     prediction: str = "velocity"  # what the transformer outputs: "velocity" (ε − x₀) or "sample" (x₀)
+    coordinates: bool = False  # append (frame, row, column) planes to the input: see ``with_coordinates``
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -83,6 +84,23 @@ def default_transformer_config() -> dict:
     )
 
 
+COORDINATE_AXES = ("frame", "row", "column")
+
+
+def with_coordinates(pixels: torch.Tensor) -> torch.Tensor:
+    """``pixels`` (B, C, T, H, W) with one plane per axis of ``COORDINATE_AXES`` appended, each running −1 → 1.
+
+    Wan locates tokens only by rotary embeddings, which tell attention how far apart two tokens are but
+    not where either one is. From pure noise (σ ≈ 1, where sampling starts) nothing else says which frame
+    a token belongs to, so a small model cannot draw the caption's mean trajectory (a falling object's
+    first frames high, its last frames low) and generates the object in place. These planes say it.
+    """
+    batch, _, frames, height, width = pixels.shape
+    axes = [torch.linspace(-1.0, 1.0, n, device=pixels.device, dtype=pixels.dtype) for n in (frames, height, width)]
+    planes = torch.stack(torch.meshgrid(*axes, indexing="ij")).expand(batch, -1, -1, -1, -1)
+    return torch.cat([pixels, planes], dim=1)
+
+
 class DemoVideoModel:
     """``VideoModelAdapter`` for the demo generator (pixel space, values in [-1, 1])."""
 
@@ -99,14 +117,16 @@ class DemoVideoModel:
 
     @classmethod
     def create(cls, vocab: list[str], geometry: VideoGeometry, seed: int = 0,
-               transformer: dict | None = None, text_dim: int = 64, prediction: str = "velocity") -> "DemoVideoModel":
+               transformer: dict | None = None, text_dim: int = 64, prediction: str = "velocity",
+               coordinates: bool = False) -> "DemoVideoModel":
         """A freshly initialised (untrained) model, deterministic from ``seed``."""
         if prediction not in PREDICTIONS:
             raise MotiveError(f"prediction must be one of {', '.join(PREDICTIONS)} (got {prediction!r})")
         torch.manual_seed(seed)
         kwargs = {**default_transformer_config(), **(transformer or {}), "text_dim": text_dim}
+        kwargs["in_channels"] = kwargs["out_channels"] + (len(COORDINATE_AXES) if coordinates else 0)
         config = DemoModelConfig(geometry=geometry, vocab=sorted(set(vocab)), text_dim=text_dim, transformer=kwargs,
-                                 prediction=prediction)
+                                 prediction=prediction, coordinates=coordinates)
         return cls(config, WanTransformer3DModel(**kwargs),
                    WordEmbeddingEncoder(config.vocab, text_dim, config.max_words))
 
@@ -167,7 +187,8 @@ class DemoVideoModel:
         Denoising Generative Models Denoise" (Li & He, 2025): in pixel space a small network can
         predict the clean clip far more easily than the noise it must otherwise carry through.
         """
-        output = self.transformer(noisy, timestep, condition, return_dict=False)[0]
+        inputs = with_coordinates(noisy) if self.config.coordinates else noisy
+        output = self.transformer(inputs, timestep, condition, return_dict=False)[0]
         if self.config.prediction == "velocity":
             return output
         sigma = (timestep.float() / 1000).clamp(min=min_sigma).view(-1, *([1] * (noisy.dim() - 1)))
