@@ -45,12 +45,12 @@ class DemoRecipe:
     transformer: dict = field(default_factory=lambda: dict(patch_size=(1, 8, 8), num_layers=4,
                                                            num_attention_heads=3, attention_head_dim=64, ffn_dim=512))
     prediction: str = "sample"
-    coordinates: bool = False
+    coordinates: bool = True
     model_seed: int = 0
     # Clean-clip loss plus its temporal change: the model's x̂₀ then keeps a clip's motion at the attribution
     # timestep (σ 0.75: flow classifier 0.50 / 0.66 vs 0.26 / 0.43 with the velocity loss; bench_denoising.py).
     train: TrainConfig = TrainConfig(steps=3600, batch_size=16, lr=8e-4, warmup=100, seed=0, loss_space="sample",
-                                     temporal_weight=1.0)
+                                     temporal_weight=4.0)
     # Both indexes use the temporal-difference loss (it won on held-out queries, see README Results), so
     # the side-by-side isolates the mask; the library default stays the paper's loss.
     settings: AttributionSettings = AttributionSettings(loss="temporal_diff")
