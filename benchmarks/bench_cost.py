@@ -52,7 +52,7 @@ def demo_costs(root: Path, repeats: int) -> None:
         tables["Index build (demo set, python -m motive_core demo --workers 2)"] = [
             {"stage": k, "s": v} for k, v in build.items()]
         notes.append("Index build: per-stage seconds are summed over the worker processes; `total` is wall-clock.")
-    save("cost_demo", tables, notes)
+    save("cost_demo", tables, notes, model=root / "model")
 
 
 def wan_shape_costs() -> None:

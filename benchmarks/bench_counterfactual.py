@@ -161,7 +161,7 @@ def write(world: World, runs: Runs, motions: tuple[str, ...], k: int, name: str,
         compute_note(runs, arms_of(world, motions, k), world.plan.seeds, started)]
         + ([f"Not run (time limit): {', '.join(skipped)}."] if skipped else []))
     arms = arms_of(world, motions, k)
-    save(name, {title: t for title, t in tables.items() if t}, notes,
+    save(name, {title: t for title, t in tables.items() if t}, notes, model=Path(world.plan.root) / "model",
          extra={"motions": list(motions), "k": k,
                 "runs": [runs.get(a, s) for s in world.plan.seeds for a in arms if runs.get(a, s)]})
 

@@ -514,7 +514,7 @@ def write_tables(world: World, runs: Runs, chosen: dict[str, np.ndarray], name: 
               "Attribution precision on the pool: share of each query's top 10 % showing the query's motion":
                   attribution_rows(world),
               "Reference: rendered clips": reference}
-    save(name, {title: rows for title, rows in tables.items() if rows}, notes,
+    save(name, {title: rows for title, rows in tables.items() if rows}, notes, model=Path(world.plan.root) / "model",
          extra={"plan": asdict(world.plan), "runs": [runs.get(a, s) for s in seeds for a in arms if runs.get(a, s)]})
 
 

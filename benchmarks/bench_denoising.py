@@ -75,7 +75,7 @@ def main() -> None:
              "denoised in one step under its own caption; accuracy = share whose x̂₀ the flow classifier "
              "(fitted on the training clips) names as the clip's motion, mean over motions. Chance = 0.1. "
              "σ 0.75 is the attribution timestep (index 500 at shift 3)."]
-    save(args.name, {"Motion kept in the model's clean-clip estimate x̂₀, by noise level": rows}, notes)
+    save(args.name, {"Motion kept in the model's clean-clip estimate x̂₀, by noise level": rows}, notes, model=folders[0])
 
 
 if __name__ == "__main__":

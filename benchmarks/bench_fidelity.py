@@ -374,7 +374,7 @@ def main() -> None:
                      "Single index 500 vs the 10-index mean (paper Eq. 6 vs Eq. 7)": agreement,
                      "Retrieval by scheduler index (same queries and clips)": retrieval,
                      "Length bias: Spearman ρ between clip length and score (paper Fig. 5)": lengths,
-                     "Mean score by clip length": by_length}, notes)
+                     "Mean score by clip length": by_length}, notes, model=root / "model")
 
 
 if __name__ == "__main__":

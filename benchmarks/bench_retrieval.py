@@ -149,7 +149,7 @@ def main() -> None:
              "for motion ≈ 0.1 (ten balanced categories). With an unseen colour and background no training clip "
              "shares the query's look, so the appearance leak is 0 and the controlled check undefined (–) there."]
     save(args.name, {"Retrieval of same-motion training clips": summary, "P@10 by motion category": categories},
-         notes)
+         notes, model=root / "model")
 
 
 if __name__ == "__main__":

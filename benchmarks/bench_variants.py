@@ -79,7 +79,7 @@ def main() -> None:
         print(f"  {variant} done", flush=True)
     save("variants", {"Retrieval by attribution variant": table},
          [f"{len(corpus)} training clips (balanced over motions), {args.per_motion} rendered queries per motion "
-          "and query set; vectors recomputed under each variant. Chance P@10 for motion ≈ 0.1."])
+          "and query set; vectors recomputed under each variant. Chance P@10 for motion ≈ 0.1."], model=root / "model")
 
 
 if __name__ == "__main__":

@@ -14,13 +14,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DEMO_MODEL = Path(__file__).resolve().parents[1] / "precomputed" / "model"
 
 
-def demo_model_hash() -> str | None:
-    """Weight hash of the committed demo model (as index configs record it), or None when there is none."""
+def demo_model_hash(folder: Path = DEMO_MODEL) -> str | None:
+    """Weight hash of a demo model (default: the committed one), as index configs record it; None if absent."""
     from motive_core.errors import ModelNotFoundError
     from motive_core.models import DemoVideoModel
 
     try:
-        return DemoVideoModel.load(DEMO_MODEL).identity()["weight_hash"]
+        return DemoVideoModel.load(folder).identity()["weight_hash"]
     except ModelNotFoundError:
         return None
 
@@ -36,12 +36,17 @@ def markdown_table(rows: list[dict], columns: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
-def save(name: str, tables: dict[str, list[dict]], notes: list[str] | None = None, extra: dict | None = None) -> Path:
-    """Write results/<name>.json and results/<name>.md; returns the markdown path."""
+def save(name: str, tables: dict[str, list[dict]], notes: list[str] | None = None, extra: dict | None = None,
+         model: Path = DEMO_MODEL) -> Path:
+    """Write results/<name>.json and results/<name>.md; returns the markdown path.
+
+    ``model`` is the demo model the figures were measured on: its weight hash is recorded, so that
+    update_readme.py can flag tables measured on other weights than the committed model's.
+    """
     RESULTS.mkdir(parents=True, exist_ok=True)
     meta = {"command": "python " + " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"),
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", "python": sys.version.split()[0],
-            "demo_model": demo_model_hash()}
+            "demo_model": demo_model_hash(Path(model))}
     (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "tables": tables, **(extra or {})}, indent=2))
     parts = [f"<!-- {meta['command']} · {meta['date']} · {meta['machine']} -->"]
     for title, rows in tables.items():
