@@ -40,6 +40,9 @@ class TrainConfig:
     # Adds this weight × the squared frame-to-frame change of the error: it penalises wrong motion
     # directly instead of only through per-frame pixels.
     temporal_weight: float = 0.0
+    # > 0: keep an exponential moving average of the weights with this decay and end with it in the model
+    # (samples from averaged weights are smoother than from the last step's); 0 keeps the last step's.
+    ema_decay: float = 0.0
     seed: int = 0
     log_every: int = 10
     max_seconds: float | None = None
@@ -86,6 +89,13 @@ def training_loss(velocity_error: torch.Tensor, sigma: torch.Tensor, config: Tra
     return loss
 
 
+@torch.no_grad()
+def _update_average(average: list[torch.Tensor], params: list[torch.Tensor], decay: float) -> None:
+    """average ← decay·average + (1 − decay)·params; the decay ramps up over the first steps (bias-free start)."""
+    for mean, param in zip(average, params):
+        mean.lerp_(param.detach(), 1 - decay)
+
+
 TrainingData = str | Path | list[Clip] | tuple[torch.Tensor, list[str]]
 
 
@@ -100,6 +110,8 @@ def train(model: DemoVideoModel, data: TrainingData, config: TrainConfig,
         raise MotiveError(f"loss_space must be one of {', '.join(LOSS_SPACES)} (got {config.loss_space!r})")
     if config.temporal_weight < 0:
         raise MotiveError(f"temporal_weight must be ≥ 0 (got {config.temporal_weight})")
+    if not 0 <= config.ema_decay < 1:
+        raise MotiveError(f"ema_decay must be in [0, 1) (got {config.ema_decay})")
     if isinstance(data, tuple):
         videos, captions = data
     else:
@@ -111,6 +123,7 @@ def train(model: DemoVideoModel, data: TrainingData, config: TrainConfig,
     rng = np.random.default_rng(config.seed)
     params = list(model.transformer.parameters()) + list(model.text_encoder.parameters())
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    average = [p.detach().clone() for p in params] if config.ema_decay else None
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if model.device.type == "cuda" else contextlib.nullcontext()
     model.transformer.train()
     log: list[dict] = []
@@ -138,6 +151,8 @@ def train(model: DemoVideoModel, data: TrainingData, config: TrainConfig,
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
+        if average is not None:
+            _update_average(average, params, min(config.ema_decay, (1 + step) / (10 + step)))
         running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
         if step % config.log_every == 0 or step == config.steps - 1:
             entry = {"step": step, "loss": loss.item(), "loss_ema": running, "lr": _lr_at(step, config),
@@ -147,6 +162,10 @@ def train(model: DemoVideoModel, data: TrainingData, config: TrainConfig,
                 iterator.set_postfix(loss=f"{running:.4f}")
         if config.max_seconds and time.perf_counter() - start > config.max_seconds:
             break
+    if average is not None:
+        with torch.no_grad():
+            for param, mean in zip(params, average):
+                param.copy_(mean)
     model.transformer.eval()
     if log_path:
         Path(log_path).write_text("".join(json.dumps(e) + "\n" for e in log)

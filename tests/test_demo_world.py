@@ -116,8 +116,29 @@ def test_temporal_term_charges_only_errors_that_change_over_time():
     assert torch.isclose(training_loss(changing, sigma, config), plain + 2.0 * 2 / 3)
 
 
+def test_weight_average_is_the_ramped_moving_average(clip_folder, tiny_geometry):
+    """After one step the averaged weights are 0.1·initial + 0.9·stepped (the decay ramps from (1+0)/(10+0))."""
+    def fresh():
+        return DemoVideoModel.create(["a"], tiny_geometry, seed=0, text_dim=16, transformer=dict(
+            patch_size=(2, 4, 4), num_layers=1, num_attention_heads=2, attention_head_dim=8, ffn_dim=32))
+
+    config = replace(TrainConfig(), steps=1, batch_size=2, lr=1e-2, warmup=1)
+    initial, stepped, averaged = fresh(), fresh(), fresh()
+    train(stepped, clip_folder, config, progress=False)
+    train(averaged, clip_folder, replace(config, ema_decay=0.999), progress=False)
+    changed = 0
+    for (name, start), after, mean in zip(initial.transformer.named_parameters(), stepped.transformer.parameters(),
+                                          averaged.transformer.parameters()):
+        torch.testing.assert_close(mean, 0.1 * start + 0.9 * after, msg=name)
+        changed += not torch.equal(start, after)
+    assert changed > 0
+    torch.testing.assert_close(averaged.text_encoder.embedding.weight,
+                               0.1 * initial.text_encoder.embedding.weight + 0.9 * stepped.text_encoder.embedding.weight)
+
+
 @pytest.mark.parametrize("bad, message", [(dict(loss_space="noise"), "loss_space must be one of velocity, sample"),
-                                          (dict(temporal_weight=-1.0), "temporal_weight must be ≥ 0")])
+                                          (dict(temporal_weight=-1.0), "temporal_weight must be ≥ 0"),
+                                          (dict(ema_decay=1.0), r"ema_decay must be in \[0, 1\)")])
 def test_bad_loss_settings_are_refused_by_name(clip_folder, tiny_geometry, bad, message):
     model = DemoVideoModel.create(["a"], tiny_geometry, seed=0, text_dim=16, transformer=dict(
         patch_size=(2, 4, 4), num_layers=1, num_attention_heads=2, attention_head_dim=8, ffn_dim=32))
