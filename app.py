@@ -526,7 +526,7 @@ def _wire(engine: Engine, ui: UI) -> None:
     def generate(prompt: str, seed: float, steps: float, guidance: float, progress=gr.Progress()) -> tuple:
         """Generate a query clip from a prompt with the loaded model; returns (video, query name)."""
         if not (prompt or "").strip():
-            raise refuse("Write a prompt first, e.g. “a red circle bouncing on a plain background”.", "No prompt")
+            raise refuse("Write a prompt first, e.g. “a red circle bouncing right on a plain background”.", "No prompt")
         steps = int(steps)
         if not 1 <= steps <= 200:
             raise refuse(f"steps must be between 1 and 200 (got {steps}).", "Bad setting")

@@ -4,10 +4,10 @@ A flow-only motion classifier (no generative model involved) is fitted on the de
 the model's geometry; then, for every motion category, the demo model generates clips from prompts made
 of unseen appearance words (held-out shapes, colours, background) and the classifier names their motion.
 Reports per-category accuracy, with the classifier's own accuracy on rendered held-out clips beside it
-(its ceiling), on clips generated with the motion word removed (a floor: what the look alone yields), and
+(its ceiling), on clips generated with the motion and direction words removed (a floor: what the look alone yields), and
 on clips generated from prompts in training looks (does the model draw the motion when every word is known?).
 
-  python benchmarks/bench_generation.py [--root precomputed] [--per-motion 3] [--steps 30] [--guidance 3]
+  python benchmarks/bench_generation.py [--root precomputed] [--per-motion 10] [--steps 30] [--guidance 3]
                                        [--sweep 1:3,6:3,3:1,3:6]   (guidance:shift pairs)
 """
 
@@ -27,7 +27,7 @@ from motive_core.data import load_clip_folder  # noqa: E402
 from motive_core.metrics import FlowMotionClassifier, clip_descriptor, motion_accuracy  # noqa: E402
 from motive_core.models import load_model  # noqa: E402
 from motive_core.models.flow import sample  # noqa: E402
-from motive_core.motionshapes import MOTION_WORDS, MOTIONS, caption, render_clip, sample_specs  # noqa: E402
+from motive_core.motionshapes import MOTIONS, caption, motion_phrase, render_clip, sample_specs  # noqa: E402
 from motive_core.video import Video, read_video, standardize  # noqa: E402
 
 
@@ -42,9 +42,10 @@ def fit_classifier(clip_folder: Path, geometry) -> FlowMotionClassifier:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=str(ROOT / "precomputed"))
-    parser.add_argument("--per-motion", type=int, default=3)
+    parser.add_argument("--per-motion", type=int, default=10)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--guidance", type=float, default=3.0)
+    parser.add_argument("--name", default="generation")
     parser.add_argument("--sweep", default="", help="extra sampler settings to measure, 'guidance:shift' pairs "
                         "comma-separated (e.g. 1:3,6:3,3:1,3:6); the scheduler's own shift is 3")
     args = parser.parse_args()
@@ -63,14 +64,14 @@ def main() -> None:
         prompt = caption(spec)
         generated.append(sample(model, prompt, seed=i, steps=args.steps, guidance=args.guidance))
         familiar.append(sample(model, caption(known), seed=i, steps=args.steps, guidance=args.guidance))
-        no_motion = " ".join(w for w in prompt.split() if w != MOTION_WORDS[spec.motion])
+        no_motion = prompt.replace(f" {motion_phrase(spec)} ", " ")
         unprompted.append(sample(model, no_motion, seed=i, steps=args.steps, guidance=args.guidance))
         print(f"  generated {i + 1}/{len(specs)}", end="\r", flush=True)
     results = {name: motion_accuracy(classifier, clips, prompted)
                for name, clips, prompted in (
                    ("rendered held-out clips (classifier ceiling)", rendered, labels),
                    ("generated, prompt with motion word", generated, labels),
-                   ("generated, motion word removed (floor)", unprompted, labels),
+                   ("generated, motion words removed (floor)", unprompted, labels),
                    ("generated, training-look prompt", familiar, [s.motion for s in seen_look]))}
     rows = [{"motion": m, **{name: r["per_category"][m] for name, r in results.items()}} for m in MOTIONS]
     rows.append({"motion": "mean", **{name: r["mean"] for name, r in results.items()}})
@@ -90,7 +91,7 @@ def main() -> None:
     tables = {"Generated motion recognised by the flow classifier": rows}
     if sweep:
         tables["Other sampler settings: mean accuracy with the motion word"] = sweep
-    save("generation", tables, notes,
+    save(args.name, tables, notes, model=root / "model",
          extra={"predicted": {name: r["predicted"] for name, r in results.items()}, "prompted": labels})
 
 

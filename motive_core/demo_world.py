@@ -140,9 +140,9 @@ def build_examples(recipe: DemoRecipe, paths: DemoPaths) -> None:
     entries = []
     for spec in sorted(rendered, key=lambda s: MOTIONS.index(s.motion))[:4]:
         entries.append(_write_rendered(spec, recipe, paths))
-    for motion, words in (("bounce", "a white pentagon bouncing on a dotted background"),
-                          ("spin", "a lime cross spinning on a dotted background"),
-                          ("slide", "a white cross sliding on a plain background")):
+    for motion, words in (("bounce", "a white pentagon bouncing right on a dotted background"),
+                          ("spin", "a lime cross spinning clockwise on a dotted background"),
+                          ("slide", "a white cross sliding left on a plain background")):
         frames = sample(model, words, seed=recipe.example_seed, steps=recipe.generate_steps, guidance=recipe.guidance)
         file = f"generated_{motion}.mp4"
         write_mp4(frames, paths.examples / file, recipe.geometry.fps)

@@ -27,6 +27,12 @@ MOTION_WORDS: dict[str, str] = {
     "compress": "compressing", "bounce": "bouncing", "roll": "rolling", "explode": "exploding",
     "float": "floating", "free_fall": "falling", "slide": "sliding", "spin": "spinning",
     "stretch": "stretching", "swing": "swinging", STATIC: "resting"}
+# The word after the motion word for ShapeSpec.direction +1 and -1: the way the object first moves.
+# Without it these motions are two-way in the captions (a slide goes left or right at random), and a small
+# generator prompted with "sliding" learns the mean of both ways, an object that stays in place.
+DIRECTION_WORDS: dict[str, tuple[str, str]] = {
+    "bounce": ("right", "left"), "roll": ("right", "left"), "slide": ("right", "left"),
+    "swing": ("left", "right"), "spin": ("clockwise", "anticlockwise"), "stretch": ("horizontally", "vertically")}
 COLORS: dict[str, tuple[int, int, int]] = {  # RGB, bright enough to stand out on every (dark) background
     "red": (230, 40, 40), "orange": (250, 140, 20), "yellow": (245, 225, 40), "green": (40, 190, 60),
     "cyan": (30, 210, 230), "blue": (50, 100, 250), "purple": (150, 70, 230), "pink": (250, 120, 190),
@@ -112,10 +118,16 @@ class ShapeSpec:
         return {key: getattr(self, key) for key in LABEL_KEYS}
 
 
+def motion_phrase(spec: ShapeSpec) -> str:
+    """The motion word, and its direction word where the motion has one: 'sliding left', 'falling'."""
+    words = DIRECTION_WORDS.get(spec.motion)
+    return MOTION_WORDS[spec.motion] + (f" {words[0 if spec.direction == 1 else 1]}" if words else "")
+
+
 def caption(spec: ShapeSpec) -> str:
-    """The clip's text prompt, e.g. 'a red square bouncing on a striped background'."""
+    """The clip's text prompt, e.g. 'a red square bouncing left on a striped background'."""
     article = "an" if spec.color[0] in "aeiou" else "a"
-    text = (f"{article} {spec.color} {spec.shape} {MOTION_WORDS[spec.motion]} "
+    text = (f"{article} {spec.color} {spec.shape} {motion_phrase(spec)} "
             f"on a {_BACKGROUND_WORDS[spec.background]} background")
     return text + (", camera panning" if spec.camera == "pan" else "")
 

@@ -152,7 +152,7 @@ def test_generate_attribute_curate_download(server, world):
     from motive_core.attribution.scoring import majority_vote
 
     c = client(server)
-    video, name = c.predict("a red circle bouncing on a plain background", 3, 2, 2.0, api_name="/generate")
+    video, name = c.predict("a red circle bouncing right on a plain background", 3, 2, 2.0, api_name="/generate")
     assert Path(video).is_file() and name.startswith("generated")
 
     triptych, plot, latent, warnings, stats, status = c.predict(handle_file(video), "a red circle bouncing", name,

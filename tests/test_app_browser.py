@@ -90,7 +90,7 @@ def test_click_through_generate_attribute_curate_download(page, tmp_path):
     expect(page.locator("#header")).to_contain_text(f"{NUM_CLIPS} clips")
 
     # 1 · query: generate a clip with the loaded model
-    page.fill("#prompt textarea", "a red circle bouncing on a plain background")
+    page.fill("#prompt textarea", "a red circle bouncing right on a plain background")
     steps = page.locator("#steps input[type=number]")
     steps.fill("2")
     steps.press("Enter")

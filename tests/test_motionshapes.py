@@ -10,8 +10,10 @@ import pytest
 
 from motive_core.data import load_clip_folder
 from motive_core.errors import MotiveError
-from motive_core.motionshapes import (LABEL_KEYS, MOTION_WORDS, MOTIONS, ShapeSpec, caption, heldout_appearance,
-                                      render_clip, sample_specs, train_appearance, write_clip_folder)
+from motive_core.models.demo import DemoModelConfig, tokenize
+from motive_core.motionshapes import (LABEL_KEYS, MOTION_WORDS, MOTIONS, ShapeSpec, caption,
+                                      heldout_appearance, render_clip, sample_specs, train_appearance,
+                                      write_clip_folder)
 from motive_core.video import read_video
 
 T, SIZE = 32, 64
@@ -172,13 +174,32 @@ def test_motion_categories_are_ten_in_the_papers_order():
                        "swing")
 
 
-def test_caption_names_motion_colour_shape_and_pan():
+def test_caption_names_motion_direction_colour_shape_and_pan():
     spec = ShapeSpec("free_fall", "star", "blue", "stripes", camera="pan")
     assert caption(spec) == "a blue star falling on a striped background, camera panning"
     assert caption(ShapeSpec("static", "circle", "orange", "noise")) == "an orange circle resting on a noisy background"
-    for spec in sample_specs(22, seed=0):
+    assert caption(ShapeSpec("slide", "square", "red", "plain", direction=-1)) == \
+        "a red square sliding left on a plain background"
+    for spec in sample_specs(60, seed=0, pan_fraction=0.5):
         text = caption(spec)
         assert MOTION_WORDS[spec.motion] in text and spec.color in text and spec.shape in text
+        assert len(tokenize(text)) <= DemoModelConfig.max_words, text  # the demo model reads no further
+
+
+@pytest.mark.parametrize("motion", ["bounce", "roll", "slide", "swing", "stretch", "spin"])
+def test_direction_word_says_which_way_the_object_moves(motion):
+    for direction in (1, -1):
+        spec = plain(motion, direction=direction)
+        frames = render_clip(spec, T, SIZE)
+        word = caption(spec).split()[4]
+        if motion == "stretch":
+            width, height = extents(frames)[T // 2]
+            assert word == ("horizontally" if width > height else "vertically")
+        elif motion == "spin":  # image y points down, so a growing angle turns clockwise on screen
+            assert word == ("clockwise" if marking_angles(frames)[-1] > marking_angles(frames)[0] else "anticlockwise")
+        else:
+            x = centroids(frames)[:, 0]
+            assert word == ("right" if x[4] > x[0] else "left"), (caption(spec), x[:5])
 
 
 def test_specs_are_balanced_and_appearance_is_crossed_with_motion():
