@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from motive_core.attribution.fastfood import FastfoodConfig, FastfoodProjector, l2_normalize
-from motive_core.attribution.loss import motion_weighted_loss
+from motive_core.attribution.loss import location_loss, weighted_mean
 from motive_core.config import AttributionSettings
 from motive_core.errors import GradientError, MotiveError
 from motive_core.models.base import VideoModelAdapter
@@ -46,12 +46,15 @@ class GradientProjector:
             total_dim=self.num_parameters, device=adapter.device)
         self.timings: dict[str, float] = {}
 
-    def loss(self, latents: torch.Tensor, condition: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
-        """L_mot at (t_fix, ε_fix) (Eq. 15-16)."""
+    def location_loss(self, latents: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """The per-location loss at (t_fix, ε_fix) before the mask (Eq. 15), (1, T', h', w')."""
         noised = noise_at_index(self.adapter.scheduler, latents, self.settings.t_index, self.noise)
         prediction = self.adapter.predict(noised.noisy, noised.timestep, condition)
-        return motion_weighted_loss(prediction, noised.target, weight, self.adapter.geometry.num_frames,
-                                    self.settings.loss)
+        return location_loss(prediction, noised.target, self.settings.loss)
+
+    def loss(self, latents: torch.Tensor, condition: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+        """L_mot at (t_fix, ε_fix) (Eq. 15-16)."""
+        return weighted_mean(self.location_loss(latents, condition), weight, self.adapter.geometry.num_frames)
 
     def gradient_vector(self, latents: torch.Tensor, condition: torch.Tensor,
                         weight: torch.Tensor | None) -> np.ndarray:

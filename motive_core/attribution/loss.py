@@ -21,14 +21,24 @@ def temporal_difference_error(prediction: torch.Tensor, target: torch.Tensor) ->
     return change.pow(2).mean(dim=1)
 
 
-def motion_weighted_loss(prediction: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None,
-                         num_frames: int, variant: str = "motive") -> torch.Tensor:
-    """L_mot = (1/F)·mean(W̃ ⊙ L̃) (Eq. 16). ``weight=None`` means W̃ ≡ 1: the paper's "w/o MM" baseline.
+def location_loss(prediction: torch.Tensor, target: torch.Tensor, variant: str = "motive") -> torch.Tensor:
+    """The loss at each latent location before any weighting, (B, T', h', w'): Eq. 15's L̃ or its temporal change."""
+    if variant == "temporal_diff":
+        return temporal_difference_error(prediction, target)
+    return per_location_error(prediction, target)
+
+
+def weighted_mean(location: torch.Tensor, weight: torch.Tensor | None, num_frames: int) -> torch.Tensor:
+    """(1/F)·mean(W̃ ⊙ L̃) (Eq. 16) of a per-location loss; ``weight=None`` means W̃ ≡ 1.
 
     ``weight`` has shape (T', h', w') on the loss grid; F is the clip's pixel frame count (Eq. 11).
     """
-    error = temporal_difference_error(prediction, target) if variant == "temporal_diff" \
-        else per_location_error(prediction, target)
     if weight is not None:
-        error = error * weight.to(error.device, error.dtype).unsqueeze(0)
-    return error.mean() / num_frames
+        location = location * weight.to(location.device, location.dtype).unsqueeze(0)
+    return location.mean() / num_frames
+
+
+def motion_weighted_loss(prediction: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None,
+                         num_frames: int, variant: str = "motive") -> torch.Tensor:
+    """L_mot (Eq. 16). ``weight=None`` means W̃ ≡ 1: the paper's "w/o MM" baseline."""
+    return weighted_mean(location_loss(prediction, target, variant), weight, num_frames)
