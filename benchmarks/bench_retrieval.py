@@ -6,9 +6,11 @@ are ranked against the demo index by: Motive (mask), the no-mask baseline, rando
 magnitude, an appearance-only baseline (colour histograms) and a motion-only baseline that uses no model
 (flow descriptors). Reports P@10 and mAP by motion, the appearance leak (share of the top 10 sharing the
 query's background / colour), the controlled check (motion precision among the 4 best candidates that
-share the query's background and colour) and P@10 per motion category.
+share the query's background and colour), P@10 per motion category, and the per-query paired difference
+between the mask and no mask.
 
   python benchmarks/bench_retrieval.py [--root precomputed] [--per-motion 4] [--generated 2]
+                                      [--indexes DIR]   (index-motion/ and index-nomask/ from DIR, e.g. other settings)
 """
 
 from __future__ import annotations
@@ -102,15 +104,37 @@ def per_category(set_name: str, rankings: dict[str, list[list[dict]]], labels: l
     return rows
 
 
+def paired_difference(set_name: str, rankings: dict[str, list[list[dict]]], labels: list[dict],
+                      better: str = "Motive (mask)", baseline: str = "no mask") -> dict:
+    """Per-query P@10 of ``better`` minus ``baseline``: mean, 95 % bootstrap interval, wins / ties / losses.
+
+    Both methods rank the same queries, so the paired difference says whether the mask's edge is more than
+    the spread between queries.
+    """
+    def p10(name: str) -> np.ndarray:
+        return np.array([precision_at_k([r["motion"] for r in ranking], q["motion"], 10)
+                         for ranking, q in zip(rankings[name], labels)])
+
+    diff = p10(better) - p10(baseline)
+    means = np.random.default_rng(0).choice(diff, (10000, len(diff))).mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {"queries": set_name, f"{better} − {baseline}, P@10": float(diff.mean()),
+            "95 % bootstrap interval": f"[{low:+.3f}, {high:+.3f}]",
+            "queries better / same / worse": f"{(diff > 0).sum()} / {(diff == 0).sum()} / {(diff < 0).sum()}"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=str(ROOT / "precomputed"))
     parser.add_argument("--per-motion", type=int, default=4)
     parser.add_argument("--generated", type=int, default=0, help="generated queries per motion")
     parser.add_argument("--name", default="retrieval")
+    parser.add_argument("--indexes", default=None, help="folder with index-motion/ and index-nomask/ built from "
+                        "--root's clips and model under other settings (default: --root)")
     args = parser.parse_args()
     root = Path(args.root)
-    masked, plain = AttributionIndex(root / "index-motion"), AttributionIndex(root / "index-nomask")
+    folder = Path(args.indexes or root)
+    masked, plain = AttributionIndex(folder / "index-motion"), AttributionIndex(folder / "index-nomask")
     model = load_model(root / "model", device="cpu")
     featurizers = {"Motive (mask)": Featurizer(model, settings_from_config(masked.config)),
                    "no mask": Featurizer(model, settings_from_config(plain.config))}
@@ -122,7 +146,9 @@ def main() -> None:
                  "colour histogram (appearance only)":
                      lambda frames: histogram_similarity(color_histogram(frames), histograms),
                  "flow descriptor (no model)": lambda frames: descriptor_similarity(clip_descriptor(frames), descriptors)}
-    summary, categories, counts = [], [], {}
+    summary, categories, paired, counts = [], [], [], {}
+    all_rankings: dict[str, list[list[dict]]] = {}
+    all_labels: list[dict] = []
     for set_name, look in query_sets().items():
         queries = heldout_queries(look, args.per_motion, args.generated, model)
         counts[set_name] = len(queries)
@@ -139,6 +165,11 @@ def main() -> None:
         labels = [{k: q[k] for k in LABELS} for q in queries]
         summary += summarize(set_name, rankings, labels)
         categories += per_category(set_name, rankings, labels)
+        paired.append(paired_difference(set_name, rankings, labels))
+        for name, ranks in rankings.items():
+            all_rankings.setdefault(name, []).extend(ranks)
+        all_labels += labels
+    paired.append(paired_difference("all queries", all_rankings, all_labels))
     losses = {name: featurizer.settings.loss for name, featurizer in featurizers.items()}
     notes = [f"Attribution loss of each index: {losses} ('motive' = the paper's Eq. 15–16, 'temporal_diff' = the "
              "variant that won in the variants table). "
@@ -148,8 +179,8 @@ def main() -> None:
              f"(+{args.generated} generated) per motion, against {len(masked.clips)} training clips. Chance P@10 "
              "for motion ≈ 0.1 (ten balanced categories). With an unseen colour and background no training clip "
              "shares the query's look, so the appearance leak is 0 and the controlled check undefined (–) there."]
-    save(args.name, {"Retrieval of same-motion training clips": summary, "P@10 by motion category": categories},
-         notes, model=root / "model")
+    save(args.name, {"Retrieval of same-motion training clips": summary, "P@10 by motion category": categories,
+                     "Does the mask beat no mask? Paired per query": paired}, notes, model=root / "model")
 
 
 if __name__ == "__main__":
