@@ -8,7 +8,7 @@ Reports per-category accuracy, with the classifier's own accuracy on rendered he
 on clips generated from prompts in training looks (does the model draw the motion when every word is known?).
 
   python benchmarks/bench_generation.py [--root precomputed] [--per-motion 10] [--steps 30] [--guidance 3]
-                                       [--sweep 1:3,6:3,3:1,3:6]   (guidance:shift pairs)
+                                       [--sweep 2:3,5:3,3:6]   (guidance:shift pairs) [--name generation]
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--guidance", type=float, default=3.0)
     parser.add_argument("--name", default="generation")
     parser.add_argument("--sweep", default="", help="extra sampler settings to measure, 'guidance:shift' pairs "
-                        "comma-separated (e.g. 1:3,6:3,3:1,3:6); the scheduler's own shift is 3")
+                        "comma-separated (e.g. 2:3,5:3,3:6); the scheduler's own shift is 3")
     args = parser.parse_args()
     root = Path(args.root)
     model = load_model(root / "model", device="cpu")
