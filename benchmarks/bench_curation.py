@@ -50,7 +50,7 @@ from motive_core.metrics import (FlowMotionClassifier, clip_descriptor, dynamic_
                                  dynamic_degree_score, motion_accuracy, motion_smoothness, subject_consistency)
 from motive_core.models.demo import DemoVideoModel  # noqa: E402
 from motive_core.models.flow import fixed_noise, noise_at_index, sample  # noqa: E402
-from motive_core.motionshapes import heldout_appearance, sample_specs, write_clip_folder  # noqa: E402
+from motive_core.motionshapes import caption, heldout_appearance, sample_specs, write_clip_folder  # noqa: E402
 from motive_core.train import TrainConfig, load_training_tensors, train  # noqa: E402
 from motive_core.video import read_video, standardize  # noqa: E402
 
@@ -141,15 +141,20 @@ def cache_root() -> Path:
 
 
 def pool_clips(plan: Plan) -> Path:
-    """Render the fine-tuning pool once (it does not depend on the model)."""
-    folder = cache_root() / f"pool-{plan.pool_size}-seed{plan.pool_seed}"
+    """Render the fine-tuning pool once (it does not depend on the model).
+
+    The folder is named after the specs and their captions, so a pool cached before the caption wording
+    changed is not reused.
+    """
+    specs = sample_specs(plan.pool_size, seed=plan.pool_seed)
+    tag = hashlib.sha256("".join(f"{spec!r}{caption(spec)}" for spec in specs).encode()).hexdigest()[:8]
+    folder = cache_root() / f"pool-{plan.pool_size}-seed{plan.pool_seed}-{tag}"
     if not (folder / "metadata.jsonl").is_file():
         log(f"rendering {plan.pool_size} pool clips into {folder}")
         tmp = folder.with_name(folder.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
         recipe = DemoRecipe()
-        write_clip_folder(tmp, sample_specs(plan.pool_size, seed=plan.pool_seed), num_frames=recipe.clip_frames,
-                          size=recipe.clip_size, fps=recipe.clip_fps)
+        write_clip_folder(tmp, specs, num_frames=recipe.clip_frames, size=recipe.clip_size, fps=recipe.clip_fps)
         tmp.rename(folder)
     return folder
 
