@@ -1,30 +1,31 @@
 """Read, standardise, resize and write video clips (paper §4.4: every clip to one length and rate).
 
-Decoding goes through the ffmpeg binary bundled with ``imageio-ffmpeg``, so nothing depends on a system
-ffmpeg and nothing is downloaded. Every bad input raises :class:`VideoError` with one sentence saying what
-was wrong and what to do.
+Decoding and encoding run in process through PyAV (FFmpeg's libraries, bundled in its wheel), so nothing
+depends on a system ffmpeg, nothing is downloaded and no process is started per clip. Sizes, rates and
+durations come from the container's metadata. Every bad input raises :class:`VideoError` with one
+sentence saying what was wrong and what to do.
 
 Size policy: a clip whose long side exceeds ``max_side``, or whose decoded frames would exceed
-``max_bytes``, is *downscaled while decoding* (ffmpeg's scale filter, area averaging), so a 4K or long
-clip is read with bounded memory instead of being refused; only a clip that would have to shrink below
-``MIN_DECODE_SIDE`` pixels to fit is refused.
+``max_bytes``, is *downscaled while decoding* (area averaging), so a 4K or long clip is read with bounded
+memory instead of being refused; only a clip that would have to shrink below ``MIN_DECODE_SIDE`` pixels
+to fit is refused. A long clip can also be read one window at a time (``start``/``duration``), which
+seeks and decodes only that window.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import re
-import subprocess
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
+import av
 import cv2
-import imageio_ffmpeg
 import numpy as np
 
 from motive_core.errors import VideoError
@@ -33,15 +34,20 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 VIDEO_HINT = "upload an mp4, webm, mov, avi, mkv or gif clip (or a folder of png/jpg frames)"
 MIN_DECODE_SIDE = 32
 DEFAULT_MAX_BYTES = 2 * 1024**3
+_TIME_EPS = 1e-6  # seconds: timestamps this close to a window edge count as on it
 
 
 @dataclass
 class Video:
-    """Decoded RGB frames (T,H,W,3) uint8 at ``fps``; ``source`` names where they came from."""
+    """Decoded RGB frames (T,H,W,3) uint8 at ``fps``; ``source`` names where they came from.
+
+    ``start`` is the time of the first frame in the source, in seconds (non-zero for a window read).
+    """
 
     frames: np.ndarray
     fps: float
     source: str
+    start: float = 0.0
 
     @property
     def duration(self) -> float:
@@ -53,19 +59,26 @@ class Video:
 
 
 def probe_video(path: str | Path, fps: float = 16.0) -> dict:
-    """Frame-count estimate, fps, width, height and duration without decoding the clip.
+    """Frame count, fps, width, height and duration (s) without decoding the clip.
 
-    Videos are probed with ``ffmpeg -i`` (header only); a frame folder is counted and its first image
-    read. ``fps`` is used only for frame folders, which carry no rate of their own.
+    Videos are probed from their container metadata (plus the first frame, for its display rotation);
+    a frame folder is counted and its first image read. ``fps`` is used only for frame folders, which
+    carry no rate of their own. ``duration`` is 0 when the container states no length (a raw stream).
     """
-    path = _existing(path)
+    info, _ = _probe(_existing(path), fps)
+    return info
+
+
+def _probe(path: Path, fps: float) -> tuple[dict, int]:
+    """:func:`probe_video`'s answer and the counter-clockwise quarter turns the frames need for display."""
     if path.is_dir():
         files = _frame_files(path)
         first = _read_image(files[0])
         height, width = first.shape[:2]
         return {"frames": len(files), "fps": float(fps), "width": width, "height": height,
-                "duration": len(files) / fps}
-    return _probe_file(path)
+                "duration": len(files) / fps}, 0
+    with _open_container(path) as container:
+        return _probe_stream(container, _video_stream(container, path.name), path.name)
 
 
 def _existing(path: str | Path) -> Path:
@@ -78,71 +91,113 @@ def _existing(path: str | Path) -> Path:
     return path
 
 
-def _probe_file(path: Path) -> dict:
+@contextmanager
+def _open_container(path: Path) -> Iterator[av.container.InputContainer]:
+    """The file opened by PyAV for reading; a file FFmpeg cannot parse is refused by name."""
     try:
-        result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
-                                capture_output=True, text=True, errors="replace", timeout=60)
-    except subprocess.TimeoutExpired as err:
-        raise VideoError(f"{path.name} could not be probed within 60 s: the file is probably damaged; "
-                         "re-export it as mp4 (H.264).") from err
-    return _parse_probe(result.stderr, path.name)
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, OSError) as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        raise VideoError(f"{path.name} is not a video ffmpeg can read ({reason}): it is not a video file or it "
+                         f"is damaged; {VIDEO_HINT}.") from err
+    try:
+        yield container
+    finally:
+        container.close()
 
 
-def _parse_probe(text: str, name: str) -> dict:
-    """Pull duration, fps and display size out of ffmpeg's ``-i`` report."""
-    if "Error opening input" in text or "Invalid data found" in text:
-        match = re.search(r"Error opening input[^:]*: (.+)", text)
-        reason = match.group(1).strip() if match else text.strip().splitlines()[-1]
-        raise VideoError(f"{name} is not a video ffmpeg can read ({reason}): it is not a video file or it is "
-                         f"damaged; {VIDEO_HINT}.")
-    video_lines = [line for line in text.splitlines() if re.search(r"Stream #\S+.*: Video: ", line)]
-    if not video_lines:
+def _video_stream(container: av.container.InputContainer, name: str) -> av.video.stream.VideoStream:
+    if not container.streams.video:
         raise VideoError(f"{name} contains no video stream (audio only, or a non-video file); {VIDEO_HINT}.")
-    line = video_lines[0]
-    size = re.search(r"[\s,](\d+)x(\d+)[\s,\[]", line + " ")
-    if size is None:
+    return container.streams.video[0]
+
+
+def _first_frame_rotation(container: av.container.InputContainer, stream) -> int:
+    """Counter-clockwise quarter turns the display matrix asks for (0 when the first frame won't decode)."""
+    try:
+        frame = next(container.decode(stream), None)
+    except av.error.FFmpegError:
+        return 0
+    return 0 if frame is None else round((frame.rotation or 0) / 90) % 4
+
+
+def _probe_stream(container: av.container.InputContainer, stream, name: str) -> tuple[dict, int]:
+    """Display size, rate, duration and frame count from the stream and container headers."""
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if not width or not height:
         raise VideoError(f"{name} has a video stream of unknown size: the file is probably damaged; "
                          "re-export it as mp4 (H.264).")
-    width, height = int(size.group(1)), int(size.group(2))
-    rotation = re.search(r"rotation of (-?[\d.]+) degrees", text)
-    if rotation and round(abs(float(rotation.group(1)))) % 180 == 90:
+    rate = stream.average_rate or stream.base_rate or stream.guessed_rate
+    fps = float(rate) if rate else 0.0
+    if container.duration is not None and container.duration > 0:
+        duration = container.duration / av.time_base
+    elif stream.duration and stream.time_base:
+        duration = float(stream.duration * stream.time_base)
+    else:
+        duration = 0.0
+    frames = stream.frames or (int(round(duration * fps)) if duration > 0 and fps > 0 else 0)
+    rotation = _first_frame_rotation(container, stream)
+    if rotation % 2:
         width, height = height, width
-    fps_match = re.search(r"([\d.]+) fps", line) or re.search(r"([\d.]+) tbr", line)
-    fps = float(fps_match.group(1)) if fps_match else 0.0
-    duration_match = re.search(r"Duration: (\d+):(\d+):([\d.]+)", text)
-    duration = 0.0
-    if duration_match:
-        h, m, s = duration_match.groups()
-        duration = int(h) * 3600 + int(m) * 60 + float(s)
-    frames = int(round(duration * fps)) if duration > 0 and fps > 0 else 0
-    return {"frames": frames, "fps": fps, "width": width, "height": height, "duration": duration}
+    return {"frames": int(frames), "fps": fps, "width": width, "height": height, "duration": duration}, rotation
 
 
 # ------------------------------------------------------------------------------------------------ read
 
 
 def read_video(path: str | Path, max_seconds: float = 600.0, max_side: int = 4096, fps: float = 16.0,
-               max_bytes: int = DEFAULT_MAX_BYTES) -> Video:
+               max_bytes: int = DEFAULT_MAX_BYTES, start: float = 0.0, duration: float | None = None) -> Video:
     """Decode a clip (mp4/avi/webm/mov/mkv/gif, or a folder of png/jpg frames sorted by name) to RGB.
 
-    Refuses clips longer than ``max_seconds`` from the probe, before decoding. Frames larger than
-    ``max_side`` (or too many bytes in all) are downscaled during decoding; see the module docstring.
-    ``fps`` is the rate given to a frame folder (and to a file whose header states none).
+    Window: ``start`` and ``duration`` (seconds from the clip's first frame) select the frames whose
+    timestamps t satisfy start ≤ t < start + duration (to the clip's end when ``duration`` is None).
+    The reader seeks to the key frame before ``start`` and stops after the window, so a window of a
+    long clip costs about the window's decode, not the clip's; its frames equal the same slice of a
+    full read, and ``Video.start`` is the first frame's time.
+
+    Refuses, from the header and before decoding, a clip (or window) longer than ``max_seconds``.
+    Frames larger than ``max_side`` (or too many bytes in all) are downscaled during decoding; see the
+    module docstring. ``fps`` is the rate given to a frame folder (and to a file whose header states none).
     """
     path = _existing(path)
-    info = probe_video(path, fps=fps)
-    if info["duration"] > max_seconds:
-        raise VideoError(f"{path.name} is {info['duration']:.1f} s long, over the {max_seconds:g} s limit: "
-                         "trim it to the part with the motion you care about, or raise max_seconds.")
-    width, height = _decode_size(info, max_side, max_bytes, path.name)
+    _check_window(start, duration, path.name)
+    info, rotation = _probe(path, fps)
+    span = _window_span(info, start, duration, path.name)
+    if span > max_seconds:
+        what = f"{path.name} is {info['duration']:.1f} s long" if duration is None and start == 0 else \
+            f"The window of {path.name} from {start:g} s is {span:.1f} s long"
+        raise VideoError(f"{what}, over the {max_seconds:g} s limit: trim it to the part with the motion you "
+                         "care about (read a window with start/duration), or raise max_seconds.")
+    rate = info["fps"] or float(fps)
+    window_frames = math.ceil(span * rate) if span > 0 else info["frames"]
+    width, height = _decode_size({**info, "frames": window_frames}, max_side, max_bytes, path.name)
     if path.is_dir():
-        frames = _read_folder(path, width, height)
-        video = Video(frames, float(fps), str(path))
+        frames, first = _read_folder(path, width, height, start, duration, float(fps))
+        video = Video(frames, float(fps), str(path), first)
     else:
-        frames = _decode_file(path, info, width, height, max_seconds, max_bytes)
-        video = Video(frames, info["fps"] or float(fps), str(path))
-    _check_frame_count(len(video.frames), path.name)
+        limit = min(math.ceil(max_seconds * (info["fps"] or 60.0)) + 2, max_bytes * 5 // 4 // (width * height * 3) + 2)
+        frames, first = _decode_file(path, info, rotation, (width, height), (start, duration), limit, max_seconds)
+        video = Video(frames, rate, str(path), first)
+    _check_frame_count(len(video.frames), path.name, windowed=start > 0 or duration is not None)
     return video
+
+
+def _check_window(start: float, duration: float | None, name: str) -> None:
+    if not math.isfinite(start) or start < 0:
+        raise VideoError(f"The window start for {name} must be a number of seconds ≥ 0, got {start}.")
+    if duration is not None and (not math.isfinite(duration) or duration <= 0):
+        raise VideoError(f"The window duration for {name} must be a positive number of seconds, got {duration}.")
+
+
+def _window_span(info: dict, start: float, duration: float | None, name: str) -> float:
+    """Seconds the read covers (0 when unknown: a raw stream read to its end)."""
+    length = info["duration"]
+    if length > 0 and start >= length:
+        raise VideoError(f"The window of {name} starts at {start:g} s but the clip is only {length:.2f} s long: "
+                         "choose a start inside the clip.")
+    if length <= 0:
+        return duration or 0.0
+    return min(length - start, duration) if duration is not None else length - start
 
 
 def _decode_size(info: dict, max_side: int, max_bytes: int, name: str) -> tuple[int, int]:
@@ -162,56 +217,96 @@ def _decode_size(info: dict, max_side: int, max_bytes: int, name: str) -> tuple[
     return new_w, new_h
 
 
-@contextmanager
-def _quiet_imageio_ffmpeg() -> Iterator[None]:
-    """Silence imageio-ffmpeg's warning that the decoded size differs from the source (we asked for it)."""
-    logger = logging.getLogger("imageio_ffmpeg")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
+def _decode_file(path: Path, info: dict, rotation: int, size: tuple[int, int],
+                 window: tuple[float, float | None], limit: int, max_seconds: float) -> tuple[np.ndarray, float]:
+    """Decode the stored frames inside the window at size (width, height), displayed upright, in order.
 
-
-def _decode_file(path: Path, info: dict, width: int, height: int, max_seconds: float,
-                 max_bytes: int) -> np.ndarray:
-    """Decode every stored frame at (width, height), in order (no frames duplicated or dropped).
-
-    A header can lie or give no length, so decoding also stops past max_seconds (at the probed rate, or
-    60 fps when unknown) or past 1.25 x max_bytes.
+    Returns (frames, time of the first). A header can lie or give no length, so decoding also stops past
+    ``limit`` frames (at the probed rate, or 60 fps when unknown).
     """
-    resize = (width, height) != (info["width"], info["height"])
-    output = ["-vf", f"scale={width}:{height}:flags=area"] if resize else []
-    limit = min(math.ceil(max_seconds * (info["fps"] or 60.0)) + 2, max_bytes * 5 // 4 // (width * height * 3) + 2)
-    frames = []
+    (width, height), (start, duration) = size, window
+    end = math.inf if duration is None else start + duration
+    stored = (info["height"], info["width"]) if rotation % 2 else (info["width"], info["height"])
+    target = (height, width) if rotation % 2 else (width, height)
+    frames: list[np.ndarray] = []
+    times: list[float] = []
     try:
-        with _quiet_imageio_ffmpeg():
-            reader = imageio_ffmpeg.read_frames(str(path), output_params=output, input_params=["-nostdin"])
-            try:
-                w, h = next(reader)["size"]
-                for buffer in reader:
-                    frames.append(np.frombuffer(buffer, np.uint8).reshape(h, w, 3))
-                    if len(frames) > limit:
-                        raise VideoError(f"{path.name} runs past {limit} frames, more than its header announced: "
-                                         f"it is longer than {max_seconds:g} s or too large to hold in memory; "
-                                         "trim it and try again.")
-            finally:
-                reader.close()
-    except (OSError, RuntimeError, StopIteration) as err:
+        for t, frame in _timed_frames(path, start, info["fps"] or 60.0):
+            if t < start - _TIME_EPS:
+                continue
+            if t >= end - _TIME_EPS:
+                break
+            if target == stored:
+                image = frame.to_ndarray(format="rgb24")
+            else:
+                image = frame.to_ndarray(width=target[0], height=target[1], format="rgb24", interpolation="AREA")
+            frames.append(np.rot90(image, rotation) if rotation else image)
+            times.append(t)
+            if len(frames) > limit:
+                raise VideoError(f"{path.name} runs past {limit} frames, more than its header announced: "
+                                 f"it is longer than {max_seconds:g} s or too large to hold in memory; "
+                                 "trim it and try again.")
+    except av.error.FFmpegError as err:
         if not frames:
             raise VideoError(f"{path.name} looks like a video but no frame could be decoded: the file is "
                              "corrupt or truncated; re-export or re-download it.") from err
-    return np.stack(frames) if frames else np.zeros((0, height, width, 3), np.uint8)
+    if not frames:
+        return np.zeros((0, height, width, 3), np.uint8), start
+    return np.ascontiguousarray(np.stack(frames)), times[0]
 
 
-def _check_frame_count(count: int, name: str) -> None:
+def _timed_frames(path: Path, start: float, rate: float) -> Iterator[tuple[float, av.VideoFrame]]:
+    """(seconds from the first frame, frame) in decode order, from the key frame at or before ``start``.
+
+    Seeks when ``start`` > 0; when the container cannot seek, or lands after ``start``, or its frames
+    carry no timestamps, it decodes from the beginning instead. Untimed frames are timed by count at ``rate``.
+    """
+    if start > 0:
+        with _open_container(path) as container:
+            stream = _video_stream(container, path.name)
+            origin = _origin(stream)
+            if _seek(container, stream, start + origin):
+                decoded = _decode(container, stream)
+                first = next(decoded, None)
+                if first is not None and first.time is not None and first.time - origin <= start + _TIME_EPS:
+                    yield first.time - origin, first
+                    for frame in decoded:
+                        yield (frame.time - origin if frame.time is not None else math.inf), frame
+                    return
+    with _open_container(path) as container:
+        stream = _video_stream(container, path.name)
+        origin = _origin(stream)
+        for count, frame in enumerate(_decode(container, stream)):
+            yield (frame.time - origin if frame.time is not None else count / rate), frame
+
+
+def _decode(container: av.container.InputContainer, stream) -> Iterator[av.VideoFrame]:
+    stream.thread_type = "AUTO"
+    return container.decode(stream)
+
+
+def _origin(stream) -> float:
+    """The stream's start time in seconds (frame times are counted from it)."""
+    return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+
+
+def _seek(container: av.container.InputContainer, stream, seconds: float) -> bool:
+    """Seek to the key frame at or before ``seconds``; False when the container cannot."""
+    try:
+        container.seek(int(seconds / stream.time_base), stream=stream, backward=True)
+    except (av.error.FFmpegError, OverflowError, ZeroDivisionError, TypeError):
+        return False
+    return True
+
+
+def _check_frame_count(count: int, name: str, windowed: bool = False) -> None:
+    where = f"The window read from {name}" if windowed else name
     if count == 0:
-        raise VideoError(f"{name} has no decodable frames: the file is corrupt or truncated; "
-                         "re-export or re-download it.")
+        raise VideoError(f"{where} has no decodable frames: the file is corrupt or truncated"
+                         f"{' or the window holds no frame' if windowed else ''}; re-export or re-download it.")
     if count == 1:
-        raise VideoError(f"{name} has only 1 frame, and we need at least 2 frames to see motion: "
-                         "upload a video clip rather than a still image.")
+        raise VideoError(f"{where} has only 1 frame, and we need at least 2 frames to see motion: "
+                         f"{'widen the window' if windowed else 'upload a video clip rather than a still image'}.")
 
 
 def _natural_key(path: Path) -> list:
@@ -236,9 +331,14 @@ def _read_image(path: Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def _read_folder(folder: Path, width: int, height: int) -> np.ndarray:
+def _read_folder(folder: Path, width: int, height: int, start: float = 0.0, duration: float | None = None,
+                 fps: float = 16.0) -> tuple[np.ndarray, float]:
+    """The frames of a folder inside the window (frame i at i/fps), read and sized; returns (frames, first time)."""
+    files = _frame_files(folder)
+    first = max(0, math.ceil(start * fps - _TIME_EPS * fps))
+    last = len(files) if duration is None else min(len(files), math.ceil((start + duration) * fps - _TIME_EPS * fps))
     frames = []
-    for file in _frame_files(folder):
+    for file in files[first:last]:
         image = _read_image(file)
         if len(frames) == 0:
             size = image.shape[:2]
@@ -248,7 +348,8 @@ def _read_folder(folder: Path, width: int, height: int) -> np.ndarray:
         if (image.shape[1], image.shape[0]) != (width, height):
             image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
         frames.append(image)
-    return np.stack(frames)
+    stacked = np.stack(frames) if frames else np.zeros((0, height, width, 3), np.uint8)
+    return stacked, first / fps
 
 
 # -------------------------------------------------------------------------------------- standardisation
@@ -341,16 +442,16 @@ def write_mp4(frames: np.ndarray, path: str | Path, fps: float, scale: int = 1) 
 
 
 def _encode(frames: np.ndarray, path: str, fps: float) -> None:
+    """H.264 (libx264, CRF 18, veryfast), yuv420p, moov atom first (faststart) for progressive playback."""
     height, width = frames.shape[1:3]
-    writer = imageio_ffmpeg.write_frames(
-        path, (width, height), fps=float(fps), codec="libx264", pix_fmt_out="yuv420p", quality=None,
-        macro_block_size=1, output_params=["-crf", "18", "-preset", "veryfast", "-movflags", "+faststart"])
+    rate = Fraction(fps).limit_denominator(1001)
     try:
-        writer.send(None)
-        for frame in frames:
-            writer.send(np.ascontiguousarray(frame))
-    except (OSError, RuntimeError) as err:
+        with av.open(path, "w", format="mp4", options={"movflags": "+faststart"}) as container:
+            stream = container.add_stream("libx264", rate=rate, options={"crf": "18", "preset": "veryfast"})
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            for frame in frames:
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
+            container.mux(stream.encode())
+    except (av.error.FFmpegError, OSError) as err:
         raise VideoError(f"Writing {Path(path).name} failed ({err}): check there is disk space and the folder "
                          "is writable.") from err
-    finally:
-        writer.close()

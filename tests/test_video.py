@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import time
 
@@ -226,3 +227,113 @@ def test_resize_center_crop_covers_and_crops():
 def test_standardize_combines_both(indexed_mp4):
     out = standardize(read_video(indexed_mp4), num_frames=5, fps=4.0, height=16, width=16)
     assert out.shape == (5, 16, 16, 3) and out.dtype == np.uint8
+
+
+# ------------------------------------------------------------------------- in-process decoder vs the ffmpeg CLI
+
+
+def cli_frames(path, *output_params: str) -> np.ndarray:
+    """Every frame as the ffmpeg command-line tool decodes it (the decoder this module used before PyAV)."""
+    reader = imageio_ffmpeg.read_frames(str(path), output_params=list(output_params), input_params=["-nostdin"])
+    w, h = next(reader)["size"]
+    frames = [np.frombuffer(buffer, np.uint8).reshape(h, w, 3) for buffer in reader]
+    reader.close()
+    return np.stack(frames)
+
+
+def mean_abs_difference(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+@pytest.mark.parametrize("size", ["96x64", "320x240"])
+def test_frames_equal_the_ffmpeg_cli_within_codec_tolerance(tmp_path, size):
+    path = tmp_path / "testsrc.mp4"
+    lavfi_clip(path, size, 24, 1)
+    ours, reference = read_video(path).frames, cli_frames(path)
+    assert ours.shape == reference.shape
+    # same decoder; only the YUV→RGB conversion's rounding and chroma filter may differ
+    assert mean_abs_difference(ours, reference) < 2.0
+    assert np.percentile(np.abs(ours.astype(np.int16) - reference), 99) <= 24
+
+
+def test_downscaled_frames_equal_the_ffmpeg_cli_area_scaling(tmp_path):
+    path = tmp_path / "big.mp4"
+    lavfi_clip(path, "640x480", 8, 0.5)
+    ours = read_video(path, max_side=320).frames
+    reference = cli_frames(path, "-vf", "scale=320:240:flags=area")
+    assert ours.shape == reference.shape == (4, 240, 320, 3)
+    assert mean_abs_difference(ours, reference) < 2.0
+
+
+@pytest.mark.parametrize("rotation", [90, -90, 180])
+def test_rotated_clips_are_shown_upright_like_the_ffmpeg_cli(tmp_path, rotation):
+    plain = tmp_path / "plain.mp4"
+    lavfi_clip(plain, "64x48", 10, 0.5)
+    rotated = tmp_path / "rotated.mp4"
+    ffmpeg("-display_rotation", str(rotation), "-i", str(plain), "-c", "copy", str(rotated))
+    ours, reference = read_video(rotated).frames, cli_frames(rotated)
+    expected_shape = (5, 48, 64, 3) if rotation == 180 else (5, 64, 48, 3)
+    assert ours.shape == reference.shape == expected_shape
+    info = probe_video(rotated)
+    assert (info["height"], info["width"]) == expected_shape[1:3]
+    assert mean_abs_difference(ours, reference) < 2.0
+
+
+# ---------------------------------------------------------------------------------------------- windows
+
+
+@pytest.mark.parametrize("start,duration,expected", [(0.3, 0.4, range(9, 21)), (0.0, 0.5, range(0, 15)),
+                                                     (0.5, None, range(15, 30)), (0.95, 5.0, range(29, 30)),
+                                                     (0.31, 0.1, range(10, 13))])
+def test_window_equals_the_slice_of_a_full_read(indexed_mp4, start, duration, expected):
+    full = read_video(indexed_mp4)
+    if len(expected) < 2:
+        with pytest.raises(VideoError, match="window .* only 1 frame"):
+            read_video(indexed_mp4, start=start, duration=duration)
+        return
+    window = read_video(indexed_mp4, start=start, duration=duration)
+    assert np.array_equal(window.frames, full.frames[expected.start:expected.stop])
+    assert window.fps == full.fps and window.start == pytest.approx(expected.start / 30)
+
+
+def test_window_of_a_long_clip_seeks_instead_of_decoding_everything(tmp_path):
+    path = tmp_path / "long.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=8", "-t", "3600", "-c:v", "libx264", "-preset",
+           "ultrafast", "-g", "80", "-pix_fmt", "yuv420p", str(path))
+    with pytest.raises(VideoError, match="3600.0 s long"):
+        read_video(path)  # the whole clip is over the limit
+    begin = time.perf_counter()
+    window = read_video(path, start=3000.25, duration=2.0)
+    elapsed = time.perf_counter() - begin
+    assert len(window.frames) == 16 and window.start == pytest.approx(3000.25)
+    assert elapsed < 2.0  # decoding all 28 800 frames takes far longer
+    reference = cli_frames(path, "-ss", "3000.25", "-frames:v", "16")
+    assert mean_abs_difference(window.frames, reference) < 2.0
+
+
+def test_window_of_a_frame_folder(tmp_path):
+    for i, frame in enumerate(indexed_frames(12, 20, 30)):
+        cv2.imwrite(str(tmp_path / f"frame_{i}.png"), frame)
+    window = read_video(tmp_path, fps=4, start=1.0, duration=1.5)
+    assert decoded_indices(window.frames).tolist() == [4, 5, 6, 7, 8, 9] and window.start == 1.0
+
+
+def test_window_of_an_unseekable_stream_decodes_from_the_start(tmp_path):
+    path = tmp_path / "raw.h264"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=32x32:rate=30", "-t", "2", "-c:v", "libx264", "-preset", "ultrafast",
+           "-f", "h264", str(path))
+    full = read_video(path)
+    window = read_video(path, start=1.0, duration=0.5)
+    first, stop = math.ceil(1.0 * full.fps), math.ceil(1.5 * full.fps)  # frame i is at i / fps
+    assert np.array_equal(window.frames, full.frames[first:stop])
+
+
+def test_bad_windows_are_refused_by_name(indexed_mp4):
+    with pytest.raises(VideoError, match="start .* ≥ 0"):
+        read_video(indexed_mp4, start=-1.0)
+    with pytest.raises(VideoError, match="duration .* positive"):
+        read_video(indexed_mp4, duration=0.0)
+    with pytest.raises(VideoError, match="starts at 5 s but the clip is only 1.00 s long"):
+        read_video(indexed_mp4, start=5.0)
+    with pytest.raises(VideoError, match="window .* over the 0.2 s limit"):
+        read_video(indexed_mp4, start=0.1, duration=0.5, max_seconds=0.2)
