@@ -19,7 +19,7 @@ EXIT_BAD_INPUT = 2
 
 
 def _add_settings(parser: argparse.ArgumentParser) -> None:
-    from motive_core.config import AttributionSettings
+    from motive_core.config import CONDITIONINGS, LOSSES, AttributionSettings
 
     d = AttributionSettings()
     parser.add_argument("--no-mask", action="store_true", help="W ≡ 1: the paper's 'w/o motion mask' baseline")
@@ -30,7 +30,9 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--proj-seed", type=int, default=d.proj_seed, help="seed of the Fastfood projection")
     parser.add_argument("--block-size", type=int, default=d.block_size, help="Fastfood block (power of two ≤ 32768)")
     parser.add_argument("--params", default=d.params, help="regex over denoiser parameter names (default: all)")
-    parser.add_argument("--loss", default=d.loss, choices=["motive", "temporal_diff"], help="attribution loss")
+    parser.add_argument("--loss", default=d.loss, choices=LOSSES, help="attribution loss")
+    parser.add_argument("--conditioning", default=d.conditioning, choices=CONDITIONINGS,
+                        help="text in the gradient: each clip's caption (the paper) or the null prompt on both sides")
 
 
 def _settings(args: argparse.Namespace):
@@ -38,7 +40,15 @@ def _settings(args: argparse.Namespace):
 
     return AttributionSettings(use_mask=not args.no_mask, tracker=args.tracker, t_index=args.t_index,
                                noise_seed=args.noise_seed, proj_dim=args.proj_dim, proj_seed=args.proj_seed,
-                               block_size=args.block_size, params=args.params, loss=args.loss)
+                               block_size=args.block_size, params=args.params, loss=args.loss,
+                               conditioning=args.conditioning)
+
+
+def _add_conditioning_check(parser: argparse.ArgumentParser) -> None:
+    from motive_core.config import CONDITIONINGS
+
+    parser.add_argument("--conditioning", default=None, choices=CONDITIONINGS,
+                        help="refuse unless the index was built with this conditioning (default: the index's)")
 
 
 def _add_device(parser: argparse.ArgumentParser) -> None:
@@ -132,9 +142,9 @@ def cmd_build_index(args: argparse.Namespace) -> dict:
 def cmd_query(args: argparse.Namespace) -> dict:
     from motive_core.query import Attributor
 
-    attributor = Attributor(args.index, model=args.model, device=args.device)
+    attributor = Attributor(args.index, model=args.model, device=args.device, conditioning=args.conditioning)
     result = attributor.attribute(attributor.prepare(args.video), args.prompt, args.top)
-    return {**result.to_dict(attributor.index.config), "video": str(args.video), "prompt": args.prompt}
+    return {**result.to_dict(attributor.index.config), "video": str(args.video)}
 
 
 def cmd_select(args: argparse.Namespace) -> dict:
@@ -147,7 +157,7 @@ def cmd_select(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     if out.suffix not in (".csv", ".jsonl"):
         raise MotiveError(f"--out must end in .csv or .jsonl (got {out.name})")
-    attributor = Attributor(args.index, model=args.model, device=args.device)
+    attributor = Attributor(args.index, model=args.model, device=args.device, conditioning=args.conditioning)
     scores = np.stack([attributor.attribute(attributor.prepare(v), p, top=1).scores
                        for v, p in zip(args.videos, prompts)])
     selection = majority_vote(scores, percentile=args.percentile, fraction=args.fraction)
@@ -225,8 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("query", cmd_query, "rank the indexed clips by influence on one query video")
     p.add_argument("--index", required=True)
     p.add_argument("--video", required=True)
-    p.add_argument("--prompt", default="", help="the query's caption (conditioning)")
+    p.add_argument("--prompt", default="", help="the query's caption (enters the gradient only under caption "
+                   "conditioning)")
     p.add_argument("--top", type=int, default=10)
+    _add_conditioning_check(p)
     p.add_argument("--model", default=None, help="default: the model the index was built with")
     p.add_argument("--device", default=None)
 
@@ -234,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", required=True)
     p.add_argument("--videos", nargs="+", required=True)
     p.add_argument("--prompts", nargs="+", default=None, help="one caption per video")
+    _add_conditioning_check(p)
     p.add_argument("--fraction", type=float, default=0.1)
     p.add_argument("--percentile", type=float, default=90.0)
     p.add_argument("--out", required=True, help="selection.csv or selection.jsonl")
@@ -280,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _human(result: dict) -> str:
     if "positives" in result:
-        lines = ["most positive:"] + [f"  {e['score']:+.3f}  {e['id']}  {e['caption']}" for e in result["positives"]]
+        lines = [result["conditioning_note"], "most positive:"] + [f"  {e['score']:+.3f}  {e['id']}  {e['caption']}" for e in result["positives"]]
         lines += ["most negative:"] + [f"  {e['score']:+.3f}  {e['id']}  {e['caption']}" for e in result["negatives"]]
         return "\n".join(lines)
     return "\n".join(f"{k}: {v}" for k, v in result.items() if k != "files") + (

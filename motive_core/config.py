@@ -13,6 +13,12 @@ from motive_core.errors import ConfigMismatchError, MotiveError
 # Bump when a code change alters the vectors computed for the same inputs and settings.
 CODE_VERSION = "1"
 LOSSES = ("motive", "temporal_diff")
+# How the text enters the gradient: "caption" conditions every clip on its own caption and the query on its
+# prompt (the paper); "null" conditions both sides on the empty prompt, so no word can carry a ranking.
+CONDITIONINGS = ("caption", "null")
+PROJECTORS = ("fastfood",)
+# Settings added after indexes were first written, with the value every older index was built under.
+LEGACY_SETTINGS = {"conditioning": "caption", "projector": "fastfood"}
 
 
 @dataclass(frozen=True)
@@ -28,15 +34,28 @@ class AttributionSettings:
     block_size: int = 32768
     params: str = ".*"
     loss: str = "motive"
+    conditioning: str = "caption"
+    projector: str = "fastfood"
 
     def __post_init__(self) -> None:
-        if self.loss not in LOSSES:
-            raise MotiveError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        for name, allowed in (("loss", LOSSES), ("conditioning", CONDITIONINGS), ("projector", PROJECTORS)):
+            if getattr(self, name) not in allowed:
+                raise MotiveError(f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
         if self.proj_dim < 1 or self.proj_dim > self.block_size:
             raise MotiveError(f"projection dimension {self.proj_dim} must be between 1 and the block size {self.block_size}")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def conditioning_prompt(self, caption: str) -> str:
+        """The text the gradient is conditioned on: the caption itself, or the empty prompt under "null"."""
+        return caption if self.conditioning == "caption" else ""
+
+
+def upgrade_vector_config(config: dict) -> dict:
+    """An index's vector config with settings it predates filled in as they were then (LEGACY_SETTINGS)."""
+    settings = {**LEGACY_SETTINGS, **config.get("settings", {})}
+    return {**config, "settings": settings}
 
 
 def flatten(config: dict, prefix: str = "") -> dict:

@@ -83,13 +83,17 @@ class Featurizer:
         return prepared
 
     def vector(self, prepared: PreparedClip, caption: str) -> np.ndarray:
-        """g̃_mot for the prepared clip under its caption (Eq. 17); records encode/gradient timings."""
+        """g̃_mot for the prepared clip (Eq. 17); records encode/gradient timings.
+
+        The caption conditions the prediction only under ``conditioning="caption"``; under "null" every clip
+        and query is conditioned on the empty prompt, whatever caption is passed.
+        """
         if self.settings.use_mask and not prepared.latent_mask.any():
             raise MotiveError("the clip is static: its motion mask is zero everywhere, so the motion-weighted loss "
                               "has no gradient; attribute it against the no-mask index instead")
         start = time.perf_counter()
         latents = self.adapter.encode(prepared.frames)
-        condition = self.adapter.encode_prompt(caption)
+        condition = self.adapter.encode_prompt(self.settings.conditioning_prompt(caption))
         prepared.timings["encode"] = time.perf_counter() - start
         weight = torch.from_numpy(prepared.latent_mask) if self.settings.use_mask else None
         vector = self.gradients.gradient_vector(latents, condition, weight)

@@ -28,7 +28,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from motive_core.attribution.scoring import cosine_scores, top_and_bottom
-from motive_core.config import require_same_config
+from motive_core.config import require_same_config, upgrade_vector_config
 from motive_core.data import Clip, load_clip_folder
 from motive_core.errors import ConfigMismatchError, MotiveError
 from motive_core.featurize import Featurizer, PreparedClip
@@ -156,6 +156,7 @@ def prepare_build(data: str | Path, out: str | Path, vector_config: dict, dim: i
     config_path = out / CONFIG
     if config_path.is_file():
         existing = json.loads(config_path.read_text())
+        existing["vector_config"] = upgrade_vector_config(existing.get("vector_config", {}))
         try:
             require_same_config({k: existing.get(k) for k in header}, header)
         except ConfigMismatchError as err:
@@ -344,7 +345,8 @@ class AttributionIndex:
 
     @property
     def config(self) -> dict:
-        return self.header["vector_config"]
+        """Every setting that changed these vectors (settings added since the index was built filled in)."""
+        return upgrade_vector_config(self.header["vector_config"])
 
     def check_query_config(self, query_config: dict) -> None:
         require_same_config(self.config, query_config)
