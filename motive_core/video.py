@@ -35,6 +35,7 @@ VIDEO_HINT = "upload an mp4, webm, mov, avi, mkv or gif clip (or a folder of png
 MIN_DECODE_SIDE = 32
 DEFAULT_MAX_BYTES = 2 * 1024**3
 _TIME_EPS = 1e-6  # seconds: timestamps this close to a window edge count as on it
+_FRAME_THREADS_FROM = 640 * 360  # pixels a frame from which decoding uses frame threads
 
 
 @dataclass
@@ -281,7 +282,9 @@ def _timed_frames(path: Path, start: float, rate: float) -> Iterator[tuple[float
 
 
 def _decode(container: av.container.InputContainer, stream) -> Iterator[av.VideoFrame]:
-    stream.thread_type = "AUTO"
+    """Frames of ``stream``; frame-parallel threads only for large frames (for tiny clips, starting them costs more)."""
+    if stream.codec_context.width * stream.codec_context.height >= _FRAME_THREADS_FROM:
+        stream.thread_type = "AUTO"
     return container.decode(stream)
 
 
