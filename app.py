@@ -96,6 +96,11 @@ class Engine:
     def clips(self) -> list[dict]:
         return self.attributor.index.clips
 
+    @property
+    def conditioning(self) -> str:
+        """"caption" (the query's prompt enters its gradient) or "null" (it does not); see ``ud.prompt_note``."""
+        return getattr(self.attributor.featurizer.settings, "conditioning", "caption")
+
     def prepare(self, video: str, progress: gr.Progress) -> Prepared:
         """Decode + standardise + motion for a query file, shared by sessions through an LRU cache."""
         progress(0.02, desc="decoding")
@@ -289,6 +294,14 @@ def _header(engine: Engine) -> str:
             f"mask {'on' if settings.use_mask else 'off'}, loss {settings.loss}, tracker {settings.tracker}){nomask}")
 
 
+def _prompt_info(engine: Engine) -> str:
+    if ud.prompt_in_gradient(engine.conditioning):
+        return ("used to generate, and as the query's caption in its gradient (index conditioning: caption); "
+                "cleared when you upload a clip, which then runs without a prompt unless you write one")
+    return ("used to generate; it does not enter the attribution gradient (index conditioning: null); "
+            "cleared when you upload a clip")
+
+
 class UI(SimpleNamespace):
     """The app's components by name."""
 
@@ -315,8 +328,7 @@ def _layout(engine: Engine) -> UI:
 def _query_tab(engine: Engine, ui: UI) -> None:
     with gr.Row():
         with gr.Column(scale=2):
-            ui.prompt = gr.Textbox(label="Prompt / caption", elem_id="prompt",
-                                   info="used to generate, and as the query's caption for its gradient")
+            ui.prompt = gr.Textbox(label="Prompt / caption", elem_id="prompt", info=_prompt_info(engine))
             with gr.Row():
                 ui.seed = gr.Number(0, label="seed", precision=0, minimum=0)
                 ui.steps = gr.Slider(1, 100, 30, step=1, label="steps", elem_id="steps")
@@ -491,15 +503,17 @@ def _attribution_outputs(engine: Engine, query: Query) -> tuple:
     timings = " · ".join(f"{k} {v:.2f} s" for k, v in query.timings.items())
     summary = (f"**{query.name}** against **{len(query.scores)}** training clips: top +{first['score']:.3f} "
                f"(`{first['id']}`), bottom {negatives[0]['score']:+.3f} (`{negatives[0]['id']}`).\n\n"
-               f"<small>{timings}</small>")
-    result = {"query": {"name": query.name, "prompt": query.prompt, "motion": query.stats},
+               f"{ud.prompt_note(query.prompt, engine.conditioning)}\n\n<small>{timings}</small>")
+    result = {"query": {"name": query.name, "prompt": query.prompt, "conditioning": engine.conditioning,
+                        "prompt_in_gradient": ud.prompt_in_gradient(engine.conditioning), "motion": query.stats},
               "num_clips": len(query.scores), "positives": positives, "negatives": negatives,
               "timings": query.timings,
               "nomask": None if query.nomask_scores is None else engine.nomask.index.rank(query.nomask_scores,
                                                                                            query.top)}
     nomask_md, nomask_table = _nomask_outputs(engine, query)
+    used = f"prompt “{query.prompt}”" if query.prompt else "no prompt"
     status = (f"**{query.name}**: attributed against {len(query.scores)} clips in "
-              f"{sum(query.timings.values()):.1f} s; see tab 3, then add it to the curation list in tab 4.")
+              f"{sum(query.timings.values()):.1f} s with {used}; see tab 3, then add it to the curation list in tab 4.")
     return (_gallery(engine, positives, True), _gallery(engine, negatives, False),
             ud.score_histogram(query.scores, positives, negatives),
             ud.influence_scatter(query.scores, engine.clips, positives, negatives), summary,
@@ -660,7 +674,9 @@ def _connect(ui: UI, engine: Engine, fn: dict) -> None:
     gr.api(fn["info"], api_name="info", queue=False)
     ui.generate.click(fn["generate"], [ui.prompt, ui.seed, ui.steps, ui.guidance], [ui.video, ui.name],
                       api_name="generate", **HEAVY)
-    ui.video.upload(lambda v: Path(v).stem if v else "", ui.video, ui.name, api_visibility="private", **LIGHT)
+    # a new clip starts without the previous clip's prompt (else it would silently become this clip's caption)
+    ui.video.upload(lambda v: (Path(v).stem if v else "", ""), ui.video, [ui.name, ui.prompt],
+                    api_visibility="private", **LIGHT)
     run = ui.run.click(fn["motion"], [ui.video, ui.prompt, ui.name], motion_outputs, api_name="motion", **HEAVY)
     run = run.success(lambda: gr.Tabs(selected="motion"), None, ui.tabs, api_visibility="private", **LIGHT)
     run.success(fn["attribute"], [ui.video, ui.prompt, ui.name, ui.top, ui.compare_nomask], attribution_outputs,

@@ -386,3 +386,26 @@ def test_command_line_refuses_a_missing_model_with_a_message(world, tmp_path, ca
     assert "does not exist" in capsys.readouterr().err
     assert app.main(["--model", str(world["model"]), "--index", str(tmp_path)]) == 2
     assert "is not an attribution index" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------- review sessions
+
+
+def test_result_names_the_prompt_used_and_what_it_did(server, world):
+    """The same clip under a prompt and under none: each result says which prompt was used and its role."""
+    from gradio_client import handle_file
+
+    c = client(server)
+    ex = examples(world)[2]
+    with_prompt = c.predict(handle_file(str(ex["path"])), ex["prompt"], "p", TOP, False, api_name="/attribute")
+    without = c.predict(handle_file(str(ex["path"])), "", "p", TOP, False, api_name="/attribute")
+    for out, prompt in ((with_prompt, ex["prompt"]), (without, "")):
+        summary, result = out[4], out[10]
+        assert result["query"]["prompt"] == prompt
+        assert result["query"]["conditioning"] in ("caption", "null")
+        assert isinstance(result["query"]["prompt_in_gradient"], bool)
+        assert "Prompt used" in summary
+    assert f"“{ex['prompt']}”" in with_prompt[4] and "no prompt" in without[4]
+    conditioning = with_prompt[10]["query"]["conditioning"]
+    assert with_prompt[10]["query"]["prompt_in_gradient"] == (conditioning == "caption")
+    assert "does not enter" in with_prompt[4] if conditioning == "null" else "conditions the query" in with_prompt[4]

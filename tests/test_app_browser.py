@@ -202,3 +202,23 @@ def test_static_and_4k_uploads_give_a_warning_or_a_result(page, bad_inputs):
     expect(page.locator("#status")).to_contain_text("uhd_4k: attributed against 16 clips")
     open_tab(page, "3 · Attribution")
     expect(page.locator("#pos-gallery img")).to_have_count(5)
+
+
+def test_a_new_upload_clears_the_previous_prompt(page, bad_inputs):
+    """Generate with a prompt, then upload another clip: the prompt box is emptied, and the result says
+    that no prompt was used (an old prompt would silently become the new clip's caption)."""
+    from playwright.sync_api import expect
+
+    page.fill("#prompt textarea", "a red circle bouncing right on a plain background")
+    steps = page.locator("#steps input[type=number]")
+    steps.fill("2")
+    steps.press("Enter")
+    page.click("#generate-btn")
+    expect(page.locator("#query-video video")).to_have_attribute("src", re.compile(r"\.mp4"))
+    upload(page, bad_inputs["4k"])
+    expect(page.locator("#query-name textarea")).to_have_value("uhd_4k")
+    expect(page.locator("#prompt textarea")).to_have_value("")
+    page.click("#run-btn")
+    expect(page.locator("#status")).to_contain_text("uhd_4k: attributed against 16 clips")
+    open_tab(page, "3 · Attribution")
+    expect(page.locator("#attr-summary")).to_contain_text("Prompt used: no prompt")
