@@ -31,7 +31,7 @@ from motive_core.attribution.scoring import majority_vote, write_selection_csv, 
 from motive_core.errors import MotiveError  # noqa: E402
 from motive_core.featurize import PreparedClip  # noqa: E402
 from motive_core.models import load_model  # noqa: E402
-from motive_core.query import Attributor  # noqa: E402
+from motive_core.query import Attributor, conditioning_note  # noqa: E402
 from motive_core.video import read_video, write_mp4  # noqa: E402
 
 REPO = Path(__file__).resolve().parent
@@ -98,8 +98,8 @@ class Engine:
 
     @property
     def conditioning(self) -> str:
-        """"caption" (the query's prompt enters its gradient) or "null" (it does not); see ``ud.prompt_note``."""
-        return getattr(self.attributor.featurizer.settings, "conditioning", "caption")
+        """"caption" (the query's prompt enters its gradient) or "null" (it does not)."""
+        return self.attributor.featurizer.settings.conditioning
 
     def prepare(self, video: str, progress: gr.Progress) -> Prepared:
         """Decode + standardise + motion for a query file, shared by sessions through an LRU cache."""
@@ -295,7 +295,7 @@ def _header(engine: Engine) -> str:
 
 
 def _prompt_info(engine: Engine) -> str:
-    if ud.prompt_in_gradient(engine.conditioning):
+    if engine.conditioning == "caption":
         return ("used to generate, and as the query's caption in its gradient (index conditioning: caption); "
                 "cleared when you upload a clip, which then runs without a prompt unless you write one")
     return ("used to generate; it does not enter the attribution gradient (index conditioning: null); "
@@ -497,15 +497,23 @@ def _nomask_outputs(engine: Engine, query: Query) -> tuple:
     return md, ud.comparison_rows(mask_pos, ranked["positives"])
 
 
+def _prompt_used(engine: Engine, prompt: str) -> str:
+    """The line shown next to every ranking: the prompt used and what it did under the index's conditioning."""
+    used = f"“{prompt}”" if prompt else "no prompt"
+    return f"**Prompt used: {used}** · {conditioning_note(engine.conditioning, prompt)}."
+
+
 def _attribution_outputs(engine: Engine, query: Query) -> tuple:
     positives, negatives = _entries(engine, query.scores, query.top)
     first = positives[0]
     timings = " · ".join(f"{k} {v:.2f} s" for k, v in query.timings.items())
     summary = (f"**{query.name}** against **{len(query.scores)}** training clips: top +{first['score']:.3f} "
                f"(`{first['id']}`), bottom {negatives[0]['score']:+.3f} (`{negatives[0]['id']}`).\n\n"
-               f"{ud.prompt_note(query.prompt, engine.conditioning)}\n\n<small>{timings}</small>")
+               f"{_prompt_used(engine, query.prompt)}\n\n<small>{timings}</small>")
     result = {"query": {"name": query.name, "prompt": query.prompt, "conditioning": engine.conditioning,
-                        "prompt_in_gradient": ud.prompt_in_gradient(engine.conditioning), "motion": query.stats},
+                        "prompt_in_gradient": engine.conditioning == "caption" and bool(query.prompt),
+                        "conditioning_note": conditioning_note(engine.conditioning, query.prompt),
+                        "motion": query.stats},
               "num_clips": len(query.scores), "positives": positives, "negatives": negatives,
               "timings": query.timings,
               "nomask": None if query.nomask_scores is None else engine.nomask.index.rank(query.nomask_scores,

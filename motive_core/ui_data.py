@@ -316,23 +316,6 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 320) -> go
 # ---------------------------------------------------------------------------------------- attribution
 
 
-def prompt_in_gradient(conditioning: str) -> bool:
-    """Whether the query's prompt enters its attribution gradient: yes under "caption" (the paper: each
-    clip under its own caption, the query under its prompt), no under "null" (empty prompt on both sides)."""
-    return conditioning != "null"
-
-
-def prompt_note(prompt: str, conditioning: str) -> str:
-    """One line for every result: the prompt used and what it did under the index's conditioning."""
-    used = f"“{prompt}”" if prompt else "no prompt (empty caption)"
-    if prompt_in_gradient(conditioning):
-        role = ("it conditions the query's gradient, as each training clip's own caption does for its gradient "
-                "(index conditioning: caption)")
-    else:
-        role = ("it does not enter the attribution gradient: the index and the query both use the empty prompt "
-                "(index conditioning: null)")
-    return f"Prompt used: {used}; {role}."
-
 
 def candidate_caption(rank: int, entry: dict, positive: bool, short: bool = False) -> str:
     """'+1 · +0.847 · 00022_swing · a red circle swinging…': signed rank, score, id and (unless short) caption."""
