@@ -104,6 +104,9 @@ class Engine:
     def prepare(self, video: str, progress: gr.Progress) -> Prepared:
         """Decode + standardise + motion for a query file, shared by sessions through an LRU cache."""
         progress(0.02, desc="decoding")
+        if not Path(video).is_file():
+            raise MotiveError("The query clip is no longer on the server (old uploads are cleaned up): upload it "
+                              "again or pick an example.")
         key = ud.file_digest(video)
         cached = self.prepared.get(key)
         if cached is not None:
@@ -212,9 +215,11 @@ def load_examples(folder: str | Path | None) -> list[Example]:
 
 @dataclass
 class Query:
-    """One session's current query: identity, motion display data and (once attributed) its scores."""
+    """One session's current query: identity, source file (so a shared cache may evict its decoded clip:
+    it is prepared again), motion display data and (once attributed) its scores."""
 
     key: str
+    video: str
     name: str
     prompt: str
     stats: dict
@@ -444,7 +449,7 @@ def _make_query(engine: Engine, video: str, prompt: str, name: str,
                 progress: gr.Progress) -> tuple[Query, Prepared]:
     prepared = engine.prepare(_need_video(video), progress)
     clip = prepared.clip
-    query = Query(key=prepared.key, name=_query_name(name, prompt, video), prompt=prompt or "",
+    query = Query(key=prepared.key, video=video, name=_query_name(name, prompt, video), prompt=prompt or "",
                   stats=clip.stats.to_dict(), visual=ud.visual_from(clip.frames, clip.mask), timings=dict(clip.timings))
     return query, prepared
 
@@ -618,9 +623,7 @@ def _wire(engine: Engine, ui: UI) -> None:
             raise refuse("No no-mask index is loaded: start the app with --nomask-index DIR.", "No index")
         query = _need_scores(query)
         if query.nomask_scores is None:
-            prepared = engine.prepared.get(query.key)
-            if prepared is None:
-                raise refuse("The query is no longer in memory: press Run Motive again.", "Expired")
+            prepared = engine.prepare(query.video, progress)  # from the shared cache, or decoded again
             progress(0.3, desc="gradient → projection without the mask")
             vector, _ = engine.vector(prepared, query.prompt, masked=False)
             progress(0.9, desc="ranking")
