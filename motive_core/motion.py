@@ -38,9 +38,24 @@ class MotionField:
         self.displacement = self.displacement.astype(np.float32, copy=False)
 
     @property
+    def reliability(self) -> np.ndarray | None:
+        """Visibility × confidence (T,H,W) where the estimator gives them (AllTracker), else None."""
+        present = [m for m in (self.visibility, self.confidence) if m is not None]
+        if not present:
+            return None
+        return np.prod(np.stack(present), axis=0).astype(np.float32)
+
+    @property
     def magnitude(self) -> np.ndarray:
-        """M_f(h, w) = ||D_f(h, w)||_2 in pixels, (T,H,W) float32 (paper §3.4)."""
-        return np.hypot(self.displacement[..., 0], self.displacement[..., 1]).astype(np.float32)
+        """M_f(h, w) = ||D_f(h, w)||_2 in pixels, (T,H,W) float32 (paper §3.4).
+
+        Where the estimator reports a reliability (visibility × confidence) the magnitude is weighted by
+        it, so motion the tracker is unsure of counts less in the mask; the paper names confidence
+        weighting as future work. Estimators without one (OpenCV) give the plain norm.
+        """
+        norm = np.hypot(self.displacement[..., 0], self.displacement[..., 1]).astype(np.float32)
+        reliability = self.reliability
+        return norm if reliability is None else (norm * np.clip(reliability, 0.0, 1.0)).astype(np.float32)
 
 
 @runtime_checkable
@@ -116,26 +131,37 @@ class OpenCVFlowEstimator:
 
 # -------------------------------------------------------------------------------------------- AllTracker
 
+OCCLUSION_THRESHOLD = 0.6  # AllTracker's rule: a point is occluded where visibility × confidence < 0.6
+MIN_RUN_SIDE = 128  # its 5-level correlation pyramid halves the stride-8 features 4 times: 128 px → 1 cell
+
 
 def tracks_to_displacement(tracks: np.ndarray, height: int, width: int, visibility: np.ndarray | None = None,
-                           confidence: np.ndarray | None = None) -> MotionField:
+                           confidence: np.ndarray | None = None,
+                           occlusion_threshold: float = OCCLUSION_THRESHOLD) -> MotionField:
     """Query-frame tracks → per-frame displacement on each frame's own grid (paper §8.2, per-frame option).
 
     ``tracks`` (T,N,2) are the (x, y) positions in every frame of the N = height*width points seeded on
     frame 0's grid in row-major order (AllTracker's flow from frame 0 plus the pixel grid); ``visibility``
-    and ``confidence`` are optional (T,N). Frame 0's displacement is traj_1 - traj_0 at the seeds. For
-    f >= 1 the step traj_f - traj_{f-1} is forward-splatted to the nearest pixel of frame f at traj_f:
-    collisions are averaged, weighted by visibility when given (so occluded points do not dilute the
-    occluder), and pixels no visible track lands on (content absent from frame 0, disocclusions) take
-    the value of the nearest filled pixel. Visibility and confidence are carried the same way.
+    and ``confidence`` are optional (T,N) values in [0, 1]. A track's reliability is their product, and a
+    track whose reliability is below ``occlusion_threshold`` is occluded in that frame (AllTracker's own
+    rule) and dropped there. Frame 0's displacement is traj_1 - traj_0 at the seeds, with frame 1's
+    visibility and confidence. For f >= 1 the step traj_f - traj_{f-1} is forward-splatted to the nearest
+    pixel of frame f at traj_f: collisions are averaged weighted by reliability, and pixels no unoccluded
+    track lands on (content absent from frame 0, disocclusions) take the value of the nearest filled
+    pixel. Visibility and confidence are carried the same way.
     """
     if tracks.ndim != 3 or len(tracks) < 2 or tracks.shape[1:] != (height * width, 2):
         raise MotiveError(f"Tracks must be (T>=2, {height * width}, 2), got {tracks.shape}.")
     count = len(tracks)
-    weights = visibility if visibility is not None else np.ones(tracks.shape[:2])
+    reliability = np.ones(tracks.shape[:2])
+    for values in (visibility, confidence):
+        if values is not None:
+            reliability = reliability * values
+    weights = np.where(reliability >= occlusion_threshold, reliability, 0.0)
     channels = [np.diff(tracks, axis=0, prepend=tracks[:1])]
     channels += [c[..., None] for c in (visibility, confidence) if c is not None]
     values = np.concatenate(channels, axis=2)
+    values[0] = values[1]
     values[0, :, :2] = tracks[1] - tracks[0]
     frames = [values[0].reshape(height, width, -1)]
     frames += [_splat(tracks[f], values[f], weights[f], height, width) for f in range(1, count)]
@@ -181,30 +207,64 @@ def _resolve_user_path(value: str | Path | None, env: str, what: str, argument: 
     return path
 
 
+def demo_run_size(height: int, width: int, image_size: int) -> tuple[int, int]:
+    """AllTracker's demo resizing: scale so the long side is ``image_size`` (up or down), then floor to ×8."""
+    scale = min(image_size / height, image_size / width)
+    return max(8, int(height * scale) // 8 * 8), max(8, int(width * scale) // 8 * 8)
+
+
+def _import_remedy(err: Exception) -> str:
+    """What to do about an import failure of AllTracker's model code, from its real cause."""
+    if isinstance(err, ImportError):
+        return "install what AllTracker's model code imports: pip install 'motive-studio[alltracker]'"
+    if "torchvision" in str(err):
+        return ("torchvision does not match the installed torch: install the torchvision release built for "
+                "your torch from the same package index (a CPU-only torch needs the CPU torchvision)")
+    return "check that the clone is AllTracker's repository and that its model code runs in this environment"
+
+
 class AllTrackerEstimator:
     """Adapter around the user's clone of AllTracker (Harley et al., 2025) and its checkpoint.
 
-    Paths come from the arguments or the ALLTRACKER_REPO / ALLTRACKER_CKPT environment variables. The
+    Paths come from the arguments or the ALLTRACKER_REPO / ALLTRACKER_CKPT environment variables, and
+    ``device``, ``model`` and ``image_size`` default to ALLTRACKER_DEVICE / ALLTRACKER_MODEL /
+    ALLTRACKER_IMAGE_SIZE when set (so index builds that name only "alltracker" can choose them). The
     model tracks every pixel of frame 0 through the clip (``forward_sliding``: flows frame 0 -> t plus
     visibility/confidence); :func:`tracks_to_displacement` turns that into this module's per-frame
-    convention. Frames are resized so the long side is at most ``max_side`` and both sides are multiples
-    of 8 (as AllTracker's demo does), and small clips are upscaled so the short side reaches ``min_side``
-    where ``max_side`` allows (stride-8 features see little of a 32x32 clip); results are resized back.
+    convention, dropping occluded tracks (visibility × confidence < 0.6, AllTracker's rule) and keeping
+    the product as the field's reliability, which weights the mask (:attr:`MotionField.magnitude`).
+    Frames are resized as AllTracker's demo does (long side to ``image_size``, bilinear, sides floored to
+    multiples of 8); results are resized back to the input size.
+
+    AllTracker's code is used as published: the network is built with ``init_weights=False`` (the
+    checkpoint replaces every weight, so nothing is downloaded), its window must equal the checkpoint's
+    time embedding, and the device is handled here — its feature step moves frames with ``.cuda()``, so
+    on CUDA the call runs under the model's device and on any other device that step is given frames
+    already on the model's device.
     """
 
     name = "alltracker"
     REPO_URL = "https://github.com/aharley/alltracker"
     CKPT_URL = "https://huggingface.co/aharley/alltracker"
+    MODELS = ("full", "tiny")
 
     def __init__(self, repo: str | Path | None = None, checkpoint: str | Path | None = None,
-                 device: str = "auto", window_len: int = 16, iters: int = 4, max_side: int = 1024,
-                 min_side: int = 256, tiny: bool = False):
+                 device: str | None = None, model: str | None = None, window_len: int = 16, iters: int = 4,
+                 image_size: int | None = None):
+        device = device or os.environ.get("ALLTRACKER_DEVICE", "auto")
+        model = model or os.environ.get("ALLTRACKER_MODEL", "full")
+        image_size = int(image_size or os.environ.get("ALLTRACKER_IMAGE_SIZE", 1024))
+        if model not in self.MODELS:
+            raise MotiveError(f"Unknown AllTracker model {model!r}: use full (alltracker.pth) or tiny "
+                              "(alltracker_tiny.pth).")
+        if image_size < MIN_RUN_SIDE or window_len < 2 or window_len % 2 or iters < 1:
+            raise MotiveError(f"AllTracker needs image_size >= {MIN_RUN_SIDE}, an even window_len >= 2 and iters >= 1 "
+                              f"(got {image_size}, {window_len}, {iters}).")
         self.repo = self._resolve_repo(repo)
         self.checkpoint = self._resolve_checkpoint(checkpoint)
-        self.device = device
-        self.window_len, self.iters, self.tiny = int(window_len), int(iters), tiny
-        self.max_side, self.min_side = int(max_side), int(min_side)
-        self._model = None
+        self.device, self.model = device, model
+        self.window_len, self.iters, self.image_size = int(window_len), int(iters), int(image_size)
+        self._net = None
         self._ckpt_hash: str | None = None
 
     def _resolve_repo(self, repo: str | Path | None) -> Path:
@@ -215,7 +275,8 @@ class AllTrackerEstimator:
     def _resolve_checkpoint(self, checkpoint: str | Path | None) -> Path:
         return _resolve_user_path(
             checkpoint, "ALLTRACKER_CKPT", "AllTracker checkpoint", "checkpoint", Path.is_file,
-            f"download alltracker.pth from {self.CKPT_URL} and point ALLTRACKER_CKPT at the file")
+            f"download alltracker.pth (or alltracker_tiny.pth) from {self.CKPT_URL} and point ALLTRACKER_CKPT "
+            "at the file")
 
     def settings(self) -> dict:
         if self._ckpt_hash is None:
@@ -224,54 +285,123 @@ class AllTrackerEstimator:
                 for block in iter(lambda: handle.read(1 << 20), b""):
                     digest.update(block)
             self._ckpt_hash = digest.hexdigest()[:16]
-        return {"checkpoint_sha256": self._ckpt_hash, "window_len": self.window_len, "iters": self.iters,
-                "max_side": self.max_side, "min_side": self.min_side, "tiny": self.tiny, "query_frame": 0,
-                "displacement": "per-frame"}
+        return {"checkpoint_sha256": self._ckpt_hash, "model": self.model, "window_len": self.window_len,
+                "iters": self.iters, "image_size": self.image_size, "query_frame": 0,
+                "displacement": "per-frame", "occlusion_threshold": OCCLUSION_THRESHOLD}
 
-    def _load(self):
+    def _torch_device(self):
         import torch
 
-        if self._model is not None:
-            return self._model
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = torch.device(self.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise TrackerUnavailableError(f"AllTracker was asked to run on {self.device}, but this torch has no "
+                                          "CUDA device: use device 'cpu' or 'auto'.")
+        return device
+
+    def _import_net(self):
+        loaded = sys.modules.get("nets.alltracker")
+        if loaded is not None and Path(loaded.__file__).resolve().parents[1] != self.repo.resolve():
+            raise TrackerUnavailableError(
+                f"AllTracker's code was already imported from {Path(loaded.__file__).parents[1]} in this process; "
+                f"restart it to use the clone in {self.repo}.")
         if str(self.repo) not in sys.path:
             sys.path.insert(0, str(self.repo))
         try:
             from nets.alltracker import Net
-        except ImportError as err:
+        except Exception as err:  # noqa: BLE001 - any failure here is the clone or its dependencies
             raise TrackerUnavailableError(
-                f"AllTracker's code in {self.repo} could not be imported ({err}): install its requirements "
-                f"(pip install -r {self.repo / 'requirements.txt'}).") from err
-        model = Net(self.window_len, use_basicencoder=True, no_split=True) if self.tiny else Net(self.window_len)
+                f"AllTracker's code in {self.repo} could not be imported ({type(err).__name__}: {err}); "
+                f"{_import_remedy(err)}.") from err
+        return Net
+
+    def _read_state(self) -> dict:
+        import torch
+
         try:
             if self.checkpoint.suffix == ".safetensors":
                 from safetensors.torch import load_file
                 state = load_file(str(self.checkpoint))
             else:
                 state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
-            model.load_state_dict(state.get("model", state), strict=True)
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - unreadable file of any kind
+            raise TrackerUnavailableError(f"The AllTracker checkpoint {self.checkpoint} could not be read "
+                                          f"({type(err).__name__}: {err}).") from err
+        state = state.get("model", state) if isinstance(state, dict) else state
+        if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
+            raise TrackerUnavailableError(f"{self.checkpoint} holds no AllTracker weights (expected a state dict, "
+                                          "or one under 'model').")
+        return state
+
+    def _check_state(self, state: dict) -> None:
+        """One-line refusals for the mismatches a user can fix (model kind, window), before any key dump."""
+        holds_tiny = any(key.startswith("fnet.") for key in state)
+        holds_full = any(key.startswith("cnn.") for key in state)
+        if holds_tiny and self.model == "full":
+            raise TrackerUnavailableError(f"{self.checkpoint} holds the tiny AllTracker model: choose model 'tiny' "
+                                          "(--tracker-model tiny).")
+        if holds_full and self.model == "tiny":
+            raise TrackerUnavailableError(f"{self.checkpoint} holds the full AllTracker model: choose model 'full' "
+                                          "(--tracker-model full).")
+        time_emb = state.get("time_emb")
+        if time_emb is not None and time_emb.shape[1] != self.window_len:
             raise TrackerUnavailableError(
-                f"The AllTracker checkpoint {self.checkpoint} could not be loaded into the model ({err}): use "
-                f"alltracker.pth from {self.CKPT_URL} (alltracker_tiny.pth needs tiny=True).") from err
-        device = self.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self._model = model.to(device).eval()
-        return self._model
+                f"window_len {self.window_len} does not match {self.checkpoint}: its time embedding covers "
+                f"{time_emb.shape[1]} frames, so the window must be {time_emb.shape[1]}.")
+
+    def _load(self):
+        if self._net is not None:
+            return self._net
+        device = self._torch_device()
+        state = self._read_state()
+        self._check_state(state)
+        Net = self._import_net()
+        extra = dict(use_basicencoder=True, no_split=True) if self.model == "tiny" else {}
+        try:
+            net = Net(self.window_len, init_weights=False, **extra)
+        except TypeError as err:
+            raise TrackerUnavailableError(f"AllTracker's Net in {self.repo} does not take init_weights ({err}): "
+                                          "update the clone to a release that has it.") from err
+        expected = net.state_dict()
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        reshaped = sorted(k for k in set(state) & set(expected) if tuple(state[k].shape) != tuple(expected[k].shape))
+        if missing or unexpected or reshaped:
+            first = (missing + unexpected + reshaped)[0]
+            raise TrackerUnavailableError(
+                f"{self.checkpoint} does not fit AllTracker's {self.model} model: {len(missing)} weights missing, "
+                f"{len(unexpected)} unexpected, {len(reshaped)} of another shape (first: {first}); use "
+                f"alltracker.pth or alltracker_tiny.pth from {self.CKPT_URL}.")
+        net.load_state_dict(state, strict=True)
+        self._net = _bind_to_device(net.to(device).eval(), device)
+        return self._net
 
     def estimate(self, frames: np.ndarray) -> MotionField:
         import torch
 
         _check_frames(frames)
-        model = self._load()
+        net = self._load()
         height, width = frames.shape[1:3]
-        scale = min(self.max_side / max(height, width), max(1.0, self.min_side / min(height, width)))
-        run_h, run_w = max(8, round(height * scale) // 8 * 8), max(8, round(width * scale) // 8 * 8)
-        resized = np.stack([cv2.resize(f, (run_w, run_h), interpolation=cv2.INTER_AREA) for f in frames])
-        device = next(model.parameters()).device
+        run_h, run_w = demo_run_size(height, width, self.image_size)
+        if min(run_h, run_w) < MIN_RUN_SIDE:
+            needed = int(np.ceil(MIN_RUN_SIDE * max(height, width) / min(height, width)))
+            raise MotiveError(f"A {width}x{height} clip runs at {run_w}x{run_h} with image_size {self.image_size}, "
+                              f"but AllTracker needs both sides >= {MIN_RUN_SIDE} px: use image_size >= {needed}.")
+        resized = np.stack([cv2.resize(f, (run_w, run_h), interpolation=cv2.INTER_LINEAR) for f in frames])
+        device = next(net.parameters()).device
         rgbs = torch.from_numpy(resized).permute(0, 3, 1, 2)[None].float().to(device)
-        with torch.no_grad():
-            flows, visconf, _, _ = model.forward_sliding(rgbs, iters=self.iters, sw=None, is_training=False)
+        try:
+            with torch.no_grad(), _cuda_default(device):
+                flows, visconf, _, _ = net.forward_sliding(rgbs, iters=self.iters, sw=None, is_training=False,
+                                                           window_len=self.window_len)
+        except Exception as err:  # noqa: BLE001 - report the model's own failure with the clip it ran on
+            raise TrackerUnavailableError(
+                f"AllTracker failed on {len(frames)} frames at {run_w}x{run_h} on {device} "
+                f"({type(err).__name__}: {err}).") from err
+        if flows.dim() == 4:  # T <= 2: one flow 0 -> 1 without a time axis; frame 0 is the query itself
+            flows = torch.stack([torch.zeros_like(flows), flows], dim=1)
+            visconf = torch.stack([torch.ones_like(visconf), visconf], dim=1)
         flows = flows[0].float().cpu().numpy().reshape(len(frames), 2, -1).transpose(0, 2, 1)
         visconf = visconf[0].float().cpu().numpy().reshape(len(frames), 2, -1).transpose(0, 2, 1)
         ys, xs = np.mgrid[0:run_h, 0:run_w]
@@ -280,6 +410,34 @@ class AllTrackerEstimator:
         return MotionField(np.stack([resize_flow(d, height, width) for d in field.displacement]),
                            visibility=_resize_maps(field.visibility, height, width),
                            confidence=_resize_maps(field.confidence, height, width))
+
+
+def _bind_to_device(net, device):
+    """Let AllTracker's feature step run on ``device`` when that is not CUDA.
+
+    Its ``get_fmaps`` moves the frames with ``.cuda()`` at inference, which fails without CUDA. Called in
+    its training mode it skips only that move and the GPU-memory chunking of long clips (the encoder is
+    the same), so on a non-CUDA device this instance's ``get_fmaps`` hands it frames already on ``device``
+    in that mode. AllTracker's files are not touched.
+    """
+    if device.type == "cuda":
+        return net
+    original = type(net).get_fmaps
+
+    def get_fmaps(images, batch, frames, sw, is_training):
+        return original(net, images.to(device), batch, frames, sw, True)
+
+    net.get_fmaps = get_fmaps
+    return net
+
+
+def _cuda_default(device):
+    """On CUDA, make ``.cuda()`` inside AllTracker land on the model's own GPU; elsewhere nothing."""
+    import contextlib
+
+    import torch
+
+    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
 
 
 def _resize_maps(maps: np.ndarray, height: int, width: int) -> np.ndarray:
