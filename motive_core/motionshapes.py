@@ -5,11 +5,13 @@ while appearance (shape, colour, background pattern and palette, size, position,
 independently of the motion: a retrieval that ranks same-motion clips first cannot be riding on looks.
 Some appearance values are held out of training so that evaluation queries can show unseen looks.
 Frames are drawn anti-aliased at 4x the output size and area-averaged down.
+A spec may carry a planted motion artifact (jitter or stutter, see ``ARTIFACTS``): a defect of the clip,
+never of its caption; clean specs render exactly as they did before artifacts existed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -54,6 +56,12 @@ _PERIOD = 1 / 8  # texture period as a fraction of the frame: 8 px at 64, 4 px a
 _PAN_TRAVEL = 0.4  # background travel during a pan, as a fraction of the frame width
 _EXPLODE_AT = 0.3  # clip fraction at which an exploding object breaks apart
 _STRING_RGB = (215, 215, 215)
+# Planted artifacts live on a grid of ARTIFACT_TICKS instants spread over the clip (the demo model's 16
+# frames): a clip rendered at any frame count and resampled to the model's geometry keeps them intact.
+ARTIFACTS: tuple[str, ...] = ("none", "jitter", "stutter")
+ARTIFACT_TICKS = 16
+JITTER_SHIFT = 0.04  # jitter: sideways shake of ±4 % of the frame (±1.3 px at 32 px), flipping every tick
+STUTTER_TICKS = (7, 11)  # stutter: frozen at tick 7's pose through tick 10, back on its path at tick 11
 
 
 @dataclass(frozen=True)
@@ -98,12 +106,14 @@ class ShapeSpec:
     direction: int = 1
     palette: int = 0
     seed: int = 0
+    # Kept out of repr so that names derived from clean specs' reprs (benchmark caches) stay as they were.
+    artifact: str = field(default="none", repr=False)
 
     def __post_init__(self) -> None:
         checks = {"motion": (self.motion, MOTIONS + (STATIC,)), "shape": (self.shape, SHAPES),
                   "color": (self.color, tuple(COLORS)), "background": (self.background, BACKGROUNDS),
                   "camera": (self.camera, ("static", "pan")), "direction": (self.direction, (1, -1)),
-                  "palette": (self.palette, tuple(range(len(PALETTES))))}
+                  "palette": (self.palette, tuple(range(len(PALETTES)))), "artifact": (self.artifact, ARTIFACTS)}
         for name, (value, allowed) in checks.items():
             if value not in allowed:
                 raise MotiveError(f"ShapeSpec {name}={value!r} is not one of {', '.join(map(str, allowed))}")
@@ -114,8 +124,9 @@ class ShapeSpec:
             raise MotiveError(f"ShapeSpec jitter={self.jitter} must be two numbers in [-1, 1]")
 
     def labels(self) -> dict[str, str]:
-        """The label fields written to metadata.jsonl."""
-        return {key: getattr(self, key) for key in LABEL_KEYS}
+        """The label fields written to metadata.jsonl (``artifact`` only when one is planted)."""
+        planted = {"artifact": self.artifact} if self.artifact != "none" else {}
+        return {**{key: getattr(self, key) for key in LABEL_KEYS}, **planted}
 
 
 def motion_phrase(spec: ShapeSpec) -> str:
@@ -339,7 +350,12 @@ class _Scene:
     def polygons(self, tau: float) -> list[tuple[np.ndarray, tuple[int, int, int]]]:
         """(polygon in frame fractions, RGB) to fill, back to front."""
         spec = self.spec
+        tick = int(np.floor(tau * (ARTIFACT_TICKS - 1) + 0.5))
+        if spec.artifact == "stutter" and STUTTER_TICKS[0] <= tick < STUTTER_TICKS[1]:
+            tau = STUTTER_TICKS[0] / (ARTIFACT_TICKS - 1)
         pose = _POSES[spec.motion](spec, self.extent, tau)
+        if spec.artifact == "jitter":
+            pose = replace(pose, x=pose.x + (JITTER_SHIFT if tick % 2 == 0 else -JITTER_SHIFT))
         if spec.motion == "explode" and tau > _EXPLODE_AT:
             return self._burst(pose, (tau - _EXPLODE_AT) / (1 - _EXPLODE_AT))
         parts = []
@@ -475,15 +491,20 @@ def _motion_specs(motion: str, count: int, look: Appearance, rng: np.random.Gene
 
 
 def write_clip_folder(folder: str | Path, specs: Iterable[ShapeSpec], num_frames: int = 32, size: int = 64,
-                      fps: float = 16, scale: int = 1) -> list[Clip]:
-    """Render every spec to ``NNNNN_<motion>.mp4`` and write metadata.jsonl (caption + labels) beside them."""
+                      fps: float = 16, scale: int = 1, artifact_labels: bool = False) -> list[Clip]:
+    """Render every spec to ``NNNNN_<motion>.mp4`` and write metadata.jsonl (caption + labels) beside them.
+
+    ``artifact_labels`` writes the ``artifact`` label on every row, "none" included (worlds with planted
+    artifacts); otherwise only planted clips carry it.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
     for index, spec in enumerate(specs):
         name = f"{index:05d}_{spec.motion}.mp4"
         write_mp4(render_clip(spec, num_frames, size), folder / name, fps=fps, scale=scale)
-        rows.append({"file_name": name, "text": caption(spec), **spec.labels()})
+        labels = {**spec.labels(), **({"artifact": spec.artifact} if artifact_labels else {})}
+        rows.append({"file_name": name, "text": caption(spec), **labels})
     if not rows:
         raise MotiveError("write_clip_folder got no specs; pass at least one ShapeSpec")
     write_metadata(folder, rows)
