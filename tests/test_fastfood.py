@@ -14,7 +14,13 @@ from motive_core.attribution.fastfood import (
     index_hash,
     l2_normalize,
 )
-from motive_core.attribution.hadamard import fast_kernel_available, walsh_hadamard, walsh_hadamard_torch
+from motive_core.attribution.hadamard import (
+    fast_kernel_available,
+    walsh_hadamard,
+    walsh_hadamard_butterfly,
+    walsh_hadamard_kronecker,
+    walsh_hadamard_torch,
+)
 from motive_core.errors import MotiveError
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -71,6 +77,24 @@ def test_hadamard_leaves_input_untouched():
 def test_hadamard_rejects_bad_lengths(n):
     with pytest.raises(MotiveError, match="power of two"):
         walsh_hadamard(torch.zeros(1, n))
+
+
+@pytest.mark.parametrize("n", [1, 2, 8, 64, 2048, 32768])
+def test_kronecker_hadamard_equals_the_butterfly_and_its_leading_rows(n):
+    x = torch.randn(3, n, dtype=torch.float64)
+    full = walsh_hadamard_butterfly(x)
+    torch.testing.assert_close(walsh_hadamard_kronecker(x), full)
+    for rows in {1, min(n, 3), min(n, 33), min(n, 512), min(n, 1025), n}:
+        torch.testing.assert_close(walsh_hadamard_kronecker(x, rows=rows), full[:, :rows])
+        torch.testing.assert_close(walsh_hadamard(x.float(), rows=rows), full[:, :rows].float(), rtol=1e-5,
+                                   atol=1e-5 * full.abs().max().item())
+
+
+def test_hadamard_rows_out_of_range():
+    with pytest.raises(ValueError, match="rows"):
+        walsh_hadamard(torch.zeros(2, 64), rows=65)
+    with pytest.raises(ValueError, match="rows"):
+        walsh_hadamard(torch.zeros(2, 64), rows=0)
 
 
 # --- the projection ---------------------------------------------------------------------------------
@@ -266,3 +290,88 @@ def test_cpu_and_cuda_agree():
     assert torch.equal(signs.cpu(), ref_signs)
     torch.testing.assert_close(gauss.cpu(), ref_gauss, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(scaling.cpu(), ref_scaling, rtol=1e-5, atol=1e-5)
+
+
+# --- the projection before the int32 hash and the Kronecker Hadamard (the stored indexes' reference) ---
+
+_REF_MASK = 0xFFFFFFFF
+
+
+def reference_mix(x, key):
+    """The int64 finaliser, as written before the int32 path (x: int or int64 tensor < 2^32)."""
+    x = x ^ key
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & _REF_MASK
+    x ^= key
+    x ^= x >> 15
+    x = (x * 0x2C1B3C6D) & _REF_MASK
+    return x ^ (x >> 16)
+
+
+def reference_key(seed, stream):
+    return reference_mix(reference_mix(seed >> 32, fastfood._STREAMS[stream]), seed & _REF_MASK)
+
+
+def reference_normal(bits_a, bits_b):
+    unit = lambda bits: (2 * bits + 1).to(torch.float32) * 2.0 ** -24  # noqa: E731
+    return torch.sqrt(-2.0 * torch.log(unit(bits_a & (2 ** 23 - 1)))) * torch.cos(2.0 * np.pi * unit(bits_b >> 9))
+
+
+def reference_projection(x: torch.Tensor, config: FastfoodConfig) -> torch.Tensor:
+    """P·x computed entry by entry in int64 with the butterfly, as the projection was first written."""
+    seed, dim = config.seed, config.dim
+    b = effective_block_size(config, x.numel())
+    blocks = -(-x.numel() // b)
+    index = torch.arange(blocks * b, dtype=torch.int64)
+    base = reference_mix(index & _REF_MASK, reference_mix(index >> 32, reference_key(seed, "index")))
+    signs = (1.0 - 2.0 * (base >> 31).to(torch.float32)).view(blocks, b)
+    gauss = reference_normal(base, reference_mix(base, reference_key(seed, "gauss"))).view(blocks, b)
+    head = base.view(blocks, b)[:, :dim]
+    chi = reference_normal(reference_mix(head, reference_key(seed, "chi_a")), reference_mix(head, reference_key(seed, "chi_b")))
+    scaling = (np.sqrt(b - 0.5) + np.sqrt(0.5) * chi) / gauss.norm(dim=1, keepdim=True)
+    positions = torch.arange(b, dtype=torch.int64)
+    position_base = reference_mix(positions, reference_mix(positions >> 32, reference_key(seed, "index")))
+    perm = torch.argsort(reference_mix(position_base, reference_key(seed, "perm")) * b + positions)
+    padded = torch.nn.functional.pad(x.float(), (0, blocks * b - x.numel())).view(blocks, b)
+    mixed = walsh_hadamard_butterfly(walsh_hadamard_butterfly(padded * signs)[:, perm] * gauss)
+    return (mixed[:, :dim] * scaling).sum(dim=0) / np.sqrt(b * dim)
+
+
+@pytest.mark.parametrize("config,total", [(FastfoodConfig(dim=64, seed=3, block_size=1024), 5000),
+                                          (FastfoodConfig(dim=16, seed=1, block_size=64), 1000),
+                                          (FastfoodConfig(dim=512, seed=2 ** 40 + 3, block_size=32768), 300_017),
+                                          (FastfoodConfig(dim=512, seed=0, block_size=32768), 1_000_000),
+                                          (FastfoodConfig(dim=512, seed=9), 200)])
+def test_projection_equals_the_reference_implementation(config, total):
+    """Same vectors as before the speed-up, to float32 rounding, so indexes built earlier stay comparable."""
+    x = torch.randn(total, generator=torch.Generator().manual_seed(total))
+    expected = reference_projection(x, config)
+    got = FastfoodProjector(config, total).project(x)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=2e-6 * expected.abs().max().item())
+
+
+def test_int32_hash_path_is_bit_identical_to_int64():
+    """Blocks below and above index 2^31 and 2^32, where int32 wrap-around and the high half matter."""
+    config = FastfoodConfig(dim=64, seed=2 ** 33 + 5, block_size=1024)
+    projector = FastfoodProjector(config, 5_000_000_000)
+    for first in (0, 2 ** 31 // 1024 - 1, 2 ** 32 // 1024 - 1, 3 * 2 ** 31 // 1024):
+        signs, gauss, scaling = projector.block_randoms(first, 2, torch.device("cpu"))
+        index = torch.arange(first * 1024, (first + 2) * 1024, dtype=torch.int64)
+        key = reference_mix(index >> 32, reference_key(config.seed, "index"))
+        base = reference_mix(index & _REF_MASK, key)
+        assert torch.equal(signs.reshape(-1), 1.0 - 2.0 * (base >> 31).to(torch.float32))
+        assert torch.equal(gauss.reshape(-1), reference_normal(base, reference_mix(base, reference_key(config.seed, "gauss"))))
+        assert torch.isfinite(scaling).all()
+
+
+@pytest.mark.parametrize("total", [3000, 70_000])
+def test_batch_projection_equals_the_loop(total):
+    projector = FastfoodProjector(SMALL, total)
+    vectors = torch.randn(5, total)
+    loop = torch.stack([projector.project(v) for v in vectors])
+    torch.testing.assert_close(projector.project_batch(vectors), loop, rtol=1e-5, atol=1e-5 * loop.abs().max().item())
+    torch.testing.assert_close(projector.project_batch(vectors.to(torch.bfloat16)),
+                               torch.stack([projector.project(v.to(torch.bfloat16)) for v in vectors]),
+                               rtol=1e-5, atol=1e-5 * loop.abs().max().item())
+    with pytest.raises(ValueError, match="expects"):
+        projector.project_batch(vectors[:, :-1])

@@ -17,7 +17,9 @@ So s_i = √(b−½) + √½·z_i, z_i standard normal from the same hash as the
 Randomness. Nothing is drawn from a generator's stream: each global index i gets a 32-bit hash
 h(i) = mix(low32(i), key = mix(high32(i), seed key)), computed with int64 torch ops whose intermediates
 stay below 2^63 (32-bit values × odd multipliers < 2^31, masked to 32 bits), so CPU and CUDA give the same
-bits and indices beyond 2^32 (5B-parameter models) work. B_i is the top bit of h(i); G_i is a Box–Muller
+bits and indices beyond 2^32 (5B-parameter models) work. The block path computes the same bits in int32,
+where products wrap modulo 2^32 (the masking) and right shifts are masked to be logical: half the memory
+traffic and no 64-bit multiplies, which x86 vector units lack. B_i is the top bit of h(i); G_i is a Box–Muller
 normal from the low 23 bits of h(i) and the high 23 bits of a keyed re-hash; S_{j,i} is built the same
 way from two more keyed re-hashes of h(j·b + i). The permutation Π is one permutation of b shared by all
 blocks: the argsort of hashed keys (the same on every device and torch version, unlike randperm's
@@ -48,21 +50,44 @@ _DENSE_LIMIT = 1 << 16  # dense_matrix: largest D
 _DENSE_BLOCK_LIMIT = 1 << 12  # dense_matrix: largest block (it builds b × b matrices)
 
 
-def _mix32(x, key: int):
-    """Keyed 32-bit finaliser (xor-shift-multiply, key also injected mid-way) on ints or int64 tensors < 2^32.
+def _wrapped(x) -> bool:
+    """Whether ``x`` holds 32-bit values as int32 bit patterns (products wrap; shifts need masking)."""
+    return isinstance(x, torch.Tensor) and x.dtype == torch.int32
+
+
+def _shr(x, bits: int):
+    """Logical right shift of 32-bit values (int32 tensors shift arithmetically, so the sign copies are masked)."""
+    return (x >> bits) & ((1 << (32 - bits)) - 1) if _wrapped(x) else x >> bits
+
+
+def _as_int32(key):
+    """A 32-bit key (int, or int64 tensor < 2^32) as the int32 with the same bits."""
+    if isinstance(key, torch.Tensor):
+        return key.to(torch.int32)
+    return key - (1 << 32) if key >= 1 << 31 else key
+
+
+def _mix32(x, key):
+    """Keyed 32-bit finaliser (xor-shift-multiply, key also injected mid-way) on ints, int64 tensors < 2^32,
+    or int32 tensors holding the same bits (the result then holds the same bits too).
 
     A bijection of [0, 2^32) for each key; the mid-way key makes different seeds differ beyond a
     relabelling of indices. The first line copies, so a tensor argument is never modified.
     """
+    wrapped = _wrapped(x)
+    if wrapped:
+        key = _as_int32(key)
     x = x ^ key
-    x ^= x >> 16
+    x ^= _shr(x, 16)
     x *= _MUL_A
-    x &= _MASK32
+    if not wrapped:
+        x &= _MASK32
     x ^= key
-    x ^= x >> 15
+    x ^= _shr(x, 15)
     x *= _MUL_B
-    x &= _MASK32
-    x ^= x >> 16
+    if not wrapped:
+        x &= _MASK32
+    x ^= _shr(x, 16)
     return x
 
 
@@ -90,12 +115,12 @@ def _unit(bits: torch.Tensor) -> torch.Tensor:
 def _box_muller(bits_a: torch.Tensor, bits_b: torch.Tensor) -> torch.Tensor:
     """Standard normal from the low 23 bits of ``bits_a`` and the high 23 bits of ``bits_b``."""
     radius = torch.sqrt(-2.0 * torch.log(_unit(bits_a & _LOW23)))
-    return radius * torch.cos((2.0 * math.pi) * _unit(bits_b >> 9))
+    return radius * torch.cos((2.0 * math.pi) * _unit(_shr(bits_b, 9)))
 
 
 def _signs(base: torch.Tensor) -> torch.Tensor:
     """B: Rademacher ±1 from the top bit of the index hash (disjoint from the bits the Gaussian uses)."""
-    return 1.0 - 2.0 * (base >> 31).to(torch.float32)
+    return 1.0 - 2.0 * _shr(base, 31).to(torch.float32)
 
 
 def _gaussians(base: torch.Tensor, seed: int) -> torch.Tensor:
@@ -185,8 +210,9 @@ class FastfoodProjector:
     def _generate_randoms(self, first_block: int, count: int, device: torch.device):
         seed, b = self.config.seed, self.block_size
         starts = (torch.arange(count, dtype=torch.int64, device=device) + first_block) * b
-        low = (starts & _MASK32).unsqueeze(1) + torch.arange(b, dtype=torch.int64, device=device)
-        # b divides 2^32, so a block never straddles two high halves: one high half per row
+        # int32 bit patterns (see the module docstring); b divides 2^32, so a block never straddles two
+        # high halves (one high half per row) and low + position never carries out of 32 bits
+        low = _as_int32(starts & _MASK32).unsqueeze(1) + torch.arange(b, dtype=torch.int32, device=device)
         base = _hash_halves(low, (starts >> 32).unsqueeze(1), seed)
         gauss = _gaussians(base, seed)
         head = base[:, : self.config.dim]
@@ -195,17 +221,40 @@ class FastfoodProjector:
         return _signs(base), gauss, scaling
 
     def project_blocks(self, blocks: torch.Tensor, first_block: int) -> torch.Tensor:
-        """Σ_j P_j x_j for a batch of consecutive, already padded fp32 blocks (count, b) → (D′,)."""
-        signs, gauss, scaling = self.block_randoms(first_block, blocks.shape[0], blocks.device)
+        """Σ_j P_j x_j for consecutive, already padded fp32 blocks (count, b) → (D′,).
+
+        Leading dimensions are gradients sharing the blocks' randoms: (N, count, b) → (N, D′). The second
+        Hadamard computes only the D′ rows S keeps.
+        """
+        signs, gauss, scaling = self.block_randoms(first_block, blocks.shape[-2], blocks.device)
         mixed = walsh_hadamard(blocks * signs)
-        mixed = walsh_hadamard(mixed[:, self.permutation(blocks.device)] * gauss)
-        return (mixed[:, : self.config.dim] * scaling).sum(dim=0) * self.scale
+        head = walsh_hadamard(mixed[..., self.permutation(blocks.device)] * gauss, rows=self.config.dim)
+        return (head * scaling).sum(dim=-2) * self.scale
 
     def project(self, vector: torch.Tensor) -> torch.Tensor:
         """P·x for the whole flat gradient (D,) on its own device → (D′,) float32 (not yet normalised)."""
         stream = self.stream(vector.device)
         stream.update(vector)
         return stream.finish()
+
+    def project_batch(self, vectors: torch.Tensor) -> torch.Tensor:
+        """P·x for each row of (N, D) → (N, D′) float32, generating the random diagonals once for all rows.
+
+        Equal to projecting each row on its own (to float rounding), and cheaper when the randoms are
+        regenerated (models over ~8M entries): their cost is shared by the N gradients.
+        """
+        if vectors.ndim != 2 or vectors.shape[1] != self.total_dim:
+            raise ValueError(f"project_batch expects (N, {self.total_dim}) gradients, got {tuple(vectors.shape)}")
+        b, device = self.block_size, vectors.device
+        step = ProjectionStream(self, device).batch_blocks  # the same block batches as project()
+        total = torch.zeros(vectors.shape[0], self.config.dim, dtype=torch.float32, device=device)
+        for first in range(0, self.num_blocks, step):
+            count = min(step, self.num_blocks - first)
+            piece = vectors[:, first * b:(first + count) * b].to(torch.float32)
+            if piece.shape[1] < count * b:
+                piece = torch.nn.functional.pad(piece, (0, count * b - piece.shape[1]))
+            total += self.project_blocks(piece.reshape(-1, count, b), first)
+        return total
 
     def stream(self, device=None) -> "ProjectionStream":
         """A projection fed in consecutive pieces (e.g. one parameter's gradient at a time)."""
