@@ -19,7 +19,9 @@ def test_wan_folder_builds_queries_and_generates(tmp_path, clip_folder, capsys):
     built = json.loads(capsys.readouterr().out)
     assert built["indexed"] == 8
     config = json.loads((tmp_path / "idx" / "config.json").read_text())["vector_config"]
-    assert config["model"]["name"] == "wan:wan" and config["geometry"]["temporal_factor"] == 4
+    assert config["model"]["name"] == "wan" and config["geometry"]["temporal_factor"] == 4
+    assert config["model"]["text"] == {"source": "prompt_embeds", "encoder": "unrecorded", "length": 5,
+                                       "cleaning": config["model"]["text"]["cleaning"]}
 
     assert main(["generate", "--model", str(wan), "--prompt", "a query", "--steps", "2", "--guidance", "2",
                  "--out", str(tmp_path / "gen.mp4"), "--json"]) == 0

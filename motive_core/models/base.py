@@ -59,6 +59,9 @@ class VideoModelAdapter(Protocol):
     def identity(self) -> dict:
         """Model name and weight hash: everything about the model that changes a gradient."""
 
+    def generation_scheduler(self):
+        """A fresh diffusers scheduler for sampling (the folder's own where it has one)."""
+
     def denoiser(self, timestep: float) -> torch.nn.Module:
         """The module that serves ``timestep`` and whose parameters the gradient covers (never the text encoder)."""
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import WanTransformer3DModel
+from diffusers import FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
 from safetensors.torch import load_file, save_file
 
 from motive_core.errors import ModelNotFoundError, MotiveError
@@ -158,6 +158,10 @@ class DemoVideoModel:
         """Hashed afresh each time (the model is small and may be trained in place)."""
         return {"name": "motive-demo", "weight_hash": hash_state_dict(
             {"transformer": self.transformer, "text_encoder": self.text_encoder})}
+
+    def generation_scheduler(self) -> FlowMatchEulerDiscreteScheduler:
+        """Euler steps on the attribution schedule (shift 3): what the demo model was trained under."""
+        return FlowMatchEulerDiscreteScheduler.from_config(self.scheduler.config)
 
     def denoiser(self, timestep: float = 0.0) -> torch.nn.Module:
         return self.transformer

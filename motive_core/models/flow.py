@@ -7,8 +7,11 @@ of 1000, t ≈ 751 at shift 3) and ONE noise tensor drawn from a fixed seed (Eq.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
+import diffusers
 import numpy as np
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
@@ -21,6 +24,29 @@ PAPER_SHIFT = 3.0  # DiffSynth's flow-matching shift, under which index 500 ↦ 
 def attribution_scheduler(shift: float = PAPER_SHIFT) -> FlowMatchEulerDiscreteScheduler:
     """The 1000-step flow-matching schedule the fixed timestep index refers to."""
     return FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=shift)
+
+
+def folder_scheduler(folder: Path):
+    """The scheduler a diffusers pipeline saved in ``folder`` (``scheduler_config.json``), or None if absent."""
+    config_path = Path(folder) / "scheduler_config.json"
+    if not config_path.is_file():
+        return None
+    name = json.loads(config_path.read_text()).get("_class_name", "")
+    scheduler_class = getattr(diffusers, name, None)
+    if scheduler_class is None or not hasattr(scheduler_class, "from_pretrained"):
+        raise MotiveError(f"{config_path} names the scheduler {name!r}, which this diffusers does not have")
+    return scheduler_class.from_pretrained(folder, local_files_only=True)
+
+
+def _with_shift(scheduler, shift: float | None):
+    """A fresh copy of ``scheduler`` (multistep schedulers keep state), its flow shift replaced if given."""
+    config = dict(scheduler.config)
+    if shift is not None:
+        keys = [k for k in ("shift", "flow_shift") if k in config]
+        if not keys:
+            raise MotiveError(f"{type(scheduler).__name__} has no flow shift to set")
+        config.update({k: shift for k in keys})
+    return type(scheduler).from_config(config)
 
 
 @dataclass(frozen=True)
@@ -54,15 +80,15 @@ def noise_at_index(
 @torch.no_grad()
 def sample(adapter, prompt: str, seed: int = 0, steps: int = 30, guidance: float = 1.0,
            shift: float | None = None) -> np.ndarray:
-    """Generate a clip from ``prompt`` with Euler steps on the flow-matching ODE; uint8 (T,H,W,3).
+    """Generate a clip from ``prompt`` with the adapter's generation scheduler; uint8 (T,H,W,3).
 
-    ``guidance > 1`` applies classifier-free guidance against the empty caption.
+    A diffusers folder samples with its own ``scheduler/`` (Wan ships UniPC with a flow shift), the demo
+    with Euler steps. ``guidance > 1`` applies classifier-free guidance against the empty caption, as
+    WanPipeline does with no negative prompt (a folder without a text encoder needs the embedding of "").
     """
     if steps < 1:
         raise MotiveError(f"steps must be at least 1 (got {steps})")
-    scheduler = FlowMatchEulerDiscreteScheduler.from_config(
-        adapter.scheduler.config, **({"shift": shift} if shift is not None else {})
-    )
+    scheduler = _with_shift(adapter.generation_scheduler(), shift)
     scheduler.set_timesteps(steps, device=adapter.device)
     condition = adapter.encode_prompt(prompt)
     unconditional = adapter.encode_prompt("") if guidance != 1.0 else None

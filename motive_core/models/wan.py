@@ -1,52 +1,168 @@
 """Adapter for diffusers Wan 2.1 / 2.2 text-to-video models loaded from a local folder.
 
-Layout (diffusers): ``transformer/`` (``WanTransformer3DModel``), ``vae/`` (``AutoencoderKLWan``), optional
-``transformer_2/`` (Wan 2.2's low-noise expert) and ``text_encoder/`` + ``tokenizer/`` (umT5; needs the
-``transformers`` package). Without a text encoder, caption embeddings come precomputed from
-``prompt_embeds.safetensors`` (see :func:`save_prompt_embeddings`). Nothing is ever downloaded.
+Layout (as ``WanPipeline.save_pretrained`` writes it): ``transformer/`` (``WanTransformer3DModel``),
+``vae/`` (``AutoencoderKLWan``), optional ``transformer_2/`` (Wan 2.2's low-noise expert, chosen below
+``boundary_ratio`` · 1000 from ``model_index.json``), ``scheduler/`` (used for generation) and
+``text_encoder/`` + ``tokenizer/`` (umT5; needs the ``transformers`` package). Without a text encoder,
+caption embeddings come precomputed from ``prompt_embeds.safetensors`` (see :func:`save_prompt_embeddings`).
+An optional ``motive.json`` sets the clip geometry. Nothing is ever downloaded.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
+import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
+import regex
 import torch
 from diffusers import AutoencoderKLWan, WanTransformer3DModel
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from motive_core.errors import ModelNotFoundError
-from motive_core.models.base import VideoGeometry, hash_state_dict, model_folder_hint
-from motive_core.models.flow import attribution_scheduler
+from motive_core.errors import ModelNotFoundError, MotiveError
+from motive_core.models.base import VideoGeometry, model_folder_hint
+from motive_core.models.flow import attribution_scheduler, folder_scheduler
+from motive_core.models.weights import folder_hash
 
 PROMPT_EMBEDS = "prompt_embeds.safetensors"
 GEOMETRY_FILE = "motive.json"
+TEXT_LENGTH = 512  # WanPipeline's max_sequence_length: captions are padded with zeros to 512 tokens
+GEOMETRY_KEYS = ("num_frames", "fps", "height", "width")
+
+
+# ------------------------------------------------------------------------------------------ captions
+
+
+def clean_caption(text: str) -> str:
+    """The caption as WanPipeline encodes it (its ``prompt_clean``): ftfy's fix_text when ftfy is installed,
+    HTML entities unescaped twice, whitespace runs collapsed, ends stripped."""
+    if importlib.util.find_spec("ftfy") is not None:
+        import ftfy
+
+        text = ftfy.fix_text(text)
+    text = html.unescape(html.unescape(text)).strip()
+    return regex.sub(r"\s+", " ", text).strip()
+
+
+def caption_cleaning() -> str:
+    """Which cleaning :func:`clean_caption` applies here (ftfy changes some captions' tokens)."""
+    return "ftfy+html+whitespace" if importlib.util.find_spec("ftfy") is not None else "html+whitespace"
 
 
 def prompt_key(prompt: str) -> str:
-    return hashlib.sha1(prompt.encode("utf-8")).hexdigest()
+    """Stored embeddings are keyed by the cleaned caption, so "a &amp; b" finds the embedding of "a & b"."""
+    return hashlib.sha1(clean_caption(prompt).encode("utf-8")).hexdigest()
 
 
-def save_prompt_embeddings(path: str | Path, embeddings: dict[str, torch.Tensor]) -> Path:
-    """Store caption embeddings (each (L, text_dim)) keyed by the caption, for models without a text encoder."""
+def _embeddings_metadata(path: Path) -> dict:
+    with safe_open(str(path), framework="pt") as handle:
+        return handle.metadata() or {}
+
+
+def save_prompt_embeddings(path: str | Path, embeddings: dict[str, torch.Tensor], source: str = "unrecorded") -> Path:
+    """Store caption embeddings (each (L, text_dim), zero-padded as the pipeline pads) keyed by the caption.
+
+    ``source`` names the text encoder that produced them (e.g. :meth:`WanVideoModel.text_source` of the
+    folder that has it); it and the common length L are written into the file and become part of the
+    model identity. Adding embeddings from another source or of another length is refused.
+    """
     path = Path(path)
     existing = load_file(path) if path.exists() else {}
-    existing.update({prompt_key(p): e.detach().to("cpu", torch.float32).contiguous() for p, e in embeddings.items()})
+    meta = _embeddings_metadata(path) if path.exists() else {"source": source}
+    if meta.get("source") != source:
+        raise MotiveError(f"{path} holds embeddings from {meta.get('source')!r}; these come from {source!r}: "
+                          "write them to another file")
+    tensors = {prompt_key(p): e.detach().to("cpu", torch.float32).contiguous() for p, e in embeddings.items()}
+    shapes = {tuple(t.shape) for t in (*existing.values(), *tensors.values())}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise MotiveError(f"caption embeddings in {path} must all be (L, text_dim) of one shape, got {sorted(shapes)}")
+    length, dim = next(iter(shapes))
+    existing.update(tensors)
     tmp = path.with_suffix(".tmp")
-    save_file(existing, tmp)
+    save_file(existing, tmp, metadata={"source": source, "length": str(length), "dim": str(dim),
+                                       "cleaning": caption_cleaning()})
     tmp.replace(path)
     return path
 
 
-def default_geometry(vae: AutoencoderKLWan) -> VideoGeometry:
-    """Wan 2.1 trains at 81 frames, 16 fps, 480×832; Wan 2.2 TI2V-5B (16× VAE) at 121 frames, 24 fps, 704×1280."""
-    temporal = int(vae.config.scale_factor_temporal or 4)
-    spatial = int(vae.config.scale_factor_spatial or 8)
-    if spatial == 16:
-        return VideoGeometry(121, 24.0, 704, 1280, temporal, spatial, True)
-    return VideoGeometry(81, 16.0, 480, 832, temporal, spatial, True)
+# ------------------------------------------------------------------------------------------ folder checks
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except ValueError as err:
+        raise ModelNotFoundError(f"{path} is not valid JSON ({err})") from err
+
+
+def read_geometry(folder: str | Path) -> VideoGeometry:
+    """The clip geometry of a Wan folder from its configs alone (no weights are loaded).
+
+    Wan 2.1 trains at 81 frames, 16 fps, 480×832; Wan 2.2 TI2V-5B (16× VAE) at 121 frames, 24 fps,
+    704×1280; ``motive.json`` may override any of num_frames, fps, height, width. Height and width must be
+    multiples of the VAE's spatial factor × the transformer's patch, and frames 1 + a multiple of its
+    temporal factor.
+    """
+    folder = Path(folder)
+    _require_parts(folder)
+    vae = _read_json(folder / "vae" / "config.json")
+    transformer = _read_json(folder / "transformer" / "config.json")
+    temporal = int(vae.get("scale_factor_temporal") or 4)
+    spatial = int(vae.get("scale_factor_spatial") or 8)
+    base = (VideoGeometry(121, 24.0, 704, 1280, temporal, spatial, True) if spatial == 16
+            else VideoGeometry(81, 16.0, 480, 832, temporal, spatial, True))
+    override_path = folder / GEOMETRY_FILE
+    override = _read_json(override_path) if override_path.is_file() else {}
+    unknown = sorted(set(override) - set(GEOMETRY_KEYS))
+    if unknown:
+        raise MotiveError(f"{override_path} has unknown key(s) {', '.join(unknown)}: it may set only "
+                          f"{', '.join(GEOMETRY_KEYS)}")
+    geometry = VideoGeometry(**{**base.to_dict(), **override})
+    patch_t, patch_h, patch_w = (list(transformer.get("patch_size") or (1, 2, 2)) + [1, 1, 1])[:3]
+    for side, name, patch in ((geometry.height, "height", patch_h), (geometry.width, "width", patch_w)):
+        step = spatial * int(patch)
+        if side % step:
+            raise MotiveError(f"{name} {side} of {folder} is not a multiple of {step} (VAE factor {spatial} × "
+                              f"patch {patch}): set {name} in {override_path} to a multiple of {step}")
+    if (geometry.num_frames - 1) % temporal or ((geometry.num_frames - 1) // temporal + 1) % int(patch_t):
+        raise MotiveError(f"num_frames {geometry.num_frames} of {folder} does not fit the VAE: it must be "
+                          f"1 + a multiple of {temporal} (e.g. {4 * temporal + 1}); set num_frames in {override_path}")
+    return geometry
+
+
+def _require_parts(folder: Path) -> None:
+    if not folder.is_dir():
+        raise ModelNotFoundError(f"model folder {folder.resolve()} does not exist")
+    for part in ("transformer", "vae"):
+        if not (folder / part / "config.json").is_file():
+            raise ModelNotFoundError(f"{folder} is not a diffusers Wan folder: missing {part}/config.json "
+                                     f"({model_folder_hint(folder / part)})")
+
+
+def _check_text_parts(folder: Path, text_dim: int) -> None:
+    """Refuse a text encoder that cannot condition this transformer, before any weight is read."""
+    encoder, tokenizer = folder / "text_encoder", folder / "tokenizer"
+    if encoder.is_dir():
+        if not tokenizer.is_dir():
+            raise ModelNotFoundError(f"{encoder} has no tokenizer beside it: the caption cannot be tokenized "
+                                     f"({model_folder_hint(tokenizer)}); copy the tokenizer/ folder that came "
+                                     "with the text encoder")
+        d_model = _read_json(encoder / "config.json").get("d_model") if (encoder / "config.json").is_file() else None
+        if d_model is not None and int(d_model) != text_dim:
+            raise ModelNotFoundError(f"{encoder} produces {d_model}-dimensional embeddings but the transformer "
+                                     f"expects text_dim {text_dim}: the text encoder belongs to another model")
+    elif (folder / PROMPT_EMBEDS).is_file():
+        dim = _embeddings_metadata(folder / PROMPT_EMBEDS).get("dim")
+        if dim is not None and int(dim) != text_dim:
+            raise ModelNotFoundError(f"{folder / PROMPT_EMBEDS} holds {dim}-dimensional embeddings but the "
+                                     f"transformer expects text_dim {text_dim}")
+
+
+# ------------------------------------------------------------------------------------------ the adapter
 
 
 class WanVideoModel:
@@ -55,20 +171,17 @@ class WanVideoModel:
     def __init__(self, folder: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
                  geometry: VideoGeometry | None = None, gradient_checkpointing: bool = False):
         self.folder = Path(folder)
-        for part in ("transformer", "vae"):
-            if not (self.folder / part / "config.json").is_file():
-                raise ModelNotFoundError(
-                    f"{self.folder} is not a diffusers Wan folder: missing {part}/config.json "
-                    f"({model_folder_hint(self.folder / part)})")
+        self.geometry = geometry or read_geometry(self.folder)
+        text_dim = int(_read_json(self.folder / "transformer" / "config.json").get("text_dim", 4096))
+        _check_text_parts(self.folder, text_dim)
+        index_path = self.folder / "model_index.json"
+        self.boundary_ratio = _read_json(index_path).get("boundary_ratio") if index_path.is_file() else None
         self.device, self.dtype = torch.device(device), dtype
         self.transformer = self._load_transformer("transformer")
         self.transformer_2 = self._load_transformer("transformer_2") if (self.folder / "transformer_2").is_dir() else None
         self.vae = AutoencoderKLWan.from_pretrained(self.folder / "vae", local_files_only=True).to(self.device, torch.float32)
         self.vae.requires_grad_(False)
-        self.geometry = geometry or self._geometry_from_folder()
         self.scheduler = attribution_scheduler()
-        self.boundary_ratio = json.loads((self.folder / "model_index.json").read_text()).get("boundary_ratio") \
-            if (self.folder / "model_index.json").is_file() else None
         if gradient_checkpointing:
             for model in filter(None, (self.transformer, self.transformer_2)):
                 model.enable_gradient_checkpointing()
@@ -79,20 +192,36 @@ class WanVideoModel:
         model = WanTransformer3DModel.from_pretrained(self.folder / name, local_files_only=True, torch_dtype=self.dtype)
         return model.to(self.device)
 
-    def _geometry_from_folder(self) -> VideoGeometry:
-        override = self.folder / GEOMETRY_FILE
-        base = default_geometry(self.vae)
-        if override.is_file():
-            return VideoGeometry(**{**base.to_dict(), **json.loads(override.read_text())})
-        return base
+    def text_source(self) -> dict:
+        """What turns a caption into conditioning, as hashes of the files that do it (never folder names)."""
+        if (self.folder / "text_encoder").is_dir():
+            return {"source": "text_encoder", "encoder": folder_hash(self.folder / "text_encoder"),
+                    "tokenizer": folder_hash(self.folder / "tokenizer"), "length": TEXT_LENGTH,
+                    "cleaning": caption_cleaning()}
+        if (self.folder / PROMPT_EMBEDS).is_file():
+            meta = _embeddings_metadata(self.folder / PROMPT_EMBEDS)
+            return {"source": "prompt_embeds", "encoder": meta.get("source", "unrecorded"),
+                    "length": int(meta["length"]) if "length" in meta else None,
+                    "cleaning": meta.get("cleaning", "unrecorded")}
+        return {"source": "none"}
 
     def identity(self) -> dict:
+        """Everything about the folder that changes a vector: denoiser and VAE weights, the expert boundary,
+        the text conditioning and the noising schedule. Hashes come from the files (cached beside them)."""
         if self._identity is None:
-            modules = {"transformer": self.transformer, "vae": self.vae}
-            if self.transformer_2 is not None:
-                modules["transformer_2"] = self.transformer_2
-            self._identity = {"name": f"wan:{self.folder.name}", "weight_hash": hash_state_dict(modules)}
+            parts = ["transformer", "vae"] + (["transformer_2"] if self.transformer_2 is not None else [])
+            digest = hashlib.sha256("".join(f"{p}:{folder_hash(self.folder / p)};" for p in parts).encode())
+            noising = self.scheduler.config
+            self._identity = {
+                "name": "wan", "weight_hash": digest.hexdigest()[:16], "boundary_ratio": self.boundary_ratio,
+                "text": self.text_source(),
+                "noising": {"scheduler": type(self.scheduler).__name__, "shift": float(noising.shift),
+                            "num_train_timesteps": int(noising.num_train_timesteps)}}
         return self._identity
+
+    def generation_scheduler(self):
+        """The folder's own ``scheduler/`` (as WanPipeline samples), else the attribution schedule."""
+        return folder_scheduler(self.folder / "scheduler") or attribution_scheduler()
 
     def _expert(self, timestep: float) -> WanTransformer3DModel:
         """Wan 2.2 MoE: the high-noise expert for t ≥ boundary·1000, the low-noise one below."""
@@ -129,19 +258,21 @@ class WanVideoModel:
         return pixels.permute(1, 2, 3, 0).cpu().numpy()
 
     def encode_prompt(self, prompt: str) -> torch.Tensor:
+        """(1, L, text_dim): the text encoder when the folder has one (exactly as WanPipeline.encode_prompt),
+        else the stored embedding of the cleaned caption."""
+        if (self.folder / "text_encoder").is_dir():
+            return self._text_encoder_embed(prompt)
         embeds_path = self.folder / PROMPT_EMBEDS
         if embeds_path.is_file():
             store = load_file(embeds_path)
             if prompt_key(prompt) in store:
                 return store[prompt_key(prompt)].unsqueeze(0).to(self.device, self.dtype)
-        return self._text_encoder_embed(prompt, embeds_path)
+        raise ModelNotFoundError(
+            f"no embedding for the caption {prompt!r}: {self.folder / 'text_encoder'} is absent and "
+            f"{embeds_path} has no entry for it; precompute it with "
+            "motive_core.models.wan.save_prompt_embeddings on a machine with the text encoder")
 
-    def _text_encoder_embed(self, prompt: str, embeds_path: Path) -> torch.Tensor:
-        if not (self.folder / "text_encoder").is_dir():
-            raise ModelNotFoundError(
-                f"no embedding for the caption {prompt!r}: {self.folder / 'text_encoder'} is absent and "
-                f"{embeds_path} has no entry for it; precompute it with "
-                "motive_core.models.wan.save_prompt_embeddings on a machine with the text encoder")
+    def _text_encoder_embed(self, prompt: str) -> torch.Tensor:
         try:
             from transformers import AutoTokenizer, UMT5EncoderModel
         except ImportError as err:
@@ -153,10 +284,12 @@ class WanVideoModel:
                                                        torch_dtype=self.dtype).to(self.device)
             self._text = (tokenizer, encoder)
         tokenizer, encoder = self._text
-        tokens = tokenizer([prompt], padding="max_length", max_length=512, truncation=True, return_tensors="pt")
+        tokens = tokenizer([clean_caption(prompt)], padding="max_length", max_length=TEXT_LENGTH, truncation=True,
+                           add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
+        mask = tokens.attention_mask.to(self.device)
         with torch.no_grad():
-            hidden = encoder(tokens.input_ids.to(self.device), tokens.attention_mask.to(self.device)).last_hidden_state
-        return hidden * tokens.attention_mask.to(self.device).unsqueeze(-1).to(hidden.dtype)
+            hidden = encoder(tokens.input_ids.to(self.device), mask).last_hidden_state
+        return hidden * mask.unsqueeze(-1).to(hidden.dtype)
 
     def predict(self, noisy: torch.Tensor, timestep: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         expert = self._expert(float(timestep.flatten()[0]))
