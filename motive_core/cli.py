@@ -57,6 +57,14 @@ def _add_device(parser: argparse.ArgumentParser) -> None:
                         help="model dtype (default: bf16 on CUDA, fp32 on CPU)")
 
 
+def _tracker_options(args: argparse.Namespace) -> dict:
+    """AllTracker's model, device and run size from the command line (unset: its environment defaults)."""
+    if args.tracker != "alltracker":
+        return {}
+    options = {"model": args.tracker_model, "device": args.tracker_device, "image_size": args.tracker_size}
+    return {key: value for key, value in options.items() if value is not None}
+
+
 def cmd_mask(args: argparse.Namespace) -> dict:
     from motive_core.mask import grey_fade, heatmap, mask_to_latent, motion_mask, motion_stats
     from motive_core.motion import get_estimator
@@ -68,7 +76,8 @@ def cmd_mask(args: argparse.Namespace) -> dict:
     if args.frames:
         fps = args.fps or fps
         frames = resample_frames(frames, video.fps, args.frames, fps)
-    field = get_estimator(args.tracker).estimate(frames)
+    estimator = get_estimator(args.tracker, **_tracker_options(args))
+    field = estimator.estimate(frames)
     mask = motion_mask(field.magnitude)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -78,12 +87,12 @@ def cmd_mask(args: argparse.Namespace) -> dict:
              "overlay": str(write_mp4(grey_fade(frames, mask), out / "overlay.mp4", fps)),
              "heatmap": str(write_mp4(heatmap(frames, mask), out / "heatmap.mp4", fps))}
     if args.model:
-        from motive_core.models import load_model
+        from motive_core.models import load_geometry
         from motive_core.video import standardize
 
-        g = load_model(args.model).geometry
+        g = load_geometry(args.model)
         model_frames = standardize(video, g.num_frames, g.fps, g.height, g.width)
-        latent = mask_to_latent(motion_mask(get_estimator(args.tracker).estimate(model_frames).magnitude),
+        latent = mask_to_latent(motion_mask(estimator.estimate(model_frames).magnitude),
                                 g.latent_grid(), g.temporal_factor, g.first_frame_alone)
         np.save(out / "latent_mask.npy", latent.astype(np.float32))
         files["latent_mask"] = str(out / "latent_mask.npy")
@@ -210,9 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", required=True)
     p.add_argument("--out", required=True, help="folder for mask.npy, magnitude.npy, overlay.mp4, heatmap.mp4")
     p.add_argument("--tracker", default="opencv")
+    p.add_argument("--tracker-model", choices=["full", "tiny"], default=None, help="AllTracker checkpoint kind")
+    p.add_argument("--tracker-device", default=None, help="AllTracker device: auto (default), cpu, cuda, cuda:1 …")
+    p.add_argument("--tracker-size", type=int, default=None,
+                   help="AllTracker run size: long side in px (default 1024, as its demo; 256-384 on a CPU)")
     p.add_argument("--frames", type=int, default=None, help="resample to this many frames first")
     p.add_argument("--fps", type=float, default=None, help="frame rate for --frames (default: the video's)")
-    p.add_argument("--model", default=None, help="also write the latent-grid mask for this model (demo or folder)")
+    p.add_argument("--model", default=None, help="also write the latent-grid mask for this model (demo or folder; only its configs are read)")
 
     p = command("build-index", cmd_build_index, "compute and store the attribution vectors of a clip folder")
     p.add_argument("--data", required=True, help="clip folder with metadata.jsonl")

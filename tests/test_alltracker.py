@@ -241,6 +241,31 @@ def test_environment_chooses_model_device_and_size(clone, tmp_path, monkeypatch)
     assert AllTrackerEstimator(repo=clone, checkpoint=tmp_path / "a.pth", model="full").model == "full"
 
 
+def test_mask_command_chooses_the_tracker_and_reads_only_the_models_configs(clone, tmp_path, clip_folder, capsys,
+                                                                             monkeypatch):
+    import json
+
+    from conftest import write_tiny_wan
+
+    from motive_core.cli import main
+
+    wan = write_tiny_wan(tmp_path / "wan", ["a caption"])
+    for weights in wan.rglob("*.safetensors"):
+        weights.unlink()  # the latent mask needs the geometry only
+    monkeypatch.setenv("ALLTRACKER_REPO", str(clone))
+    monkeypatch.setenv("ALLTRACKER_CKPT", str(stand_in_checkpoint(tmp_path / "tiny.pth", tiny=True)))
+    video = sorted(clip_folder.glob("*.mp4"))[0]
+    assert main(["mask", "--video", str(video), "--out", str(tmp_path / "m"), "--tracker", "alltracker",
+                 "--tracker-model", "tiny", "--tracker-device", "cpu", "--tracker-size", "128", "--model", str(wan),
+                 "--json"]) == 0
+    files = json.loads(capsys.readouterr().out)["files"]
+    assert np.load(files["latent_mask"]).shape == (3, 4, 4)
+    assert np.load(files["mask"]).shape == (16, 32, 32)
+    assert main(["mask", "--video", str(video), "--out", str(tmp_path / "m2"), "--tracker", "alltracker",
+                 "--tracker-device", "cpu", "--tracker-size", "128"]) == 2
+    assert "holds the tiny AllTracker model: choose model 'tiny'" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------------------ AllTracker's real code
 
 REAL_REPO = os.environ.get("ALLTRACKER_TEST_REPO")
