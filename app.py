@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import html
 import json
 import logging
+import math
 import os
 import sys
 import threading
@@ -25,6 +27,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
 from motive_core import ui_data as ud  # noqa: E402
 from motive_core.attribution.scoring import majority_vote, write_selection_csv, write_selection_jsonl  # noqa: E402
@@ -32,6 +35,7 @@ from motive_core.errors import MotiveError  # noqa: E402
 from motive_core.featurize import PreparedClip  # noqa: E402
 from motive_core.models import load_model  # noqa: E402
 from motive_core.query import Attributor, conditioning_note  # noqa: E402
+from motive_core.serving import FileGuard, is_inside, shown_path  # noqa: E402
 from motive_core.video import read_video, write_mp4  # noqa: E402
 
 REPO = Path(__file__).resolve().parent
@@ -39,6 +43,7 @@ DEFAULT_MODEL = REPO / "precomputed" / "model"
 DEFAULT_INDEX = REPO / "precomputed" / "index-motion"
 DEFAULT_NOMASK = REPO / "precomputed" / "index-nomask"
 DEFAULT_EXAMPLES = REPO / "assets" / "examples"
+MAX_SEED = 2**32 - 1
 HEAVY = dict(concurrency_id="heavy", concurrency_limit=2)  # queued model work, two at a time
 LIGHT = dict(queue=False)
 QUERY_HEADERS = ["#", "name", "prompt", "top clip", "max motion px/frame"]
@@ -231,8 +236,41 @@ class Query:
 
 
 def refuse(message: str, title: str) -> gr.Error:
-    """A message for the user about their input or the order of actions (no server-side traceback)."""
+    """A message for the user about their input or the order of actions, logged in one line (no traceback)."""
+    log.info("refused (%s): %s", title, message.replace("\n", " "))
     return gr.Error(message, title=title, print_exception=False)
+
+
+def _check_range(label: str, value, minimum: float, maximum: float) -> None:
+    if value is None:
+        return
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or not minimum <= value <= maximum:
+        raise refuse(f"{label} must be a number between {minimum:g} and {maximum:g} (got {value!r}).", "Bad setting")
+
+
+class BoundedNumber(gr.Number):
+    """gr.Number whose out-of-range value is refused by the input's name, in one log line."""
+
+    is_template = True  # drawn by the frontend as a plain Number
+
+    def preprocess(self, payload):
+        _check_range(self.label, payload, self.minimum, self.maximum)
+        return super().preprocess(payload)
+
+
+class BoundedSlider(gr.Slider):
+    """gr.Slider whose out-of-range value (possible through the API) is refused by the input's name."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        _check_range(self.label, payload, self.minimum, self.maximum)
+        return super().preprocess(payload)
+
+
+def md_text(text: str) -> str:
+    """User text for a Markdown component: shown as written, never as HTML."""
+    return html.escape(text or "", quote=False)
 
 
 def handled(fn):
@@ -335,9 +373,9 @@ def _query_tab(engine: Engine, ui: UI) -> None:
         with gr.Column(scale=2):
             ui.prompt = gr.Textbox(label="Prompt / caption", elem_id="prompt", info=_prompt_info(engine))
             with gr.Row():
-                ui.seed = gr.Number(0, label="seed", precision=0, minimum=0)
-                ui.steps = gr.Slider(1, 100, 30, step=1, label="steps", elem_id="steps")
-                ui.guidance = gr.Slider(1.0, 8.0, 3.0, step=0.5, label="guidance (CFG)")
+                ui.seed = BoundedNumber(0, label="seed", precision=0, minimum=0, maximum=MAX_SEED)
+                ui.steps = BoundedSlider(1, 100, 30, step=1, label="steps", elem_id="steps")
+                ui.guidance = BoundedSlider(1.0, 8.0, 3.0, step=0.5, label="guidance (CFG)")
             ui.generate = gr.Button("Generate with the loaded model", elem_id="generate-btn")
             ui.name = gr.Textbox(label="Query name (used in curation)", elem_id="query-name")
             ui.run = gr.Button("Run Motive ▶  (motion → attribution)", variant="primary", elem_id="run-btn")
@@ -368,7 +406,7 @@ def _motion_tab(engine: Engine, ui: UI) -> None:
 def _attribution_tab(engine: Engine, ui: UI) -> None:
     count = len(engine.clips)
     with gr.Row():
-        ui.top = gr.Slider(1, max(1, min(50, count)), min(5, count), step=1, label="top-K shown", elem_id="top-k")
+        ui.top = BoundedSlider(1, max(1, min(50, count)), min(5, count), step=1, label="top-K shown", elem_id="top-k")
         ui.compare_nomask = gr.Checkbox(False, label="compare with the no-mask index", elem_id="nomask-switch",
                                         interactive=engine.nomask is not None,
                                         info=None if engine.nomask else "no no-mask index loaded")
@@ -410,8 +448,8 @@ def _curate_tab(ui: UI) -> None:
     ui.query_table = gr.DataFrame(headers=QUERY_HEADERS, label="curation list", interactive=False,
                                   elem_id="query-table")
     with gr.Row():
-        ui.fraction = gr.Slider(0.01, 1.0, 0.1, step=0.01, label="fraction kept", elem_id="fraction")
-        ui.percentile = gr.Slider(50, 99.5, 90, step=0.5, label="percentile cut per query", elem_id="percentile")
+        ui.fraction = BoundedSlider(0.01, 1.0, 0.1, step=0.01, label="fraction kept", elem_id="fraction")
+        ui.percentile = BoundedSlider(50, 99.5, 90, step=0.5, label="percentile cut per query", elem_id="percentile")
         ui.vote = gr.Button("Run majority vote", variant="primary", elem_id="vote-btn")
     ui.vote_md = gr.Markdown(label="curation status", elem_id="vote-md")
     with gr.Row():
@@ -441,7 +479,7 @@ def _motion_outputs(engine: Engine, query: Query, prepared: Prepared) -> tuple:
     warning_md = "\n\n".join(f"**Warning.** {n}" for n in notes) or (
         f"**Motion looks usable**: max {stats['motion_max']:.2f} px/frame, mean {stats['motion_mean']:.3f}, "
         f"camera score {stats['camera_motion_score']:.2f}.")
-    status = f"**{query.name}**: motion ready ({query.stats['frames']} frames); see tab 2."
+    status = f"**{md_text(query.name)}**: motion ready ({query.stats['frames']} frames); see tab 2."
     return str(triptych), figure, str(latent), warning_md, query.stats, query, status
 
 
@@ -505,14 +543,14 @@ def _nomask_outputs(engine: Engine, query: Query) -> tuple:
 def _prompt_used(engine: Engine, prompt: str) -> str:
     """The line shown next to every ranking: the prompt used and what it did under the index's conditioning."""
     used = f"“{prompt}”" if prompt else "no prompt"
-    return f"**Prompt used: {used}** · {conditioning_note(engine.conditioning, prompt)}."
+    return md_text(f"**Prompt used: {used}** · {conditioning_note(engine.conditioning, prompt)}.")
 
 
 def _attribution_outputs(engine: Engine, query: Query) -> tuple:
     positives, negatives = _entries(engine, query.scores, query.top)
     first = positives[0]
     timings = " · ".join(f"{k} {v:.2f} s" for k, v in query.timings.items())
-    summary = (f"**{query.name}** against **{len(query.scores)}** training clips: top +{first['score']:.3f} "
+    summary = (f"**{md_text(query.name)}** against **{len(query.scores)}** training clips: top +{first['score']:.3f} "
                f"(`{first['id']}`), bottom {negatives[0]['score']:+.3f} (`{negatives[0]['id']}`).\n\n"
                f"{_prompt_used(engine, query.prompt)}\n\n<small>{timings}</small>")
     result = {"query": {"name": query.name, "prompt": query.prompt, "conditioning": engine.conditioning,
@@ -524,8 +562,8 @@ def _attribution_outputs(engine: Engine, query: Query) -> tuple:
               "nomask": None if query.nomask_scores is None else engine.nomask.index.rank(query.nomask_scores,
                                                                                            query.top)}
     nomask_md, nomask_table = _nomask_outputs(engine, query)
-    used = f"prompt “{query.prompt}”" if query.prompt else "no prompt"
-    status = (f"**{query.name}**: attributed against {len(query.scores)} clips in "
+    used = f"prompt “{md_text(query.prompt)}”" if query.prompt else "no prompt"
+    status = (f"**{md_text(query.name)}**: attributed against {len(query.scores)} clips in "
               f"{sum(query.timings.values()):.1f} s with {used}; see tab 3, then add it to the curation list in tab 4.")
     return (_gallery(engine, positives, True), _gallery(engine, negatives, False),
             ud.score_histogram(query.scores, positives, negatives),
@@ -543,10 +581,11 @@ def _wire(engine: Engine, ui: UI) -> None:
         """Loaded model, index sizes and settings."""
         index = engine.attributor.index
         return {"model": index.config.get("model"), "geometry": engine.adapter.geometry.to_dict(),
-                "index": {"folder": str(index.folder), "clips": len(index.clips), "settings": index.config["settings"]},
-                "nomask_index": None if engine.nomask is None else {"folder": str(engine.nomask.index.folder),
-                                                                    "clips": len(engine.nomask.index.clips)},
-                "examples": [{"file": str(e.file), "prompt": e.prompt, "name": e.name} for e in engine.examples],
+                "index": {"folder": shown_path(index.folder, REPO), "clips": len(index.clips),
+                          "settings": index.config["settings"]},
+                "nomask_index": None if engine.nomask is None else {
+                    "folder": shown_path(engine.nomask.index.folder, REPO), "clips": len(engine.nomask.index.clips)},
+                "examples": [{"file": e.file.name, "prompt": e.prompt, "name": e.name} for e in engine.examples],
                 "max_seconds": engine.max_seconds, "api": list(API_NAMES)}
 
     @handled
@@ -555,8 +594,6 @@ def _wire(engine: Engine, ui: UI) -> None:
         if not (prompt or "").strip():
             raise refuse("Write a prompt first, e.g. “a red circle bouncing right on a plain background”.", "No prompt")
         steps = int(steps)
-        if not 1 <= steps <= 200:
-            raise refuse(f"steps must be between 1 and 200 (got {steps}).", "Bad setting")
         path = engine.generate(prompt.strip(), int(seed or 0), steps, float(guidance), progress)
         return str(path), f"generated: {prompt.strip()[:60]} (seed {int(seed or 0)})"
 
@@ -665,7 +702,8 @@ def _wire(engine: Engine, ui: UI) -> None:
         noun = "query" if len(queries) == 1 else "queries"
         md = (f"Kept **{len(selection.indices)}** of {len(engine.clips)} clips ({fraction:.0%}) from "
               f"**{len(queries)}** {noun} at the {percentile:g}th percentile; {voted} clips got at least one vote. "
-              f"File paths are relative to the clip folder `{engine.attributor.index.clip_path({'file': '.'})}`.")
+              f"File paths are relative to the clip folder "
+              f"`{shown_path(engine.attributor.index.clip_path({'file': '.'}), REPO)}`.")
         return (ud.selection_rows(selection, engine.clips), ud.overlap_figure(selection.per_query_selected, names),
                 md, str(csv_path), str(jsonl_path))
 
@@ -716,12 +754,22 @@ def _connect(ui: UI, engine: Engine, fn: dict) -> None:
 def launch(demo: gr.Blocks, port: int | None = None, host: str | None = None, **kwargs):
     """Queue and launch with the app's settings (also used by tests and the screenshot script)."""
     engine: Engine = demo.motive_engine
-    index = engine.attributor.index
-    allowed = [str(engine.media.root), str(index.clip_path({"file": "."})), str(index.folder)]
-    allowed += sorted({str(e.file.parent) for e in engine.examples})
+    roots = [engine.media.root, *sorted({e.file.parent for e in engine.examples})]
+    guard = Middleware(FileGuard, allowed=functools.partial(_served, demo, roots))
+    app_kwargs = {**kwargs.pop("app_kwargs", {}), "middleware": [guard]}
     demo.queue(default_concurrency_limit=2, max_size=64)
-    return demo.launch(server_name=host, server_port=port, allowed_paths=allowed, max_file_size="200mb",
-                       css=CSS, theme=gr.themes.Soft(), footer_links=["api", "settings"], **kwargs)
+    return demo.launch(server_name=host, server_port=port, allowed_paths=[str(r) for r in roots],
+                       max_file_size="200mb", css=CSS, theme=gr.themes.Soft(), footer_links=["api", "settings"],
+                       app_kwargs=app_kwargs, **kwargs)
+
+
+def _served(demo: gr.Blocks, roots: list[Path], path: Path) -> bool:
+    """Files the app means to serve: rendered media and examples, and the uploads and outputs this app's
+    sessions created (gradio's temp folder also holds other files, which stay private)."""
+    if any(is_inside(path, root) for root in roots):
+        return True
+    names = {str(path), str(path.resolve())}
+    return any(not names.isdisjoint(files) for files in list(demo.temp_file_sets))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

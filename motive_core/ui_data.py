@@ -14,6 +14,7 @@ Gradio app only wires these to components. Nothing here changes a score: the mat
 from __future__ import annotations
 
 import hashlib
+import html
 import os
 import tempfile
 import threading
@@ -444,6 +445,7 @@ def query_overlap(per_query_selected: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def overlap_figure(per_query_selected: np.ndarray, names: list[str]) -> go.Figure:
     """Heat-map of how many above-cut clips each pair of queries shares (Jaccard colour, count text)."""
     counts, jaccard = query_overlap(per_query_selected)
+    names = [html.escape(name, quote=False) for name in names]  # plotly draws tags in text (<b>, <a>…)
     ticks = [f"q{i + 1} {name[:14]}" for i, name in enumerate(names)]
     text = [[f"{counts[i, j]}<br>J={jaccard[i, j]:.2f}" for j in range(len(names))] for i in range(len(names))]
     hover = [[f"{names[i]} ∩ {names[j]}: {counts[i, j]} shared, Jaccard {jaccard[i, j]:.2f}"

@@ -426,3 +426,78 @@ def test_other_sessions_traffic_does_not_expire_a_session(server, world, bad_inp
         b.predict(handle_file(str(path)), "", "b", api_name="/motion")
     md, table = a.predict(True, api_name="/compare_nomask")
     assert "Motive (mask) vs no mask" in md and len(table["data"]) == TOP
+
+
+def test_only_meant_files_are_served_and_replies_hold_no_server_paths(server, world, tmp_path):
+    """Index files and stray files in gradio's temp folder are refused; served media still load; /info and
+    the vote summary name folders without absolute server paths."""
+    import urllib.error
+    import urllib.request
+
+    from gradio.utils import get_upload_folder
+    from gradio_client import handle_file
+
+    def status(path: Path) -> int:
+        try:
+            with urllib.request.urlopen(f"{server}gradio_api/file={path}") as reply:
+                return reply.status
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    for name in ("vectors.npy", "clips.jsonl", "config.json"):
+        assert (world["index"] / name).is_file() and status(world["index"] / name) == 403, name
+    stray = Path(get_upload_folder()) / "not-from-this-app" / "secret.txt"
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_text("a file the app never created")
+    assert status(stray) == 403
+
+    c = client(server)
+    ex = examples(world)[0]
+    out = c.predict(handle_file(str(ex["path"])), ex["prompt"], "served", TOP, False, api_name="/attribute")
+    assert out[0][0]["image"]  # the client downloaded the tile through /file=, so served media still load
+    c.predict("", api_name="/add_query")
+    vote_md = c.predict(0.25, 75, api_name="/vote")[2]
+    info = c.predict(api_name="/info")
+    for text in (json.dumps(info), vote_md):
+        for root in (str(REPO), str(world["index"].parent.parent), "/tmp/"):
+            assert root not in text
+
+
+@pytest.mark.parametrize("api_name, args, message", [
+    ("/generate", ("a red circle", 2**64, 2, 2.0), "seed must be"),
+    ("/generate", ("a red circle", -1, 2, 2.0), "seed must be"),
+    ("/generate", ("a red circle", 0, 10**6, 2.0), "steps must be"),
+    ("/generate", ("a red circle", 0, 2, 100.0), "guidance"),
+    ("/rerank", (10**9,), "top-K"),
+    ("/vote", (7.0, 90), "fraction kept"),
+    ("/vote", (0.1, 1000), "percentile"),
+])
+def test_numbers_out_of_range_are_refused_by_name_in_one_log_line(server, world, capfd, caplog, api_name, args,
+                                                                  message):
+    import logging
+
+    from gradio_client.exceptions import AppError
+
+    c = client(server)
+    capfd.readouterr()
+    with caplog.at_level(logging.INFO, logger="motive_studio"), pytest.raises(AppError) as caught:
+        c.predict(*args, api_name=api_name)
+    assert message in str(caught.value)
+    assert "Traceback" not in "".join(capfd.readouterr())
+    logged = [r.getMessage() for r in caplog.records if message in r.getMessage()]
+    assert len(logged) == 1 and "\n" not in logged[0]  # logged once, in one line
+    _still_serving(c, world)
+
+
+def test_user_text_is_shown_as_text_not_markup(server, world):
+    from gradio_client import handle_file
+
+    c = client(server)
+    ex = examples(world)[0]
+    name = '<img src=x onerror="alert(1)"><b>bold</b>'
+    out = c.predict(handle_file(str(ex["path"])), "<i>prompt</i>", name, TOP, False, api_name="/attribute")
+    summary, status = out[4], out[11]
+    for text in (summary, status):
+        assert "<img" not in text and "<b>" not in text and "&lt;img" in text
+    assert "<i>" not in summary and "&lt;i&gt;prompt" in summary
+    assert out[10]["query"]["name"] == name  # the JSON keeps the text as given
