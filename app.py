@@ -36,7 +36,9 @@ from motive_core.featurize import PreparedClip  # noqa: E402
 from motive_core.models import load_model  # noqa: E402
 from motive_core.query import Attributor, conditioning_note  # noqa: E402
 from motive_core.serving import FileGuard, is_inside, shown_path  # noqa: E402
-from motive_core.video import read_video, write_mp4  # noqa: E402
+from motive_core.video import probe_video, read_video, write_mp4  # noqa: E402
+from motive_core.window import (check_start, motion_elsewhere, motion_profile,  # noqa: E402
+                                most_moving_start, outside_window_message)
 
 REPO = Path(__file__).resolve().parent
 DEFAULT_MODEL = REPO / "precomputed" / "model"
@@ -44,6 +46,10 @@ DEFAULT_INDEX = REPO / "precomputed" / "index-motion"
 DEFAULT_NOMASK = REPO / "precomputed" / "index-nomask"
 DEFAULT_EXAMPLES = REPO / "assets" / "examples"
 MAX_SEED = 2**32 - 1
+# Queries are decoded like the index's clips (full quality, then the library's area resize to the model's
+# size), only capped at this long side; decoding straight at the model's size through the decoder's scaler
+# shifted scores by up to 0.04. Memory per request is bounded by reading only the attributed window.
+DECODE_SIDE = 1024
 HEAVY = dict(concurrency_id="heavy", concurrency_limit=2)  # queued model work, two at a time
 LIGHT = dict(queue=False)
 QUERY_HEADERS = ["#", "name", "prompt", "top clip", "max motion px/frame"]
@@ -69,11 +75,13 @@ class Example:
 
 @dataclass
 class Prepared:
-    """A decoded query with its motion (the dense field dropped) and per-frame magnitude series."""
+    """A decoded query window with its motion (the dense field dropped), per-frame magnitude series and
+    the window it covers ({start, duration, clip_duration, chosen, decoded_frames})."""
 
     key: str
     clip: PreparedClip
     series: dict[str, list[float]]
+    window: dict
 
 
 @dataclass
@@ -87,6 +95,7 @@ class Engine:
     max_seconds: float = 60.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     prepared: ud.LruCache = field(default_factory=lambda: ud.LruCache(4))
+    profiles: ud.LruCache = field(default_factory=lambda: ud.LruCache(16))
     vectors: ud.LruCache = field(default_factory=lambda: ud.LruCache(64))
 
     @property
@@ -106,27 +115,69 @@ class Engine:
         """"caption" (the query's prompt enters its gradient) or "null" (it does not)."""
         return self.attributor.featurizer.settings.conditioning
 
-    def prepare(self, video: str, progress: gr.Progress) -> Prepared:
-        """Decode + standardise + motion for a query file, shared by sessions through an LRU cache."""
+    @property
+    def span(self) -> float:
+        """Seconds of video the model sees (its frames at its fps): the attributed window."""
+        g = self.adapter.geometry
+        return g.num_frames / g.fps
+
+    def prepare(self, video: str, start: float | None, progress: gr.Progress) -> Prepared:
+        """Decode the attributed window (``start`` in s; None = the window with the most motion) at about the
+        model's resolution, standardise, estimate motion; shared by sessions through an LRU cache."""
         progress(0.02, desc="decoding")
         if not Path(video).is_file():
             raise MotiveError("The query clip is no longer on the server (old uploads are cleaned up): upload it "
                               "again or pick an example.")
-        key = ud.file_digest(video)
+        digest = ud.file_digest(video)
+        info = probe_video(video)
+        duration = info["duration"]
+        if duration > self.max_seconds:
+            raise MotiveError(f"{Path(video).name} is {duration:.1f} s long, over the {self.max_seconds:g} s limit: "
+                              "trim it to the part with the motion you care about.")
+        windowed = duration > self.span + 1e-6
+        if not windowed:
+            start, chosen = 0.0, "whole clip"
+        elif start is None:
+            progress(0.05, desc="finding the window with the most motion")
+            start, chosen = most_moving_start(self.profile(video, digest), self.span), "most motion"
+        else:
+            check_start(float(start), duration, self.span)
+            start, chosen = float(start), "given"
+        key = f"{digest}_{round(start * 1000)}"
         cached = self.prepared.get(key)
         if cached is not None:
-            return cached
-        start = time.perf_counter()
-        clip = read_video(video, max_seconds=self.max_seconds, max_side=1024)
-        decode = time.perf_counter() - start
+            return dataclasses.replace(cached, window={**cached.window, "chosen": chosen})
+        began = time.perf_counter()
+        clip = read_video(video, max_seconds=self.max_seconds, max_side=DECODE_SIDE,
+                          start=start, duration=self.span if windowed else None)
+        decode = time.perf_counter() - began
         progress(0.2, desc="motion")
         prepared = self.attributor.featurizer.prepare(clip)
         prepared.timings = {"decode": decode, **prepared.timings}
         series = ud.magnitude_series(prepared.motion.magnitude)
+        window = {"start": start, "duration": self.span if windowed else duration, "clip_duration": duration,
+                  "chosen": chosen, "decoded_frames": len(clip.frames)}
         # the dense displacement field is not needed past this point (and is large for big models)
-        result = Prepared(key, dataclasses.replace(prepared, motion=None), series)
+        result = Prepared(key, dataclasses.replace(prepared, motion=None), series, window)
         self.prepared.put(key, result)
         return result
+
+    def profile(self, video: str, digest: str):
+        """The clip's cheap whole-length motion scan (cached per file)."""
+        cached = self.profiles.get(digest)
+        if cached is None:
+            cached = motion_profile(video, self.fps, self.max_seconds)
+            self.profiles.put(digest, cached)
+        return cached
+
+    def still_window_message(self, query: "Query") -> str | None:
+        """For a long clip whose window barely moves while the clip moves elsewhere: say so (else None)."""
+        window = query.window
+        if window["chosen"] == "whole clip":
+            return None
+        best = motion_elsewhere(self.profile(query.video, query.key.split("_")[0]), window["start"], self.span)
+        return None if best is None else outside_window_message(window["start"], self.span, window["clip_duration"],
+                                                                best)
 
     def vector(self, prepared: Prepared, prompt: str, masked: bool) -> tuple[np.ndarray, dict]:
         """The query's projected gradient under the mask (or without it), cached per (clip, prompt, mask)."""
@@ -225,6 +276,7 @@ class Query:
 
     key: str
     video: str
+    window: dict
     name: str
     prompt: str
     stats: dict
@@ -378,6 +430,10 @@ def _query_tab(engine: Engine, ui: UI) -> None:
                 ui.guidance = BoundedSlider(1.0, 8.0, 3.0, step=0.5, label="guidance (CFG)")
             ui.generate = gr.Button("Generate with the loaded model", elem_id="generate-btn")
             ui.name = gr.Textbox(label="Query name (used in curation)", elem_id="query-name")
+            ui.window_start = BoundedNumber(None, label="window start (s)", minimum=0, maximum=engine.max_seconds,
+                                            elem_id="window-start",
+                                            info=f"the model attributes {engine.span:.2f} s of the clip; empty = "
+                                                 "the window with the most motion")
             ui.run = gr.Button("Run Motive ▶  (motion → attribution)", variant="primary", elem_id="run-btn")
         with gr.Column(scale=3):
             ui.video = gr.Video(label="Query clip (generate, upload, or pick an example below)", sources=["upload"],
@@ -466,8 +522,20 @@ def _curate_tab(ui: UI) -> None:
 # ------------------------------------------------------------------------------------------ handlers
 
 
+def _window_text(window: dict) -> str:
+    if window["chosen"] == "whole clip":
+        return f"whole clip ({window['clip_duration']:.2f} s)"
+    how = "the window with the most motion" if window["chosen"] == "most motion" else "window start as given"
+    return (f"window {window['start']:.2f}–{window['start'] + window['duration']:.2f} s of "
+            f"{window['clip_duration']:.2f} s ({how})")
+
+
 def _motion_outputs(engine: Engine, query: Query, prepared: Prepared) -> tuple:
     notes = ud.motion_warnings(query.stats)
+    if query.stats.get("is_near_static"):
+        elsewhere = engine.still_window_message(query)
+        if elsewhere:  # the window is still, not the clip
+            notes = [elsewhere] + notes[1:]
     for note in notes:
         gr.Warning(note, title="Check this query")
     triptych = engine.media.video(f"query/{query.key}", "triptych", lambda: ud.query_triptych(query.visual),
@@ -479,16 +547,18 @@ def _motion_outputs(engine: Engine, query: Query, prepared: Prepared) -> tuple:
     warning_md = "\n\n".join(f"**Warning.** {n}" for n in notes) or (
         f"**Motion looks usable**: max {stats['motion_max']:.2f} px/frame, mean {stats['motion_mean']:.3f}, "
         f"camera score {stats['camera_motion_score']:.2f}.")
-    status = f"**{md_text(query.name)}**: motion ready ({query.stats['frames']} frames); see tab 2."
+    warning_md = f"**Attributed:** {_window_text(query.window)}.\n\n{warning_md}"
+    status = (f"**{md_text(query.name)}**: motion ready ({query.stats['frames']} frames, "
+              f"{_window_text(query.window)}); see tab 2.")
     return str(triptych), figure, str(latent), warning_md, query.stats, query, status
 
 
-def _make_query(engine: Engine, video: str, prompt: str, name: str,
+def _make_query(engine: Engine, video: str, prompt: str, name: str, start: float | None,
                 progress: gr.Progress) -> tuple[Query, Prepared]:
-    prepared = engine.prepare(_need_video(video), progress)
+    prepared = engine.prepare(_need_video(video), start, progress)
     clip = prepared.clip
-    query = Query(key=prepared.key, video=video, name=_query_name(name, prompt, video), prompt=prompt or "",
-                  stats=clip.stats.to_dict(), visual=ud.visual_from(clip.frames, clip.mask), timings=dict(clip.timings))
+    query = Query(key=prepared.key, video=video, window=prepared.window, name=_query_name(name, prompt, video), prompt=prompt or "",
+                  stats={**clip.stats.to_dict(), "window": prepared.window}, visual=ud.visual_from(clip.frames, clip.mask), timings=dict(clip.timings))
     return query, prepared
 
 
@@ -552,8 +622,9 @@ def _attribution_outputs(engine: Engine, query: Query) -> tuple:
     timings = " · ".join(f"{k} {v:.2f} s" for k, v in query.timings.items())
     summary = (f"**{md_text(query.name)}** against **{len(query.scores)}** training clips: top +{first['score']:.3f} "
                f"(`{first['id']}`), bottom {negatives[0]['score']:+.3f} (`{negatives[0]['id']}`).\n\n"
-               f"{_prompt_used(engine, query.prompt)}\n\n<small>{timings}</small>")
-    result = {"query": {"name": query.name, "prompt": query.prompt, "conditioning": engine.conditioning,
+               f"{_prompt_used(engine, query.prompt)}\n\nAttributed {_window_text(query.window)}.\n\n"
+               f"<small>{timings}</small>")
+    result = {"query": {"name": query.name, "prompt": query.prompt, "window": query.window, "conditioning": engine.conditioning,
                         "prompt_in_gradient": engine.conditioning == "caption" and bool(query.prompt),
                         "conditioning_note": conditioning_note(engine.conditioning, query.prompt),
                         "motion": query.stats},
@@ -598,16 +669,23 @@ def _wire(engine: Engine, ui: UI) -> None:
         return str(path), f"generated: {prompt.strip()[:60]} (seed {int(seed or 0)})"
 
     @handled
-    def motion(video: str, prompt: str, name: str, progress=gr.Progress()) -> tuple:
-        """Decode the query, estimate its motion; returns overlays, magnitude plot, latent mask, warnings, stats."""
-        query, prepared = _make_query(engine, video, prompt, name, progress)
+    def motion(video: str, prompt: str, name: str, window_start: float | None = None, progress=gr.Progress()) -> tuple:
+        """Decode the query's window, estimate its motion; returns overlays, magnitude plot, latent mask,
+        warnings, stats (with the window) and status."""
+        query, prepared = _make_query(engine, video, prompt, name, window_start, progress)
         progress(0.9, desc="rendering overlays")
         return _motion_outputs(engine, query, prepared)
 
     @handled
-    def attribute(video: str, prompt: str, name: str, top: float, with_nomask: bool, progress=gr.Progress()) -> tuple:
-        """Rank every training clip by influence on the query (decoding, motion, gradient, projection, ranking)."""
-        query, prepared = _make_query(engine, video, prompt, name, progress)
+    def attribute(video: str, prompt: str, name: str, top: float, with_nomask: bool,
+                  window_start: float | None = None, progress=gr.Progress()) -> tuple:
+        """Rank every training clip by influence on the query's window (decoding, motion, gradient,
+        projection, ranking)."""
+        query, prepared = _make_query(engine, video, prompt, name, window_start, progress)
+        if not prepared.clip.latent_mask.any() or query.stats.get("is_near_static"):
+            elsewhere = engine.still_window_message(query)
+            if elsewhere:
+                raise refuse(elsewhere, "Motion outside the window")
         ud.check_attributable(prepared.clip.latent_mask, engine.attributor.featurizer.settings.use_mask)
         progress(0.4, desc="gradient → projection (motion-weighted loss)")
         vector, timings = engine.vector(prepared, query.prompt, masked=True)
@@ -660,7 +738,7 @@ def _wire(engine: Engine, ui: UI) -> None:
             raise refuse("No no-mask index is loaded: start the app with --nomask-index DIR.", "No index")
         query = _need_scores(query)
         if query.nomask_scores is None:
-            prepared = engine.prepare(query.video, progress)  # from the shared cache, or decoded again
+            prepared = engine.prepare(query.video, query.window["start"], progress)  # cached, or decoded again
             progress(0.3, desc="gradient → projection without the mask")
             vector, _ = engine.vector(prepared, query.prompt, masked=False)
             progress(0.9, desc="ranking")
@@ -724,12 +802,13 @@ def _connect(ui: UI, engine: Engine, fn: dict) -> None:
     ui.generate.click(fn["generate"], [ui.prompt, ui.seed, ui.steps, ui.guidance], [ui.video, ui.name],
                       api_name="generate", **HEAVY)
     # a new clip starts without the previous clip's prompt (else it would silently become this clip's caption)
-    ui.video.upload(lambda v: (Path(v).stem if v else "", ""), ui.video, [ui.name, ui.prompt],
+    ui.video.upload(lambda v: (Path(v).stem if v else "", "", None), ui.video, [ui.name, ui.prompt, ui.window_start],
                     api_visibility="private", **LIGHT)
-    run = ui.run.click(fn["motion"], [ui.video, ui.prompt, ui.name], motion_outputs, api_name="motion", **HEAVY)
+    run = ui.run.click(fn["motion"], [ui.video, ui.prompt, ui.name, ui.window_start], motion_outputs,
+                       api_name="motion", **HEAVY)
     run = run.success(lambda: gr.Tabs(selected="motion"), None, ui.tabs, api_visibility="private", **LIGHT)
-    run.success(fn["attribute"], [ui.video, ui.prompt, ui.name, ui.top, ui.compare_nomask], attribution_outputs,
-                api_name="attribute", **HEAVY)
+    run.success(fn["attribute"], [ui.video, ui.prompt, ui.name, ui.top, ui.compare_nomask, ui.window_start],
+                attribution_outputs, api_name="attribute", **HEAVY)
     ui.top.release(fn["rerank"], [ui.top, ui.current], attribution_outputs, api_name="rerank", **HEAVY)
     ui.candidate.input(fn["compare"], [ui.candidate, ui.current], [ui.compare, ui.candidate_md], api_name="compare",
                        **HEAVY)

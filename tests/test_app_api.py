@@ -501,3 +501,60 @@ def test_user_text_is_shown_as_text_not_markup(server, world):
         assert "<img" not in text and "<b>" not in text and "&lt;img" in text
     assert "<i>" not in summary and "&lt;i&gt;prompt" in summary
     assert out[10]["query"]["name"] == name  # the JSON keeps the text as given
+
+
+# ------------------------------------------------------------------------------------ attributed window
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory) -> Path:
+    """20 s at 8 fps, 64×64: a square moves during the first 4 s, then everything is still."""
+    from motive_core.video import write_mp4
+
+    frames = np.full((160, 64, 64, 3), 30, np.uint8)
+    for t in range(160):
+        x = 4 + (3 * t if t < 32 else 3 * 31)
+        frames[t, 24:40, min(x, 44):min(x, 44) + 16] = (240, 90, 40)
+    return write_mp4(frames, tmp_path_factory.mktemp("long") / "moves_first_4s.mp4", 8.0)
+
+
+def test_window_defaults_to_the_most_motion_and_reads_only_the_window(server, long_clip):
+    from gradio_client import handle_file
+
+    c = client(server)
+    *_, warnings, stats, status = c.predict(handle_file(str(long_clip)), "", "long", None, api_name="/motion")
+    window = stats["window"]
+    assert window["chosen"] == "most motion" and window["start"] < 4.0 - window["duration"] + 0.5
+    assert window["clip_duration"] == pytest.approx(20.0, abs=0.2) and window["duration"] == pytest.approx(1.0)
+    assert window["decoded_frames"] <= 8 * window["duration"] + 2  # the window only, not 160 frames
+    assert not stats["is_near_static"] and "window" in status
+    out = c.predict(handle_file(str(long_clip)), "", "long", TOP, False, None, api_name="/attribute")
+    assert out[10]["query"]["window"]["start"] == window["start"]
+    assert f"{window['start']:.2f}" in out[4]
+
+
+def test_a_still_window_of_a_moving_clip_is_told_so_not_called_static(server, long_clip):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    c = client(server)
+    *_, warnings, stats, _ = c.predict(handle_file(str(long_clip)), "", "late", 10.0, api_name="/motion")
+    assert stats["window"] == {**stats["window"], "start": 10.0, "chosen": "given"}
+    assert "outside the attributed window" in warnings and "Nearly static" not in warnings
+    with pytest.raises(AppError) as caught:
+        c.predict(handle_file(str(long_clip)), "", "late", TOP, False, 10.0, api_name="/attribute")
+    assert "outside the attributed window" in str(caught.value) and "no motion at all" not in str(caught.value)
+    with pytest.raises(AppError) as caught:
+        c.predict(handle_file(str(long_clip)), "", "late", 19.5, api_name="/motion")
+    assert "window start must be between 0 and 19.00 s" in str(caught.value)
+
+
+def test_most_moving_window_and_motion_elsewhere(long_clip):
+    from motive_core.window import motion_elsewhere, motion_profile, most_moving_start
+
+    profile = motion_profile(long_clip, fps=8.0, max_seconds=60.0)
+    assert profile.duration == pytest.approx(20.0, abs=0.2) and len(profile.change) >= 150
+    start = most_moving_start(profile, span=1.0)
+    assert 0.0 <= start <= 3.0
+    assert motion_elsewhere(profile, start, 1.0) is None
+    assert motion_elsewhere(profile, 12.0, 1.0) == start
