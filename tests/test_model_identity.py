@@ -234,7 +234,7 @@ def test_weight_hashes_are_cached_by_size_and_mtime(base, tmp_path):
 
 def test_generate_equals_wanpipeline_with_the_folders_scheduler(base):
     model = WanVideoModel(base)
-    assert type(model.generation_scheduler()).__name__ == "UniPCMultistepScheduler"
+    assert type(model.generation_scheduler(3)).__name__ == "UniPCMultistepScheduler"
     ours = sample(model, "a red square sliding left", seed=3, steps=3, guidance=2.0)
     pipe = WanPipeline.from_pretrained(base, local_files_only=True)
     theirs = pipe("a red square sliding left", height=32, width=32, num_frames=9, num_inference_steps=3,

@@ -59,8 +59,8 @@ class VideoModelAdapter(Protocol):
     def identity(self) -> dict:
         """Model name and weight hash: everything about the model that changes a gradient."""
 
-    def generation_scheduler(self):
-        """A fresh diffusers scheduler for sampling (the folder's own where it has one)."""
+    def generation_scheduler(self, steps: int, shift: float | None = None):
+        """A fresh diffusers scheduler with ``steps`` sampling timesteps set (the folder's own where it has one)."""
 
     def denoiser(self, timestep: float) -> torch.nn.Module:
         """The module that serves ``timestep`` and whose parameters the gradient covers (never the text encoder)."""

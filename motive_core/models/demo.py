@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from motive_core.errors import ModelNotFoundError, MotiveError
 from motive_core.models.base import VideoGeometry, hash_state_dict, model_folder_hint
-from motive_core.models.flow import attribution_scheduler
+from motive_core.models.flow import attribution_scheduler, sampling_scheduler
 
 CONFIG_NAME = "motive_demo.json"
 PAD, UNK = "<pad>", "<unk>"
@@ -159,9 +159,9 @@ class DemoVideoModel:
         return {"name": "motive-demo", "weight_hash": hash_state_dict(
             {"transformer": self.transformer, "text_encoder": self.text_encoder})}
 
-    def generation_scheduler(self) -> FlowMatchEulerDiscreteScheduler:
+    def generation_scheduler(self, steps: int, shift: float | None = None) -> FlowMatchEulerDiscreteScheduler:
         """Euler steps on the attribution schedule (shift 3): what the demo model was trained under."""
-        return FlowMatchEulerDiscreteScheduler.from_config(self.scheduler.config)
+        return sampling_scheduler(self.scheduler, steps, self.device, shift)
 
     def denoiser(self, timestep: float = 0.0) -> torch.nn.Module:
         return self.transformer

@@ -26,6 +26,12 @@ def attribution_scheduler(shift: float = PAPER_SHIFT) -> FlowMatchEulerDiscreteS
     return FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=shift)
 
 
+def noising_identity(scheduler: FlowMatchEulerDiscreteScheduler) -> dict:
+    """The schedule settings that enter the noising at the fixed timestep index (recorded in an index)."""
+    return {"scheduler": type(scheduler).__name__, "shift": float(scheduler.config.shift),
+            "num_train_timesteps": int(scheduler.config.num_train_timesteps)}
+
+
 def folder_scheduler(folder: Path):
     """The scheduler a diffusers pipeline saved in ``folder`` (``scheduler_config.json``), or None if absent."""
     config_path = Path(folder) / "scheduler_config.json"
@@ -38,15 +44,24 @@ def folder_scheduler(folder: Path):
     return scheduler_class.from_pretrained(folder, local_files_only=True)
 
 
-def _with_shift(scheduler, shift: float | None):
-    """A fresh copy of ``scheduler`` (multistep schedulers keep state), its flow shift replaced if given."""
+def sampling_scheduler(scheduler, steps: int, device: torch.device, shift: float | None = None, **timesteps):
+    """A fresh copy of ``scheduler`` (multistep schedulers keep state) with ``steps`` sampling timesteps set.
+
+    ``shift`` replaces its flow shift (and a resolution-dependent shift, LTX's, by that fixed one);
+    ``timesteps`` go to ``set_timesteps`` as the folder's pipeline passes them (custom sigmas, ``mu``).
+    """
     config = dict(scheduler.config)
     if shift is not None:
         keys = [k for k in ("shift", "flow_shift") if k in config]
         if not keys:
             raise MotiveError(f"{type(scheduler).__name__} has no flow shift to set")
         config.update({k: shift for k in keys})
-    return type(scheduler).from_config(config)
+        if config.get("use_dynamic_shifting"):
+            config["use_dynamic_shifting"] = False
+            timesteps.pop("mu", None)
+    fresh = type(scheduler).from_config(config)
+    fresh.set_timesteps(steps, device=device, **timesteps)
+    return fresh
 
 
 @dataclass(frozen=True)
@@ -82,14 +97,13 @@ def sample(adapter, prompt: str, seed: int = 0, steps: int = 30, guidance: float
            shift: float | None = None) -> np.ndarray:
     """Generate a clip from ``prompt`` with the adapter's generation scheduler; uint8 (T,H,W,3).
 
-    A diffusers folder samples with its own ``scheduler/`` (Wan ships UniPC with a flow shift), the demo
-    with Euler steps. ``guidance > 1`` applies classifier-free guidance against the empty caption, as
+    A diffusers folder samples with its own ``scheduler/`` and timesteps as its pipeline sets them (Wan
+    ships UniPC with a flow shift), the demo with Euler steps. ``guidance > 1`` applies classifier-free guidance against the empty caption, as
     WanPipeline does with no negative prompt (a folder without a text encoder needs the embedding of "").
     """
     if steps < 1:
         raise MotiveError(f"steps must be at least 1 (got {steps})")
-    scheduler = _with_shift(adapter.generation_scheduler(), shift)
-    scheduler.set_timesteps(steps, device=adapter.device)
+    scheduler = adapter.generation_scheduler(steps, shift)
     condition = adapter.encode_prompt(prompt)
     unconditional = adapter.encode_prompt("") if guidance != 1.0 else None
     shape = adapter.latent_shape()

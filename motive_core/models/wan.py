@@ -24,14 +24,13 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from motive_core.errors import ModelNotFoundError, MotiveError
-from motive_core.models.base import VideoGeometry, model_folder_hint
-from motive_core.models.flow import attribution_scheduler, folder_scheduler
-from motive_core.models.weights import folder_hash
+from motive_core.models.base import VideoGeometry
+from motive_core.models.flow import attribution_scheduler, folder_scheduler, noising_identity, sampling_scheduler
+from motive_core.models.folder import (check_text_encoder, components_hash, geometry_with_override, read_json,
+                                       require_parts, text_encoder_identity)
 
 PROMPT_EMBEDS = "prompt_embeds.safetensors"
-GEOMETRY_FILE = "motive.json"
 TEXT_LENGTH = 512  # WanPipeline's max_sequence_length: captions are padded with zeros to 512 tokens
-GEOMETRY_KEYS = ("num_frames", "fps", "height", "width")
 
 
 # ------------------------------------------------------------------------------------------ captions
@@ -92,13 +91,6 @@ def save_prompt_embeddings(path: str | Path, embeddings: dict[str, torch.Tensor]
 # ------------------------------------------------------------------------------------------ folder checks
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except ValueError as err:
-        raise ModelNotFoundError(f"{path} is not valid JSON ({err})") from err
-
-
 def read_geometry(folder: str | Path) -> VideoGeometry:
     """The clip geometry of a Wan folder from its configs alone (no weights are loaded).
 
@@ -108,54 +100,20 @@ def read_geometry(folder: str | Path) -> VideoGeometry:
     temporal factor.
     """
     folder = Path(folder)
-    _require_parts(folder)
-    vae = _read_json(folder / "vae" / "config.json")
-    transformer = _read_json(folder / "transformer" / "config.json")
+    require_parts(folder, "Wan")
+    vae = read_json(folder / "vae" / "config.json")
+    patch = list(read_json(folder / "transformer" / "config.json").get("patch_size") or (1, 2, 2))
     temporal = int(vae.get("scale_factor_temporal") or 4)
     spatial = int(vae.get("scale_factor_spatial") or 8)
     base = (VideoGeometry(121, 24.0, 704, 1280, temporal, spatial, True) if spatial == 16
             else VideoGeometry(81, 16.0, 480, 832, temporal, spatial, True))
-    override_path = folder / GEOMETRY_FILE
-    override = _read_json(override_path) if override_path.is_file() else {}
-    unknown = sorted(set(override) - set(GEOMETRY_KEYS))
-    if unknown:
-        raise MotiveError(f"{override_path} has unknown key(s) {', '.join(unknown)}: it may set only "
-                          f"{', '.join(GEOMETRY_KEYS)}")
-    geometry = VideoGeometry(**{**base.to_dict(), **override})
-    patch_t, patch_h, patch_w = (list(transformer.get("patch_size") or (1, 2, 2)) + [1, 1, 1])[:3]
-    for side, name, patch in ((geometry.height, "height", patch_h), (geometry.width, "width", patch_w)):
-        step = spatial * int(patch)
-        if side % step:
-            raise MotiveError(f"{name} {side} of {folder} is not a multiple of {step} (VAE factor {spatial} × "
-                              f"patch {patch}): set {name} in {override_path} to a multiple of {step}")
-    if (geometry.num_frames - 1) % temporal or ((geometry.num_frames - 1) // temporal + 1) % int(patch_t):
-        raise MotiveError(f"num_frames {geometry.num_frames} of {folder} does not fit the VAE: it must be "
-                          f"1 + a multiple of {temporal} (e.g. {4 * temporal + 1}); set num_frames in {override_path}")
-    return geometry
-
-
-def _require_parts(folder: Path) -> None:
-    if not folder.is_dir():
-        raise ModelNotFoundError(f"model folder {folder.resolve()} does not exist")
-    for part in ("transformer", "vae"):
-        if not (folder / part / "config.json").is_file():
-            raise ModelNotFoundError(f"{folder} is not a diffusers Wan folder: missing {part}/config.json "
-                                     f"({model_folder_hint(folder / part)})")
+    return geometry_with_override(folder, base, spatial * int(patch[-1]), temporal * int(patch[0]))
 
 
 def _check_text_parts(folder: Path, text_dim: int) -> None:
-    """Refuse a text encoder that cannot condition this transformer, before any weight is read."""
-    encoder, tokenizer = folder / "text_encoder", folder / "tokenizer"
-    if encoder.is_dir():
-        if not tokenizer.is_dir():
-            raise ModelNotFoundError(f"{encoder} has no tokenizer beside it: the caption cannot be tokenized "
-                                     f"({model_folder_hint(tokenizer)}); copy the tokenizer/ folder that came "
-                                     "with the text encoder")
-        d_model = _read_json(encoder / "config.json").get("d_model") if (encoder / "config.json").is_file() else None
-        if d_model is not None and int(d_model) != text_dim:
-            raise ModelNotFoundError(f"{encoder} produces {d_model}-dimensional embeddings but the transformer "
-                                     f"expects text_dim {text_dim}: the text encoder belongs to another model")
-    elif (folder / PROMPT_EMBEDS).is_file():
+    """Refuse a text encoder or stored embeddings that cannot condition this transformer, before any weight is read."""
+    check_text_encoder(folder, text_dim)
+    if not (folder / "text_encoder").is_dir() and (folder / PROMPT_EMBEDS).is_file():
         dim = _embeddings_metadata(folder / PROMPT_EMBEDS).get("dim")
         if dim is not None and int(dim) != text_dim:
             raise ModelNotFoundError(f"{folder / PROMPT_EMBEDS} holds {dim}-dimensional embeddings but the "
@@ -172,10 +130,10 @@ class WanVideoModel:
                  geometry: VideoGeometry | None = None, gradient_checkpointing: bool = False):
         self.folder = Path(folder)
         self.geometry = geometry or read_geometry(self.folder)
-        text_dim = int(_read_json(self.folder / "transformer" / "config.json").get("text_dim", 4096))
+        text_dim = int(read_json(self.folder / "transformer" / "config.json").get("text_dim", 4096))
         _check_text_parts(self.folder, text_dim)
         index_path = self.folder / "model_index.json"
-        self.boundary_ratio = _read_json(index_path).get("boundary_ratio") if index_path.is_file() else None
+        self.boundary_ratio = read_json(index_path).get("boundary_ratio") if index_path.is_file() else None
         self.device, self.dtype = torch.device(device), dtype
         self.transformer = self._load_transformer("transformer")
         self.transformer_2 = self._load_transformer("transformer_2") if (self.folder / "transformer_2").is_dir() else None
@@ -195,9 +153,7 @@ class WanVideoModel:
     def text_source(self) -> dict:
         """What turns a caption into conditioning, as hashes of the files that do it (never folder names)."""
         if (self.folder / "text_encoder").is_dir():
-            return {"source": "text_encoder", "encoder": folder_hash(self.folder / "text_encoder"),
-                    "tokenizer": folder_hash(self.folder / "tokenizer"), "length": TEXT_LENGTH,
-                    "cleaning": caption_cleaning()}
+            return text_encoder_identity(self.folder, TEXT_LENGTH, caption_cleaning())
         if (self.folder / PROMPT_EMBEDS).is_file():
             meta = _embeddings_metadata(self.folder / PROMPT_EMBEDS)
             return {"source": "prompt_embeds", "encoder": meta.get("source", "unrecorded"),
@@ -210,18 +166,15 @@ class WanVideoModel:
         the text conditioning and the noising schedule. Hashes come from the files (cached beside them)."""
         if self._identity is None:
             parts = ["transformer", "vae"] + (["transformer_2"] if self.transformer_2 is not None else [])
-            digest = hashlib.sha256("".join(f"{p}:{folder_hash(self.folder / p)};" for p in parts).encode())
-            noising = self.scheduler.config
-            self._identity = {
-                "name": "wan", "weight_hash": digest.hexdigest()[:16], "boundary_ratio": self.boundary_ratio,
-                "text": self.text_source(),
-                "noising": {"scheduler": type(self.scheduler).__name__, "shift": float(noising.shift),
-                            "num_train_timesteps": int(noising.num_train_timesteps)}}
+            self._identity = {"name": "wan", "weight_hash": components_hash(self.folder, parts),
+                              "boundary_ratio": self.boundary_ratio, "text": self.text_source(),
+                              "noising": noising_identity(self.scheduler)}
         return self._identity
 
-    def generation_scheduler(self):
-        """The folder's own ``scheduler/`` (as WanPipeline samples), else the attribution schedule."""
-        return folder_scheduler(self.folder / "scheduler") or attribution_scheduler()
+    def generation_scheduler(self, steps: int, shift: float | None = None):
+        """The folder's own ``scheduler/`` with ``steps`` timesteps (as WanPipeline samples), else Euler at shift 3."""
+        base = folder_scheduler(self.folder / "scheduler") or attribution_scheduler()
+        return sampling_scheduler(base, steps, self.device, shift)
 
     def _expert(self, timestep: float) -> WanTransformer3DModel:
         """Wan 2.2 MoE: the high-noise expert for t ≥ boundary·1000, the low-noise one below."""
