@@ -1,4 +1,4 @@
-"""Model adapters: the demo generator and diffusers Wan folders, behind one protocol (``base.py``)."""
+"""Model adapters: the demo generator and diffusers Wan and LTX-Video folders, behind one protocol (``base.py``)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from pathlib import Path
 from motive_core.errors import ModelNotFoundError
 from motive_core.models.base import VideoGeometry, VideoModelAdapter, resolve_device, resolve_dtype
 from motive_core.models.demo import CONFIG_NAME, DemoModelConfig, DemoVideoModel
+from motive_core.models import ltx
+from motive_core.models.folder import transformer_class
+from motive_core.models.ltx import LTXVideoModel
 from motive_core.models.wan import WanVideoModel, read_geometry
 
 DEMO_MODEL_DIR = Path(__file__).resolve().parents[2] / "precomputed" / "model"
 
-__all__ = ["VideoGeometry", "VideoModelAdapter", "DemoVideoModel", "WanVideoModel", "load_model", "load_geometry",
-           "DEMO_MODEL_DIR"]
+__all__ = ["VideoGeometry", "VideoModelAdapter", "DemoVideoModel", "WanVideoModel", "LTXVideoModel", "load_model",
+           "load_geometry", "DEMO_MODEL_DIR"]
 
 
 def _model_folder(spec: str | Path) -> Path:
@@ -29,16 +32,19 @@ def load_geometry(spec: str | Path) -> VideoGeometry:
     folder = _model_folder(spec)
     if (folder / CONFIG_NAME).is_file():
         return DemoModelConfig.from_dict(json.loads((folder / CONFIG_NAME).read_text())).geometry
+    if transformer_class(folder) == ltx.TRANSFORMER_CLASS:
+        return ltx.read_geometry(folder)
     return read_geometry(folder)
 
 
 def load_model(spec: str | Path, device: str | None = None, dtype: str | None = None,
                gradient_checkpointing: bool | None = None) -> VideoModelAdapter:
-    """``"demo"`` → the bundled demo model; a folder → demo or Wan by what it contains. Local files only."""
+    """``"demo"`` → the bundled demo model; a folder → demo, LTX-Video or Wan by what it contains. Local files only."""
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
     folder = _model_folder(spec)
     if (folder / CONFIG_NAME).is_file():
         return DemoVideoModel.load(folder, torch_device, torch_dtype)
     checkpointing = torch_device.type == "cuda" if gradient_checkpointing is None else gradient_checkpointing
-    return WanVideoModel(folder, torch_device, torch_dtype, gradient_checkpointing=checkpointing)
+    family = LTXVideoModel if transformer_class(folder) == ltx.TRANSFORMER_CLASS else WanVideoModel
+    return family(folder, torch_device, torch_dtype, gradient_checkpointing=checkpointing)
