@@ -1,7 +1,7 @@
 """Retrieval metrics, a flow-only motion classifier, and VBench-style motion metrics.
 
 * Retrieval: precision@k and average precision of same-label retrieval, plus the two checks that keep
-  appearance from passing for motion (FINDINGS.md): the *controlled* precision among candidates that
+  appearance from passing for motion: the *controlled* precision among candidates that
   share the query's background and colour, and the *appearance leak* (how much of the top k shares them).
 * Flow descriptors: a fixed-length summary of the TYPE of motion in a clip (direction-agnostic where the
   motion is, resolution-independent), used for a flow-only retrieval baseline and by

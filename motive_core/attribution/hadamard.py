@@ -1,7 +1,7 @@
 """Unnormalised Walsh–Hadamard transform, the Q factor of the Fastfood projection (paper Eq. 8).
 
 On CUDA the ``fast_hadamard_transform`` kernel is used when it is installed (about 30× faster than the
-torch butterfly on an H100, see FINDINGS.md), else a pure-torch butterfly. On the CPU the transform is
+torch butterfly in a pilot on an H100; docs/scaling.md), else a pure-torch butterfly. On the CPU the transform is
 Kronecker-factored: H_n = H_a ⊗ H_b ⊗ H_c with factors of at most 32, each applied along its own axis by
 one matrix product, so a 32768-long block takes 3 passes over memory instead of the butterfly's 15, and
 when only the first rows of H·x are wanted (Fastfood keeps D′ of them) the leading factors shrink to the

@@ -13,7 +13,7 @@ def per_location_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.
 def temporal_difference_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Squared *change* of the error between consecutive frames, first frame kept as is.
 
-    A variant measured in FINDINGS.md (it raised same-motion retrieval on a small model): the loss then
+    A variant that raised same-motion retrieval on the demo model (docs/results.md, variants): the loss then
     rewards getting the frame-to-frame change right rather than each frame's look.
     """
     error = prediction.float() - target.float()
