@@ -1,15 +1,18 @@
-"""Fastfood projection cost (paper §2.8: ~1.97 s per 1.42e9-entry gradient on an A100).
+"""Gradient projection cost on the CPU: Fastfood (ours), a count-sketch, TRAK's and dattri's projectors.
 
-Seconds to project flat gradients of 1e6 and 1e7 entries (and the Wan2.1-1.3B size, 1.42e9, on CUDA with
---full) to D′ = 512 with the torch butterfly and, when installed on CUDA, the fast_hadamard_transform
-kernel; one-shot and streamed in parameter-sized chunks; peak extra memory. Saves
-benchmarks/results/projection.{json,md}. Run from the repository root: python benchmarks/bench_projection.py
+For flat gradients of 1e6, 1e7 and 1e8 entries (and the Wan2.1-1.3B size, 1.42e9, streamed, for ours) it
+prints and saves, side by side in one run: seconds to project one gradient to D′ = 512 and that time as a
+multiple of the read floor (one pass over the input: its sum), peak extra memory, the random state each
+method keeps, and fidelity: Spearman ρ between the exact cosines of 12 synthetic gradients (heavy-tailed,
+layer-wise scales, cosines spread over (−1, 1)) and the cosines of their projections. TRAK and dattri
+(benchmark-only extra: pip install .[bench]) store a dense D × 100 Gaussian block, so they run at 1e6
+and 1e7 only (1e8 would need 37 GiB). Saves benchmarks/results/projection.{json,md}.
+Run from the repository root: python benchmarks/bench_projection.py [--threads 1] [--skip-full]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import statistics
@@ -17,7 +20,9 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,21 +30,19 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.results_io import save  # noqa: E402
 from motive_core.attribution import fastfood  # noqa: E402
-from motive_core.attribution.hadamard import fast_kernel_available, walsh_hadamard_torch  # noqa: E402
+from motive_core.attribution.countsketch import CountSketchProjector  # noqa: E402
+from motive_core.attribution.hadamard import walsh_hadamard_butterfly  # noqa: E402
 
+DIM = 512
 WAN_PARAMETERS = 1_418_996_800
+PIECE = 100_000_000  # the 1.42e9 gradient is fed as pieces of this many entries
 CHUNK = 3_276_811  # a parameter-sized piece, deliberately not a multiple of the block
+FIDELITY_GRADIENTS = 12  # 8 above 1e7 entries, to stay within a few GiB
+LAYER = 1 << 16  # entries sharing one scale in the synthetic gradients
+BASELINE_LIMIT = 10 ** 7  # TRAK / dattri keep D × 100 floats
 
 
-@contextlib.contextmanager
-def torch_butterfly_only():
-    """Make the projection use the pure-torch Walsh–Hadamard even where the CUDA kernel is installed."""
-    original = fastfood.walsh_hadamard
-    fastfood.walsh_hadamard = walsh_hadamard_torch
-    try:
-        yield
-    finally:
-        fastfood.walsh_hadamard = original
+# ------------------------------------------------------------------------------------------ measuring
 
 
 def _rss_bytes() -> int:
@@ -47,17 +50,12 @@ def _rss_bytes() -> int:
         return int(handle.read().split()[1]) * 4096
 
 
-def peak_extra_memory(fn, device: torch.device) -> int | None:
-    """Bytes allocated beyond what was in use before ``fn`` (CUDA allocator peak, or sampled CPU RSS)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        before = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        fn()
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() - before
+def timed_with_peak(fn: Callable[[], object]) -> tuple[float, float | None]:
+    """(seconds, peak resident-set growth in MiB, sampled every 0.5 ms) of one call."""
     if not Path("/proc/self/statm").exists():
-        return None
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start, None
     before, peak, done = _rss_bytes(), [0], threading.Event()
 
     def sample():
@@ -67,78 +65,265 @@ def peak_extra_memory(fn, device: torch.device) -> int | None:
 
     sampler = threading.Thread(target=sample)
     sampler.start()
+    start = time.perf_counter()
     fn()
+    elapsed = time.perf_counter() - start
     done.set()
     sampler.join()
-    return max(0, peak[0] - before)
+    return elapsed, max(0, peak[0] - before) / 2 ** 20
 
 
-def seconds(fn, device: torch.device, repeats: int) -> float:
-    """Median wall time after one warm-up call."""
-    def once():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``repeats`` calls after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
         start = time.perf_counter()
         fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
-    once()
-    return statistics.median(once() for _ in range(repeats))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
-def streamed(projector: fastfood.FastfoodProjector, vector: torch.Tensor) -> torch.Tensor:
-    stream = projector.stream(vector.device)
-    for start in range(0, vector.numel(), CHUNK):
-        stream.update(vector[start:start + CHUNK])
-    return stream.finish()
+def tensor_mib(*tensors: torch.Tensor) -> float:
+    return sum(t.numel() * t.element_size() for t in tensors) / 2 ** 20
 
 
-def measure(size: int, device: torch.device, kernel: str, dtype: torch.dtype) -> list[dict]:
-    projector = fastfood.FastfoodProjector(fastfood.FastfoodConfig(), size, device)
-    vector = torch.randn(size, device=device, dtype=dtype)
-    repeats = 3 if size <= 10 ** 8 else 1
-    rows = []
-    modes = [("one-shot", lambda: projector.project(vector)), ("streamed", lambda: streamed(projector, vector))]
-    for mode, fn in modes:
-        with torch_butterfly_only() if kernel == "torch" else contextlib.nullcontext():
-            rows.append({"entries": size, "device": str(device), "hadamard": kernel, "mode": mode,
-                         "input_dtype": str(dtype).removeprefix("torch."), "seconds": seconds(fn, device, repeats),
-                         "peak extra MiB": mib(peak_extra_memory(fn, device))})
-            print(rows[-1], flush=True)
-    del vector
+# ------------------------------------------------------------------------------------------ projectors
+
+
+class Method:
+    """A projector under test: how to build it for D entries, project (N, D) rows, and its stored state."""
+
+    def __init__(self, name: str, build: Callable[[int], object], project: Callable[[object, torch.Tensor], torch.Tensor],
+                 state: Callable[[object], float], largest: int | None = None, repeats: int = 3):
+        self.name, self.build, self.project, self.state = name, build, project, state
+        self.largest, self.repeats = largest, repeats
+
+
+def fastfood_state(projector: fastfood.FastfoodProjector) -> float:
+    cached = [t for randoms in projector._randoms.values() for t in randoms]
+    return tensor_mib(projector._perm_cpu, *cached)
+
+
+def butterfly_rows(x: torch.Tensor, rows: int | None = None) -> torch.Tensor:
+    out = walsh_hadamard_butterfly(x)
+    return out if rows is None else out[..., :rows]
+
+
+def with_butterfly(project: Callable) -> Callable:
+    """The same projection with the 15-pass butterfly Hadamard, as before the Kronecker form."""
+    def run(projector, rows):
+        original = fastfood.walsh_hadamard
+        fastfood.walsh_hadamard = butterfly_rows
+        try:
+            return project(projector, rows)
+        finally:
+            fastfood.walsh_hadamard = original
+    return run
+
+
+def streamed(projector, rows: torch.Tensor) -> torch.Tensor:
+    """Each row fed in parameter-sized chunks, one projection stream per gradient."""
+    out = []
+    for row in rows:
+        stream = projector.stream(row.device)
+        for start in range(0, row.numel(), CHUNK):
+            stream.update(row[start:start + CHUNK])
+        out.append(stream.finish())
+    return torch.stack(out)
+
+
+def trak_method() -> Method | None:
+    try:
+        from trak.projectors import BasicProjector, ProjectionType
+    except ImportError:
+        return None
+    return Method("TRAK BasicProjector (normal, CPU)",
+                  lambda size: BasicProjector(size, DIM, 0, ProjectionType.normal, torch.device("cpu")),
+                  lambda projector, rows: projector.project(rows, model_id=0),
+                  lambda projector: tensor_mib(projector.proj_matrix), BASELINE_LIMIT, repeats=1)
+
+
+def dattri_method() -> Method | None:
+    try:
+        from dattri.func.projection import random_project
+    except ImportError:
+        return None
+
+    def build(size):
+        return random_project(torch.zeros(1, size), 1, DIM, 32, proj_seed=0, proj_type="normal", device="cpu")
+
+    def state(func):
+        projector = next(c.cell_contents for c in func.__closure__ if hasattr(c.cell_contents, "proj_matrix"))
+        return tensor_mib(projector.proj_matrix)
+
+    return Method("dattri random_project (normal, CPU)", build, lambda func, rows: func(rows), state,
+                  BASELINE_LIMIT, repeats=1)
+
+
+def methods() -> tuple[list[Method], list[str]]:
+    config = fastfood.FastfoodConfig(dim=DIM)
+    ours = [
+        Method("Fastfood (ours)", lambda size: fastfood.FastfoodProjector(config, size), streamed, fastfood_state),
+        Method("Fastfood, butterfly Hadamard (before)", lambda size: fastfood.FastfoodProjector(config, size),
+               with_butterfly(streamed), fastfood_state, 10 ** 7),
+        Method("count-sketch (one-sparse JL)", lambda size: CountSketchProjector(config, size), streamed,
+               lambda projector: 0.0),
+    ]
+    notes, baselines = [], []
+    for name, factory in (("traker", trak_method), ("dattri", dattri_method)):
+        method = factory()
+        if method is None:
+            notes.append(f"{name} is not installed (pip install .[bench]); its rows are missing.")
+        else:
+            baselines.append(method)
+    return ours + baselines, notes
+
+
+# ------------------------------------------------------------------------------------------ fidelity
+
+
+def synthetic_gradients(size: int, count: int = FIDELITY_GRADIENTS) -> torch.Tensor:
+    """(count, size) gradients: a shared direction mixed in with weights −2 … 2, layer-wise log-normal scales."""
+    gen = torch.Generator().manual_seed(size)
+    scales = torch.exp(1.5 * torch.randn(-(-size // LAYER), generator=gen)).repeat_interleave(LAYER)[:size]
+    shared = torch.randn(size, generator=gen) * scales
+    weights = torch.linspace(-2.0, 2.0, count)
+    rows = torch.empty(count, size)
+    for k in range(count):
+        rows[k] = weights[k] * shared + torch.randn(size, generator=gen) * scales
     return rows
 
 
-def mib(size: int | None) -> float | None:
-    return None if size is None else size / 2 ** 20
+def pair_cosines(rows: torch.Tensor) -> np.ndarray:
+    """Cosines of all pairs of rows, accumulated in float64 a slice of columns at a time."""
+    gram = torch.zeros(len(rows), len(rows), dtype=torch.float64)
+    for start in range(0, rows.shape[1], 1 << 22):
+        piece = rows[:, start:start + (1 << 22)].double()
+        gram += piece @ piece.T
+    norms = gram.diagonal().sqrt()
+    return (gram / norms[:, None] / norms[None, :]).numpy()[np.triu_indices(len(rows), k=1)]
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ranks_a, ranks_b = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ranks_a, ranks_b)[0, 1])
+
+
+# ------------------------------------------------------------------------------------------ the run
+
+
+def measure_size(size: int, methods_: list[Method], floor: float, rows: torch.Tensor, exact: np.ndarray) -> list[dict]:
+    single = rows[:1].clone()
+    out = []
+    for method in methods_:
+        row = {"entries": f"{size:.0e}", "method": method.name}
+        if method.largest is not None and size > method.largest:
+            continue
+        projector = method.build(size)
+        seconds, peak = timed_with_peak(lambda: method.project(projector, single))
+        if method.repeats > 1:
+            seconds = median_seconds(lambda: method.project(projector, single), method.repeats)
+        projected = method.project(projector, rows)
+        row.update({"seconds": seconds, "× floor": seconds / floor, "peak extra MiB": peak,
+                    "random state MiB": method.state(projector),
+                    "Spearman ρ": spearman(exact, pair_cosines(projected))})
+        out.append(row)
+        print(row, flush=True)
+        del projector
+    return out
+
+
+def full_size_rows(threads: int) -> list[dict]:
+    """Ours on 1.42e9 entries fed as 1e8-entry pieces of one buffer (the input's content does not matter)."""
+    piece = torch.randn(PIECE)
+    lengths = [PIECE] * (WAN_PARAMETERS // PIECE) + [WAN_PARAMETERS % PIECE]
+    floor_start = time.perf_counter()
+    for length in lengths:
+        piece[:length].sum()
+    floor = time.perf_counter() - floor_start
+    projector = fastfood.FastfoodProjector(fastfood.FastfoodConfig(dim=DIM), WAN_PARAMETERS)
+
+    def run():
+        stream = projector.stream()
+        for length in lengths:
+            stream.update(piece[:length])
+        return stream.finish()
+
+    seconds, peak = timed_with_peak(run)
+    rows = [{"entries": f"{WAN_PARAMETERS:.2e}", "method": "read floor (sum)", "seconds": floor, "× floor": 1.0},
+            {"entries": f"{WAN_PARAMETERS:.2e}", "method": "Fastfood (ours), streamed", "seconds": seconds,
+             "× floor": seconds / floor, "peak extra MiB": peak, "random state MiB": fastfood_state(projector)}]
+    for row in rows:
+        print(row, flush=True)
+    return rows
+
+
+def thread_rows(size: int) -> list[dict]:
+    """Ours on one and two torch threads, same input, same run."""
+    vector = torch.randn(size)
+    projector = fastfood.FastfoodProjector(fastfood.FastfoodConfig(dim=DIM), size)
+    before = torch.get_num_threads()
+    out = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        seconds = median_seconds(lambda: projector.project(vector), 3)
+        out.append({"entries": f"{size:.0e}", "torch threads": threads, "Fastfood seconds": seconds})
+        print(out[-1], flush=True)
+    torch.set_num_threads(before)
+    return out
+
+
+def batch_rows(size: int, count: int = 8) -> list[dict]:
+    """project_batch: seconds per gradient when 8 gradients share the regenerated randoms."""
+    vectors = torch.randn(count, size)
+    projector = fastfood.FastfoodProjector(fastfood.FastfoodConfig(dim=DIM), size)
+    one = median_seconds(lambda: projector.project(vectors[0]), 3)
+    batch = median_seconds(lambda: projector.project_batch(vectors), 1)
+    out = [{"entries": f"{size:.0e}", "mode": "one at a time", "seconds per gradient": one},
+           {"entries": f"{size:.0e}", "mode": f"project_batch of {count}", "seconds per gradient": batch / count}]
+    print(out, flush=True)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="also 1.42e9 entries (Wan2.1-1.3B), CUDA only")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--sizes", type=float, nargs="+", default=[1e6, 1e7, 1e8])
+    parser.add_argument("--skip-full", action="store_true", help="skip the 1.42e9-entry streamed case")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    kernels = ["torch"] + (["fast"] if device.type == "cuda" and fast_kernel_available() else [])
-    cases = [(10 ** 6, torch.float32), (10 ** 7, torch.float32)]
-    if args.full and device.type == "cuda":
-        cases.append((WAN_PARAMETERS, torch.bfloat16))
-    elif args.full:
-        print("--full needs CUDA: the 1.42e9-entry case is skipped on the CPU")
-    rows = [row for size, dtype in cases for kernel in kernels
-            for row in measure(size, device, kernel, dtype)]
-    machine = {"platform": platform.platform(), "torch": torch.__version__,
-               "threads": torch.get_num_threads(),
-               "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None,
-               "load_average_1min": os.getloadavg()[0]}
-    save("projection", {"Fastfood projection (D′ = 512, block 32768)": rows},
-         [f"torch {machine['torch']}, {machine['threads']} CPU threads, {machine['gpu'] or 'no GPU'}, load average "
-          f"{machine['load_average_1min']:.1f}. Peak extra memory: CUDA allocator peak beyond the input; on CPU, "
-          "resident-set growth sampled every 0.5 ms."], {"machine": machine})
+    torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()
+    methods_, notes = methods()
+    rows = []
+    for size in (int(s) for s in args.sizes):
+        gradients = synthetic_gradients(size, FIDELITY_GRADIENTS if size <= 10 ** 7 else 8)
+        exact = pair_cosines(gradients)
+        floor = median_seconds(lambda: gradients[0].sum(), 5)
+        rows.append({"entries": f"{size:.0e}", "method": "read floor (sum)", "seconds": floor, "× floor": 1.0})
+        rows += measure_size(size, methods_, floor, gradients, exact)
+        del gradients
+    if not args.skip_full:
+        rows += full_size_rows(args.threads)
+    threads = thread_rows(10 ** 7)
+    batches = batch_rows(10 ** 7)
+    load_after = os.getloadavg()
+    machine = {"platform": platform.platform(), "torch": torch.__version__, "threads": args.threads,
+               "load_average_1min_before": load_before[0], "load_average_1min_after": load_after[0]}
+    notes = [f"torch {machine['torch']}, {args.threads} CPU thread(s), no GPU; load average (1 min) "
+             f"{load_before[0]:.1f} before and {load_after[0]:.1f} after the run on a 2-core machine shared with "
+             "other jobs, so seconds are noisy (compare rows of one run). Seconds: one gradient, fed in "
+             f"{CHUNK}-entry chunks (median of 3 after a warm-up; TRAK and dattri: one call). Peak extra "
+             "memory: resident-set growth sampled every 0.5 ms during the first call. Random state: what "
+             "the projector keeps (Fastfood: its permutation, plus the randoms cached for models under 8.4M "
+             "entries; count-sketch: only its seed). Spearman ρ: exact vs projected cosines of the 66 pairs "
+             f"of {FIDELITY_GRADIENTS} synthetic gradients (28 pairs of 8 at 1e8)."] + notes
+    columns = ["entries", "method", "seconds", "× floor", "peak extra MiB", "random state MiB", "Spearman ρ"]
+    rows = [{column: row.get(column, "–") for column in columns} for row in rows]
+    save("projection", {"Projection to D′ = 512 on the CPU": rows,
+                        "Fastfood on one and two torch threads": threads,
+                        "Fastfood per gradient, one at a time vs project_batch": batches},
+         notes, {"machine": machine})
 
 
 if __name__ == "__main__":

@@ -375,3 +375,13 @@ def test_batch_projection_equals_the_loop(total):
                                rtol=1e-5, atol=1e-5 * loop.abs().max().item())
     with pytest.raises(ValueError, match="expects"):
         projector.project_batch(vectors[:, :-1])
+
+
+def test_projection_runs_serially_and_restores_the_thread_count():
+    torch.set_num_threads(2)
+    projector = FastfoodProjector(SMALL, 5000)
+    x = torch.randn(5000)
+    two = projector.project(x)
+    assert torch.get_num_threads() == 2
+    torch.set_num_threads(1)
+    assert torch.equal(projector.project(x), two)

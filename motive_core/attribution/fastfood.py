@@ -31,7 +31,10 @@ O(b), never O(D): the diagonals are regenerated from the hash for each batch of 
 from __future__ import annotations
 
 import math
+import threading
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from typing import Iterator
 
 import torch
 
@@ -107,6 +110,17 @@ def index_hash(indices: torch.Tensor, seed: int) -> torch.Tensor:
     return _hash_halves(indices & _MASK32, indices >> 32, seed)
 
 
+def index_hash_range(start: int, count: int, seed: int, device=None) -> torch.Tensor:
+    """:func:`index_hash` of start … start+count−1 as int32 bit patterns (the fast form other projectors use)."""
+    pieces, index = [], start
+    while index < start + count:
+        length = min(start + count - index, (1 << 32) - (index & _MASK32))  # stay within one high half
+        low = _as_int32(index & _MASK32) + torch.arange(length, dtype=torch.int32, device=device)
+        pieces.append(_mix32(low, _mix32(index >> 32, _key(seed, "index"))))
+        index += length
+    return torch.cat(pieces) if len(pieces) != 1 else pieces[0]
+
+
 def _unit(bits: torch.Tensor) -> torch.Tensor:
     """Uniform in (0, 1) from 23 random bits, exact in float32: (2k+1)/2^24."""
     return (2 * bits + 1).to(torch.float32) * 2.0 ** -24
@@ -132,6 +146,33 @@ def hashed_signs_and_gaussians(indices: torch.Tensor, seed: int) -> tuple[torch.
     """B and G entries at these global indices, element by element (the reference for the block path)."""
     base = index_hash(indices, seed)
     return _signs(base), _gaussians(base, seed)
+
+
+_serial = {"lock": threading.Lock(), "depth": 0, "threads": 1}
+
+
+@contextmanager
+def serial_cpu_ops(device: torch.device) -> Iterator[None]:
+    """Run torch's CPU ops on one intra-op thread inside (re-entrant; other devices untouched).
+
+    A projection is a few dozen small ops per batch of blocks; with a second intra-op thread each op ends
+    in a barrier, which on a busy machine made it 10-30x slower, so the CPU path runs them serially.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    with _serial["lock"]:
+        if _serial["depth"] == 0:
+            _serial["threads"] = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _serial["depth"] += 1
+    try:
+        yield
+    finally:
+        with _serial["lock"]:
+            _serial["depth"] -= 1
+            if _serial["depth"] == 0:
+                torch.set_num_threads(_serial["threads"])
 
 
 def _next_pow2(n: int) -> int:
@@ -226,10 +267,11 @@ class FastfoodProjector:
         Leading dimensions are gradients sharing the blocks' randoms: (N, count, b) → (N, D′). The second
         Hadamard computes only the D′ rows S keeps.
         """
-        signs, gauss, scaling = self.block_randoms(first_block, blocks.shape[-2], blocks.device)
-        mixed = walsh_hadamard(blocks * signs)
-        head = walsh_hadamard(mixed[..., self.permutation(blocks.device)] * gauss, rows=self.config.dim)
-        return (head * scaling).sum(dim=-2) * self.scale
+        with serial_cpu_ops(blocks.device):
+            signs, gauss, scaling = self.block_randoms(first_block, blocks.shape[-2], blocks.device)
+            mixed = walsh_hadamard(blocks * signs)
+            head = walsh_hadamard(mixed[..., self.permutation(blocks.device)] * gauss, rows=self.config.dim)
+            return (head * scaling).sum(dim=-2) * self.scale
 
     def project(self, vector: torch.Tensor) -> torch.Tensor:
         """P·x for the whole flat gradient (D,) on its own device → (D′,) float32 (not yet normalised)."""
