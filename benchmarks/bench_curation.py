@@ -38,7 +38,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_retrieval import heldout_queries  # noqa: E402
+from benchmarks.queries import heldout_queries  # noqa: E402
 from benchmarks.results_io import RESULTS, save  # noqa: E402
 from motive_core.attribution.loss import per_location_error  # noqa: E402
 from motive_core.attribution.scoring import majority_vote, selection_size  # noqa: E402

@@ -33,7 +33,7 @@ from scipy.stats import spearmanr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_retrieval import heldout_queries, rows_in_order  # noqa: E402
+from benchmarks.queries import heldout_queries, rows_in_order  # noqa: E402
 from benchmarks.results_io import save  # noqa: E402
 from motive_core.attribution.fastfood import FastfoodConfig, FastfoodProjector, l2_normalize  # noqa: E402
 from motive_core.attribution.gradient import GradientProjector  # noqa: E402

@@ -23,7 +23,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_retrieval import heldout_queries, query_sets, summarize  # noqa: E402
+from benchmarks.queries import heldout_queries, query_sets, retrieval_summary  # noqa: E402
 from benchmarks.results_io import save  # noqa: E402
 from motive_core.attribution.scoring import cosine_scores  # noqa: E402
 from motive_core.config import AttributionSettings  # noqa: E402
@@ -90,7 +90,7 @@ def main() -> None:
                 order = np.argsort(-cosine_scores(vectors, featurizer.vector(prepared, query["caption"])), kind="stable")
                 rankings.append([{**corpus[i]["labels"], "id": corpus[i]["id"]} for i in order])
             labels = [{k: q[k] for k in ("motion", "shape", "color", "background")} for q in queries]
-            table += [{**row, "method": variant} for row in summarize(set_name, {variant: rankings}, labels)]
+            table += [{**row, "method": variant} for row in retrieval_summary(set_name, {variant: rankings}, labels)]
         print(f"  {variant} done", flush=True)
     where = []
     for name, settings in (("paper loss", AttributionSettings()),

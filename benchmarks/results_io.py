@@ -10,8 +10,20 @@ import sys
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
-DEMO_MODEL = Path(__file__).resolve().parents[1] / "precomputed" / "model"
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+DEMO_MODEL = REPO / "precomputed" / "model"
+
+
+def command_line() -> str:
+    """How this benchmark was started, with repository-relative paths (``python -m benchmarks.x`` when run so)."""
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    script = Path(sys.argv[0]).resolve()
+    if spec is not None:
+        head = f"python -m {spec.name}"
+    else:
+        head = "python " + (os.path.relpath(script, REPO) if script.is_relative_to(REPO) else script.name)
+    return " ".join([head, *sys.argv[1:]])
 
 
 def demo_model_hash(folder: Path = DEMO_MODEL) -> str | None:
@@ -44,7 +56,7 @@ def save(name: str, tables: dict[str, list[dict]], notes: list[str] | None = Non
     update_readme.py can flag tables measured on other weights than the committed model's.
     """
     RESULTS.mkdir(parents=True, exist_ok=True)
-    meta = {"command": "python " + " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"),
+    meta = {"command": command_line(), "date": time.strftime("%Y-%m-%d %H:%M"),
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", "python": sys.version.split()[0],
             "demo_model": demo_model_hash(Path(model))}
     (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "tables": tables, **(extra or {})}, indent=2))

@@ -1,0 +1,150 @@
+"""Held-out query sets and query protocols shared by the attribution benchmarks.
+
+Query protocols say which prompt is given with a query, so that a figure says how much of it a prompt made.
+
+Every MotionShapes caption names its motion ("a lime cross bouncing left …"). A query whose prompt names the
+motion too can be ranked by that word alone, so each attribution figure is reported under three protocols —
+the full caption, the caption without motion and direction words, and no prompt — beside a caption-only
+baseline (training clips ranked by the words they share with the prompt) that needs no model at all.
+A contradicting prompt (the caption with another motion's words) tests which one the ranking follows.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from benchmarks.results_io import RESULTS
+from motive_core.index import AttributionIndex
+from motive_core.metrics import appearance_leak, clip_descriptor, color_histogram, retrieval_table
+from motive_core.models.flow import sample
+from motive_core.motionshapes import (DIRECTION_WORDS, MOTION_WORDS, MOTIONS, Appearance, caption, heldout_appearance,
+                                      render_clip, sample_specs, train_appearance)
+from motive_core.video import Video, read_video, standardize
+
+PROTOCOLS = ("full caption", "caption without motion words", "no prompt")
+MOTION_VOCABULARY = frozenset(MOTION_WORDS.values()) | {word for pair in DIRECTION_WORDS.values() for word in pair}
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z]+", text.lower())
+
+
+def without_motion_words(text: str) -> str:
+    """The text with every motion word and direction word removed: 'a lime cross on a dotted background'."""
+    return " ".join(word for word in words(text) if word not in MOTION_VOCABULARY)
+
+
+def protocol_prompt(protocol: str, caption: str) -> str:
+    """The prompt a query gets under ``protocol`` (one of PROTOCOLS)."""
+    if protocol == "full caption":
+        return caption
+    if protocol == "caption without motion words":
+        return without_motion_words(caption)
+    if protocol == "no prompt":
+        return ""
+    raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+
+
+def contradicting_motion(motion: str, query_number: int) -> str:
+    """Another motion, chosen so that the named motions are spread evenly over the queries."""
+    others = [m for m in MOTIONS if m != motion]
+    return others[query_number % len(others)]
+
+
+def contradicting_caption(caption: str, named_motion: str) -> str:
+    """The caption with its motion phrase replaced by ``named_motion``'s word (and first direction word)."""
+    phrase = MOTION_WORDS[named_motion] + (f" {DIRECTION_WORDS[named_motion][0]}" if named_motion in DIRECTION_WORDS
+                                            else "")
+    rest = without_motion_words(caption).split()
+    # MotionShapes captions read "a <colour> <shape> <motion phrase> on a … background"
+    return " ".join(rest[:3] + phrase.split() + rest[3:])
+
+
+def word_overlap_scores(prompt: str, captions: list[str]) -> np.ndarray:
+    """The caption-only baseline: Jaccard overlap of the prompt's words with each training caption's words."""
+    query = set(words(prompt))
+    scores = np.zeros(len(captions))
+    if not query:
+        return scores
+    for i, caption in enumerate(captions):
+        candidate = set(words(caption))
+        scores[i] = len(query & candidate) / len(query | candidate)
+    return scores
+
+
+def paired_summary(a: np.ndarray, b: np.ndarray, resamples: int = 10000, seed: int = 0) -> dict:
+    """Per-query difference a − b: mean, 95 % bootstrap interval of the mean, queries better / same / worse."""
+    diff = np.asarray(a, float) - np.asarray(b, float)
+    means = np.random.default_rng(seed).choice(diff, (resamples, len(diff))).mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {"mean difference": float(diff.mean()), "95 % interval": f"[{low:+.3f}, {high:+.3f}]",
+            "excludes 0": bool(low > 0 or high < 0),
+            "better / same / worse": f"{(diff > 0).sum()} / {(diff == 0).sum()} / {(diff < 0).sum()}"}
+
+
+def query_sets() -> dict[str, Appearance]:
+    """Two kinds of new clips: everything about the look unseen, or only the shape unseen."""
+    train, held = train_appearance(), heldout_appearance()
+    return {"unseen shape, colour and background": held,
+            "unseen shape (training colours and backgrounds)": Appearance(held.shapes, train.colors, train.backgrounds)}
+
+
+def heldout_queries(look: Appearance, per_motion: int, generated: int, model, seed: int = 100) -> list[dict]:
+    """Rendered (and optionally generated) query clips with the given looks, with their labels and captions."""
+    queries = []
+    specs = sample_specs(per_motion * len(MOTIONS), seed=seed, appearance=look, pan_fraction=0.0,
+                         static_fraction=0.0)
+    for spec in specs:
+        queries.append({"video": Video(render_clip(spec), 16.0, "rendered"), "caption": caption(spec),
+                        "kind": "rendered", **spec.labels()})
+    for i, spec in enumerate(specs[: generated * len(MOTIONS)]):
+        frames = sample(model, caption(spec), seed=seed + i, steps=30, guidance=3.0)
+        queries.append({"video": Video(frames, model.geometry.fps, "generated"), "caption": caption(spec),
+                        "kind": "generated", **spec.labels()})
+    return queries
+
+
+def training_features(index: AttributionIndex, geometry) -> tuple[np.ndarray, np.ndarray]:
+    """Flow descriptors and colour histograms of every indexed clip, at the model's geometry.
+
+    Cached under benchmarks/results/cache/, keyed by the index's clip list and the geometry: decoding and
+    estimating flow for every training clip costs minutes on a small CPU.
+    """
+    key = f"{index.header['clip_list_sha']}-{'-'.join(str(index.clips[i]['id']) for i in (0, -1))}-" \
+          f"{geometry.num_frames}x{geometry.height}x{geometry.width}@{geometry.fps:g}"
+    cache = RESULTS / "cache" / f"features-{key}.npz"
+    if cache.is_file():
+        stored = np.load(cache)
+        if len(stored["descriptors"]) == len(index.clips):
+            return stored["descriptors"], stored["histograms"]
+    descriptors, histograms = [], []
+    for clip in index.clips:
+        frames = standardize(read_video(index.clip_path(clip)), geometry.num_frames, geometry.fps,
+                             geometry.height, geometry.width)
+        descriptors.append(clip_descriptor(frames))
+        histograms.append(color_histogram(frames))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, descriptors=np.stack(descriptors), histograms=np.stack(histograms))
+    return np.stack(descriptors), np.stack(histograms)
+
+
+def rows_in_order(index: AttributionIndex, scores: np.ndarray) -> list[dict]:
+    """Candidate label rows, best score first (stable)."""
+    order = np.argsort(-scores, kind="stable")
+    return [{**index.clips[i]["labels"], "id": index.clips[i]["id"]} for i in order]
+
+
+def retrieval_summary(set_name: str, rankings: dict[str, list[list[dict]]], labels: list[dict]) -> list[dict]:
+    """One row per method: P@10 / mAP by motion, appearance leak, controlled check."""
+    rows = []
+    for name, ranks in rankings.items():
+        table = retrieval_table(ranks, labels, label_keys=("motion",))
+        leak = [appearance_leak(r, q) for r, q in zip(ranks, labels)]
+        rows.append({"queries": set_name, "method": name, "P@10 motion": table["p@10_motion"],
+                     "mAP motion": table["map_motion"],
+                     "top-10 same background": float(np.mean([x["background"] for x in leak])),
+                     "top-10 same colour": float(np.mean([x["color"] for x in leak])),
+                     "controlled@4": table["controlled@4"]})
+    return rows
