@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,10 +12,13 @@ import numpy as np
 import pytest
 
 from motive_core.artifacts import PLANTED, artifact_rate, detect_artifact, object_track, plant_artifacts
-from motive_core.demo_world import DemoRecipe
+from motive_core.demo_world import ARTIFACT_STAGE, ArtifactRecipe, DemoRecipe, build_demo
 from motive_core.errors import MotiveError
+from motive_core.index import AttributionIndex
+from motive_core.models import DemoVideoModel, VideoGeometry
 from motive_core.motionshapes import (ARTIFACT_TICKS, JITTER_SHIFT, STUTTER_TICKS, ShapeSpec, caption,
                                       render_clip, sample_specs, write_clip_folder)
+from motive_core.train import TrainConfig
 from motive_core.video import Video, read_video, standardize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,3 +126,41 @@ def test_bad_artifact_inputs_are_refused():
         object_track(np.zeros((2, 8, 8, 3), np.uint8))
     with pytest.raises(ValueError, match="kind"):
         artifact_rate([], "wobble")
+
+
+TINY_ARTIFACT = DemoRecipe(
+    num_clips=12, clip_frames=16, clip_size=32, geometry=VideoGeometry(num_frames=8, fps=8.0, height=32, width=32),
+    transformer=dict(patch_size=(2, 4, 4), num_layers=1, num_attention_heads=2, attention_head_dim=8, ffn_dim=32),
+    train=TrainConfig(steps=2, batch_size=4), generate_steps=2,
+    artifact=ArtifactRecipe(pool_size=24, pool_seed=5, planted_share=1.0, plant_seed=5,
+                            finetune=TrainConfig(steps=2, batch_size=4, seed=0), example_candidates=2))
+
+
+def test_artifact_stage_builds_pool_model_indexes_and_examples_deterministically(tmp_path):
+    """Two builds: ``b`` starts from ``a``'s clean world and rendered pool (H.264 encoding itself is not
+    bit-reproducible), so everything the artifact stage computes from them must come out identical."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    build_demo(a / "precomputed", a / "assets", TINY_ARTIFACT)
+    seconds = build_demo(a / "precomputed", a / "assets", TINY_ARTIFACT, stages=(ARTIFACT_STAGE,))
+    assert set(seconds) == {ARTIFACT_STAGE}
+    for folder in ("clips", "model", "artifact/clips"):
+        shutil.copytree(a / "precomputed" / folder, b / "precomputed" / folder)
+    build_demo(b / "precomputed", b / "assets", TINY_ARTIFACT, stages=(ARTIFACT_STAGE,))
+    (art, examples), (art_b, examples_b) = ((w / "precomputed" / "artifact", w / "assets" / "examples-artifact")
+                                            for w in (a, b))
+    rows = [json.loads(line) for line in (art / "clips" / "metadata.jsonl").read_text().splitlines()]
+    assert len(rows) == 24 and {r["artifact"] for r in rows} == {"none", "jitter", "stutter"}
+    assert all(r["motion"] == PLANTED[r["artifact"]] for r in rows if r["artifact"] != "none")
+    clean, tuned = (DemoVideoModel.load(p).identity()["weight_hash"] for p in (art.parent / "model", art / "model"))
+    assert tuned != clean and tuned == DemoVideoModel.load(art_b / "model").identity()["weight_hash"]
+    for folder in ("index-motion", "index-nomask"):
+        index = AttributionIndex(art / folder)
+        assert index.header["model_spec"] == str((art / "model").resolve())  # outside the repository: absolute
+        assert np.array_equal(index.vectors, AttributionIndex(art_b / folder).vectors)
+        assert {c["labels"]["artifact"] for c in index.clips} >= {"jitter", "stutter"}
+    manifest = json.loads((examples / "examples.json").read_text())["examples"]
+    assert manifest == json.loads((examples_b / "examples.json").read_text())["examples"]
+    rendered = [e for e in manifest if e["kind"] == "rendered"]
+    assert {e["artifact"] for e in rendered} == set(PLANTED) and all((examples / e["file"]).is_file() for e in manifest)
+    assert all(e["artifact"] == detect_artifact(read_video(examples / e["file"]).frames).kind
+               for e in manifest if e["kind"] == "generated")
