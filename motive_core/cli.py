@@ -279,8 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("demo", cmd_demo, "rebuild the embedded demo world (clips, model, indexes, examples)")
     p.add_argument("--root", default=None, help="output folder (default: precomputed/)")
     p.add_argument("--assets", default=None, help="folder for example queries (default: assets/)")
-    p.add_argument("--stage", action="append", choices=["clips", "model", "indexes", "examples"],
-                   help="run only these stages (repeatable); finished stages are kept")
+    p.add_argument("--stage", action="append", choices=["clips", "model", "indexes", "examples", "artifact"],
+                   help="run only these stages (repeatable; 'artifact' builds precomputed/artifact/, see "
+                        "docs/artifact-world.md); finished stages are kept")
     p.add_argument("--steps", type=int, default=None, help="override the training steps (smaller = rougher model)")
     p.add_argument("--clips", type=int, default=None, help="override the number of training clips")
     p.add_argument("--workers", type=int, default=1, help="local processes for the index stage (same vectors)")
