@@ -253,7 +253,7 @@ class AllTrackerEstimator:
                  image_size: int | None = None):
         device = device or os.environ.get("ALLTRACKER_DEVICE", "auto")
         model = model or os.environ.get("ALLTRACKER_MODEL", "full")
-        image_size = int(image_size or os.environ.get("ALLTRACKER_IMAGE_SIZE", 1024))
+        image_size = int(image_size or os.environ.get("ALLTRACKER_IMAGE_SIZE", "1024"))
         if model not in self.MODELS:
             raise MotiveError(f"Unknown AllTracker model {model!r}: use full (alltracker.pth) or tiny "
                               "(alltracker_tiny.pth).")

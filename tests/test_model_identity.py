@@ -16,8 +16,8 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-from diffusers import (AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler,  # noqa: E402
-                       WanPipeline, WanTransformer3DModel)
+from diffusers import (AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline,  # noqa: E402
+                       WanTransformer3DModel)
 
 from motive_core.config import require_same_config  # noqa: E402
 from motive_core.errors import ConfigMismatchError, ModelNotFoundError, MotiveError  # noqa: E402
