@@ -16,7 +16,8 @@ LOSSES = ("motive", "temporal_diff")
 # How the text enters the gradient: "caption" conditions every clip on its own caption and the query on its
 # prompt (the paper); "null" conditions both sides on the empty prompt, so no word can carry a ranking.
 CONDITIONINGS = ("caption", "null")
-PROJECTORS = ("fastfood",)
+# "fastfood": block Fastfood (paper Eq. 8); "countsketch": one-sparse JL, faster, see docs/performance.md.
+PROJECTORS = ("fastfood", "countsketch")
 # Settings added after indexes were first written, with the value every older index was built under.
 LEGACY_SETTINGS = {"conditioning": "caption", "projector": "fastfood"}
 

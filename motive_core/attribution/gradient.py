@@ -13,8 +13,9 @@ import time
 import numpy as np
 import torch
 
-from motive_core.attribution.fastfood import FastfoodConfig, FastfoodProjector, l2_normalize
+from motive_core.attribution.fastfood import FastfoodConfig, l2_normalize
 from motive_core.attribution.loss import location_loss, weighted_mean
+from motive_core.attribution.projectors import build_projector
 from motive_core.config import AttributionSettings
 from motive_core.errors import GradientError, MotiveError
 from motive_core.models.base import VideoModelAdapter
@@ -41,7 +42,8 @@ class GradientProjector:
         self.denoiser = adapter.denoiser(timestep)
         self.parameters = select_parameters(self.denoiser, settings.params)
         self.num_parameters = sum(p.numel() for _, p in self.parameters)
-        self.projector = FastfoodProjector(
+        self.projector = build_projector(
+            settings.projector,
             FastfoodConfig(dim=settings.proj_dim, seed=settings.proj_seed, block_size=settings.block_size),
             total_dim=self.num_parameters, device=adapter.device)
         self.timings: dict[str, float] = {}
