@@ -89,3 +89,24 @@ def test_projection_keeps_the_callers_thread_count():
     torch.set_num_threads(2)
     CountSketchProjector(FastfoodConfig(dim=16, block_size=64), 1000).project(torch.randn(1000))
     assert torch.get_num_threads() == 2
+
+
+def test_attribution_settings_select_the_count_sketch_for_real_gradients(tiny_demo_dir):
+    """projector="countsketch" in the settings: the clip's real gradient goes through the count-sketch."""
+    from motive_core.attribution.gradient import GradientProjector
+    from motive_core.config import AttributionSettings
+    from motive_core.models import load_model
+
+    model = load_model(tiny_demo_dir, device="cpu")
+    rng = np.random.default_rng(0)
+    latents = model.encode(rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8))
+    condition = model.encode_prompt("a red square bouncing")
+    sketch = GradientProjector(model, AttributionSettings(proj_dim=64, projector="countsketch"))
+    assert isinstance(sketch.projector, CountSketchProjector)
+    vector = sketch.gradient_vector(latents, condition, None)
+    fastfood = GradientProjector(model, AttributionSettings(proj_dim=64)).gradient_vector(latents, condition, None)
+    assert vector.shape == fastfood.shape == (64,)
+    assert abs(np.linalg.norm(vector) - 1.0) < 1e-5
+    assert not np.allclose(vector, fastfood, atol=1e-3)  # a different map of the same gradient
+    with pytest.raises(MotiveError, match="unknown projector"):
+        AttributionSettings(projector="dense")
