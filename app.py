@@ -34,6 +34,7 @@ from motive_core.attribution.scoring import majority_vote, write_selection_csv, 
 from motive_core.errors import MotiveError  # noqa: E402
 from motive_core.featurize import PreparedClip  # noqa: E402
 from motive_core.models import load_model  # noqa: E402
+from motive_core import review as rv  # noqa: E402
 from motive_core.query import Attributor, conditioning_note  # noqa: E402
 from motive_core.serving import FileGuard, is_inside, shown_path  # noqa: E402
 from motive_core.video import probe_video, read_video, write_mp4  # noqa: E402
@@ -52,9 +53,9 @@ MAX_SEED = 2**32 - 1
 DECODE_SIDE = 1024
 HEAVY = dict(concurrency_id="heavy", concurrency_limit=2)  # queued model work, two at a time
 LIGHT = dict(queue=False)
-QUERY_HEADERS = ["#", "name", "prompt", "top clip", "max motion px/frame"]
+QUERY_HEADERS = ["#", "name", "prompt", "window", "top clip", "max motion px/frame"]
 API_NAMES = ("info", "generate", "motion", "attribute", "rerank", "compare", "compare_nomask",
-             "add_query", "clear_queries", "vote")
+             "add_query", "remove_query", "clear_queries", "vote", "save_review", "open_review", "report")
 log = logging.getLogger("motive_studio")
 
 CSS = """
@@ -369,6 +370,7 @@ def build_app(model: str | Path = DEFAULT_MODEL, index: str | Path = DEFAULT_IND
     with gr.Blocks(title="Motive Studio") as demo:
         demo.motive_engine = engine
         ui = _layout(engine)
+        ui.demo = demo
         _wire(engine, ui)
     return demo
 
@@ -494,12 +496,15 @@ def _attribution_tab(engine: Engine, ui: UI) -> None:
         ui.result = gr.JSON(label="attribution result")
 
 
-def _curate_tab(ui: UI) -> None:
+def _curate_tab(ui: UI) -> None:  # noqa: PLR0915 - one tab's components
     gr.Markdown("Add each attributed query to the list, then keep the training clips most queries vote for: a query "
                 "votes for the clips above its own percentile cut; clips are ranked by votes (ties by mean score) and "
                 "the top fraction is kept (paper: 90th percentile, 10 %).")
     with gr.Row():
         ui.add = gr.Button("Add current query to the list", variant="primary", elem_id="add-btn")
+        ui.remove_row = BoundedNumber(None, label="row #", precision=0, minimum=1, maximum=1000, elem_id="remove-row",
+                                      scale=0, min_width=90)
+        ui.remove = gr.Button("Remove this row", elem_id="remove-btn")
         ui.clear = gr.Button("Clear the list", elem_id="clear-btn")
     ui.query_table = gr.DataFrame(headers=QUERY_HEADERS, label="curation list", interactive=False,
                                   elem_id="query-table")
@@ -517,6 +522,21 @@ def _curate_tab(ui: UI) -> None:
     with gr.Row():
         ui.csv = gr.File(label="selection.csv", interactive=False, elem_id="csv-file")
         ui.jsonl = gr.File(label="selection.jsonl", interactive=False, elem_id="jsonl-file")
+    ui.selected = gr.State(None)
+    with gr.Accordion("Review: save, reopen, share, report", open=True):
+        gr.Markdown("A review keeps the curation list (queries, prompts, windows, scores), the current query's "
+                    "inputs, the vote settings, the last selection and your notes. Save it as a file or a link; "
+                    "the HTML report embeds the clips, masks, rankings and settings and opens without the app.")
+        ui.notes = gr.Textbox(label="notes", lines=3, elem_id="notes")
+        with gr.Row():
+            ui.save = gr.Button("Save review (file + link)", elem_id="save-btn")
+            ui.report = gr.Button("Export HTML report", elem_id="report-btn")
+        ui.review_md = gr.Markdown(elem_id="review-md")
+        with gr.Row():
+            ui.review_file = gr.File(label="review.json", interactive=False, elem_id="review-file")
+            ui.report_file = gr.File(label="report.html", interactive=False, elem_id="report-file")
+            ui.open_file = gr.File(label="open a saved review (.json)", file_types=[".json"], type="filepath",
+                                   elem_id="open-review")
 
 
 # ------------------------------------------------------------------------------------------ handlers
@@ -557,8 +577,9 @@ def _make_query(engine: Engine, video: str, prompt: str, name: str, start: float
                 progress: gr.Progress) -> tuple[Query, Prepared]:
     prepared = engine.prepare(_need_video(video), start, progress)
     clip = prepared.clip
-    query = Query(key=prepared.key, video=video, window=prepared.window, name=_query_name(name, prompt, video), prompt=prompt or "",
-                  stats={**clip.stats.to_dict(), "window": prepared.window}, visual=ud.visual_from(clip.frames, clip.mask), timings=dict(clip.timings))
+    query = Query(key=prepared.key, video=video, window=prepared.window, name=_query_name(name, prompt, video),
+                  prompt=prompt or "", stats={**clip.stats.to_dict(), "window": prepared.window},
+                  visual=ud.visual_from(clip.frames, clip.mask), timings=dict(clip.timings))
     return query, prepared
 
 
@@ -624,7 +645,8 @@ def _attribution_outputs(engine: Engine, query: Query) -> tuple:
                f"(`{first['id']}`), bottom {negatives[0]['score']:+.3f} (`{negatives[0]['id']}`).\n\n"
                f"{_prompt_used(engine, query.prompt)}\n\nAttributed {_window_text(query.window)}.\n\n"
                f"<small>{timings}</small>")
-    result = {"query": {"name": query.name, "prompt": query.prompt, "window": query.window, "conditioning": engine.conditioning,
+    result = {"query": {"name": query.name, "prompt": query.prompt, "window": query.window,
+                        "conditioning": engine.conditioning,
                         "prompt_in_gradient": engine.conditioning == "caption" and bool(query.prompt),
                         "conditioning_note": conditioning_note(engine.conditioning, query.prompt),
                         "motion": query.stats},
@@ -748,14 +770,29 @@ def _wire(engine: Engine, ui: UI) -> None:
     @handled
     def add_query(name: str, query: Query | None, queries: list[dict]) -> tuple:
         """Add the current attributed query to this session's curation list."""
-        query = _need_scores(query)
+        if query is None or query.scores is None:
+            raise refuse("Attribute a query first (tab 1, “Run Motive”), then add it here: there is nothing to add "
+                         "yet.", "No attributed query")
+        queries = list(queries or [])
+        for row, listed in enumerate(queries, start=1):
+            if listed["key"] == query.key and listed["prompt"] == query.prompt:
+                raise refuse(f"This query (same clip, window and prompt) is already row {row} of the list, "
+                             f"“{listed['name']}”: it would vote twice.", "Already listed")
+        engine.media.video(f"query/{query.key}", "triptych", lambda: ud.query_triptych(query.visual), engine.fps)
         label = (name or "").strip() or query.name
-        queries = list(queries or []) + [{"name": label, "prompt": query.prompt, "key": query.key,
-                                          "scores": query.scores.copy(),
-                                          "top": engine.clips[int(np.argmax(query.scores))]["id"],
-                                          "motion_max": query.stats["motion_max"]}]
-        count = len(queries)
-        return _query_rows(queries), queries, f"{count} {'query' if count == 1 else 'queries'} in the curation list."
+        queries.append(_listed(engine, label, query.prompt, query.window, query.key, query.scores,
+                               query.stats["motion_max"]))
+        return _query_rows(queries), queries, _list_count(queries)
+
+    @handled
+    def remove_query(row: float | None, queries: list[dict]) -> tuple:
+        """Remove one row (1-based) from this session's curation list."""
+        queries = list(queries or [])
+        if row is None or not 1 <= int(row) <= len(queries):
+            raise refuse(f"Give a row number between 1 and {len(queries)} to remove." if queries else
+                         "The curation list is empty: there is no row to remove.", "No such row")
+        removed = queries.pop(int(row) - 1)
+        return _query_rows(queries), queries, f"Removed “{md_text(removed['name'])}”. {_list_count(queries)}"
 
     @handled
     def clear_queries() -> tuple:
@@ -764,7 +801,8 @@ def _wire(engine: Engine, ui: UI) -> None:
 
     @handled
     def vote(fraction: float, percentile: float, queries: list[dict], progress=gr.Progress()) -> tuple:
-        """Majority vote over the listed queries; returns selection, overlap heat-map and CSV / JSONL files."""
+        """Majority vote over the listed queries; returns selection, overlap heat-map and CSV / JSONL files
+        (each stamped with the model, index, prompts, fraction and percentile that produced it)."""
         if not queries:
             raise refuse("The curation list is empty: attribute a query and press “Add current query”.",
                          "Nothing to vote on")
@@ -776,22 +814,135 @@ def _wire(engine: Engine, ui: UI) -> None:
         csv_path, jsonl_path = folder / "motive_selection.csv", folder / "motive_selection.jsonl"
         write_selection_csv(csv_path, selection, engine.clips, names)
         write_selection_jsonl(jsonl_path, selection, engine.clips, names)
+        settings = rv.selection_settings(_identity(engine), queries, float(fraction), float(percentile))
+        rv.stamp_csv(csv_path, settings)
+        rv.stamp_jsonl(jsonl_path, settings)
         voted = int((selection.votes > 0).sum())
         noun = "query" if len(queries) == 1 else "queries"
         md = (f"Kept **{len(selection.indices)}** of {len(engine.clips)} clips ({fraction:.0%}) from "
               f"**{len(queries)}** {noun} at the {percentile:g}th percentile; {voted} clips got at least one vote. "
               f"File paths are relative to the clip folder "
               f"`{shown_path(engine.attributor.index.clip_path({'file': '.'}), REPO)}`.")
-        return (ud.selection_rows(selection, engine.clips), ud.overlap_figure(selection.per_query_selected, names),
-                md, str(csv_path), str(jsonl_path))
+        rows = ud.selection_rows(selection, engine.clips)
+        kept = {"rows": rows, "headers": ud.SELECTION_HEADERS, "fraction": float(fraction),
+                "percentile": float(percentile)}
+        return (rows, ud.overlap_figure(selection.per_query_selected, names), md, str(csv_path), str(jsonl_path),
+                kept)
+
+    @handled
+    def save_review(notes: str, fraction: float, percentile: float, prompt: str, name: str,
+                    window_start: float | None, video: str | None, queries: list[dict], selected: dict | None,
+                    request: gr.Request) -> tuple:
+        """Save this session's review on the server; returns the review file and a link that reopens it."""
+        folder = engine.media.root / "reviews"
+        review_id = rv.new_review_id()
+        current = None
+        if video and Path(video).is_file():
+            current = f"{review_id}{Path(video).suffix.lower()}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / current).write_bytes(Path(video).read_bytes())
+        review = {"index": _identity(engine), "notes": notes or "", "vote": {"fraction": fraction,
+                                                                              "percentile": percentile},
+                  "current": {"prompt": prompt or "", "name": name or "", "window_start": window_start,
+                              "video": current},
+                  "queries": [rv.query_record(q["name"], q["prompt"], q["window"], q["key"], q["scores"],
+                                              {"motion_max": q["motion_max"]}) for q in queries or []],
+                  "selection": selected}
+        _, path = rv.save_review(folder, review, review_id)
+        link = f"{_page_url(request)}?review={review_id}"
+        md = (f"Saved review with {len(queries or [])} queries. **Link:** [{link}]({link}) (anyone with the link can "
+              "open it on this server) · the file below reopens it anywhere the same index is loaded.")
+        return str(path), md
+
+    def restore(review: dict, where: str) -> tuple:
+        queries = [_listed(engine, q["name"], q.get("prompt", ""), q.get("window"), q.get("key", ""),
+                           np.asarray(q["scores"], np.float32), float(q.get("motion_max", float("nan"))))
+                   for q in review["queries"]]
+        current = review.get("current") or {}
+        video = current.get("video")
+        video_path = engine.media.root / "reviews" / video if video and rv.REVIEW_ID.match(Path(video).stem) \
+            else None
+        vote_settings = review.get("vote") or {}
+        md = (f"Reopened the review from {where}: {len(queries)} queries in the curation list, notes and settings "
+              "restored" + ("; the current query clip is back in tab 1: press Run Motive to show its results again."
+                            if video_path and video_path.is_file() else "."))
+        return (_query_rows(queries), queries, review.get("notes", ""),
+                vote_settings.get("fraction", 0.1), vote_settings.get("percentile", 90.0),
+                current.get("prompt", ""), current.get("name", ""), current.get("window_start"),
+                str(video_path) if video_path and video_path.is_file() else None, md)
+
+    @handled
+    def open_review(file: str | None) -> tuple:
+        """Reopen a saved review file: curation list with scores, notes, vote settings, current query inputs."""
+        if not file:
+            raise refuse("Choose a review .json file to open.", "No file")
+        return restore(rv.load_review(file, _identity(engine)), Path(file).name)
+
+    @handled
+    def open_link(request: gr.Request) -> tuple:
+        review_id = (request.query_params or {}).get("review") if request else None
+        if not review_id:
+            return (gr.update(),) * 10
+        path = rv.review_path(engine.media.root / "reviews", review_id)
+        return restore(rv.load_review(path, _identity(engine)), "its link")
+
+    @handled
+    def report(notes: str, queries: list[dict], selected: dict | None, progress=gr.Progress()) -> tuple:
+        """A self-contained HTML report of this review (clips, masks, rankings, settings embedded)."""
+        if not queries:
+            raise refuse("The curation list is empty: add at least one attributed query before exporting a report.",
+                         "Nothing to report")
+        entries = []
+        for i, q in enumerate(queries):
+            progress(i / len(queries), desc=f"rendering query {i + 1} of {len(queries)}")
+            ranked = engine.attributor.index.rank(np.asarray(q["scores"]), 5)
+            entries.append({"name": q["name"], "prompt": q["prompt"],
+                            "conditioning_note": conditioning_note(engine.conditioning, q["prompt"]),
+                            "window": _window_text(q["window"]) if q.get("window") else "",
+                            "triptych": engine.media.path(f"query/{q['key']}", "triptych.mp4"),
+                            "positives": ranked["positives"], "negatives": ranked["negatives"],
+                            "thumbs": {e["id"]: engine.thumbnail(e)
+                                       for e in ranked["positives"] + ranked["negatives"]}})
+        settings = {"model": _identity(engine)["model"], "index": _identity(engine)["folder"],
+                    "index_clips": len(engine.clips), "index_settings": _identity(engine)["settings"]}
+        text = rv.html_report("Motive Studio review", settings, entries, selected, notes or "")
+        path = rv.write_report(engine.media.export_dir() / "motive_review.html", text)
+        size = path.stat().st_size / 1e6
+        return str(path), f"Report ready ({size:.1f} MB, {len(queries)} queries): download it below."
 
     _connect(ui, engine, dict(info=info, generate=generate, motion=motion, attribute=attribute, rerank=rerank,
                               compare=compare, select=select, compare_nomask=compare_nomask, add_query=add_query,
-                              clear_queries=clear_queries, vote=vote))
+                              clear_queries=clear_queries, vote=vote, remove_query=remove_query,
+                              save_review=save_review, open_review=open_review, open_link=open_link, report=report))
+
+
+def _identity(engine: Engine) -> dict:
+    index = engine.attributor.index
+    return rv.index_identity(index.clips, index.config, index.folder.name)
+
+
+def _listed(engine: Engine, name: str, prompt: str, window: dict | None, key: str, scores: np.ndarray,
+            motion_max: float) -> dict:
+    """One curation-list entry (session state)."""
+    return {"name": name, "prompt": prompt, "window": window, "key": key, "scores": np.asarray(scores).copy(),
+            "top": engine.clips[int(np.argmax(scores))]["id"], "motion_max": motion_max}
+
+
+def _list_count(queries: list[dict]) -> str:
+    count = len(queries)
+    return f"{count} {'query' if count == 1 else 'queries'} in the curation list."
+
+
+def _page_url(request: gr.Request | None) -> str:
+    """The app's address as the browser used it (for review links), without query string."""
+    referer = request.headers.get("referer") if request is not None else None
+    url = referer or (str(request.request.base_url) if request is not None and request.request else "")
+    return url.split("?")[0]
 
 
 def _query_rows(queries: list[dict]) -> list[list]:
-    return [[i, q["name"], q["prompt"], q["top"], round(q["motion_max"], 2)] for i, q in enumerate(queries, start=1)]
+    return [[i, q["name"], q["prompt"], _window_text(q["window"]) if q.get("window") else "", q["top"],
+             f"{q['motion_max']:.2f}"] for i, q in enumerate(queries, start=1)]
 
 
 def _connect(ui: UI, engine: Engine, fn: dict) -> None:
@@ -824,7 +975,18 @@ def _connect(ui: UI, engine: Engine, fn: dict) -> None:
     ui.clear.click(fn["clear_queries"], None, [ui.query_table, ui.queries, ui.vote_md], api_name="clear_queries",
                    **LIGHT)
     ui.vote.click(fn["vote"], [ui.fraction, ui.percentile, ui.queries],
-                  [ui.selection, ui.overlap, ui.vote_md, ui.csv, ui.jsonl], api_name="vote", **HEAVY)
+                  [ui.selection, ui.overlap, ui.vote_md, ui.csv, ui.jsonl, ui.selected], api_name="vote", **HEAVY)
+    ui.remove.click(fn["remove_query"], [ui.remove_row, ui.queries], [ui.query_table, ui.queries, ui.vote_md],
+                    api_name="remove_query", **LIGHT)
+    ui.save.click(fn["save_review"], [ui.notes, ui.fraction, ui.percentile, ui.prompt, ui.name, ui.window_start,
+                                      ui.video, ui.queries, ui.selected], [ui.review_file, ui.review_md],
+                  api_name="save_review", **LIGHT)
+    restored = [ui.query_table, ui.queries, ui.notes, ui.fraction, ui.percentile, ui.prompt, ui.name,
+                ui.window_start, ui.video, ui.review_md]
+    ui.open_file.upload(fn["open_review"], ui.open_file, restored, api_name="open_review", **LIGHT)
+    ui.report.click(fn["report"], [ui.notes, ui.queries, ui.selected], [ui.report_file, ui.review_md],
+                    api_name="report", **HEAVY)
+    ui.demo.load(fn["open_link"], None, restored, api_visibility="private", **LIGHT)
 
 
 # ------------------------------------------------------------------------------------------ launching

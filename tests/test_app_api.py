@@ -12,6 +12,7 @@ import csv
 import json
 import math
 import os
+import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -195,8 +196,8 @@ def test_generate_attribute_curate_download(server, world):
     selection, overlap, vote_md, csv_path, jsonl_path = c.predict(0.25, 75, api_name="/vote")
     assert len(selection["data"]) == math.ceil(0.25 * 16) and "Kept **4** of 16" in vote_md
     assert json.loads(overlap["plot"])["data"][0]["type"] == "heatmap"
-    rows = list(csv.DictReader(open(csv_path)))
-    lines = [json.loads(line) for line in open(jsonl_path)]
+    rows = list(csv.DictReader(line for line in open(csv_path) if not line.startswith("#")))
+    lines = [json.loads(line) for line in open(jsonl_path)][1:]  # after the settings line
     assert [r["id"] for r in rows] == [line["id"] for line in lines] == [r[1] for r in selection["data"]]
     assert {"score_generated", f"score_{first['motion']}", "votes", "file", "caption"} <= set(rows[0])
     assert all((world["index"].parent / "clips" / r["file"]).is_file() for r in rows)
@@ -558,3 +559,96 @@ def test_most_moving_window_and_motion_elsewhere(long_clip):
     assert 0.0 <= start <= 3.0
     assert motion_elsewhere(profile, start, 1.0) is None
     assert motion_elsewhere(profile, 12.0, 1.0) == start
+
+
+# ---------------------------------------------------------------------------------------- reviews
+
+
+def _attributed(c, ex: dict, name: str):
+    from gradio_client import handle_file
+
+    return c.predict(handle_file(str(ex["path"])), ex["prompt"], name, TOP, False, api_name="/attribute")
+
+
+def test_curation_list_refuses_duplicates_and_removes_rows(server, world):
+    from gradio_client.exceptions import AppError
+
+    c = client(server)
+    ex = examples(world)
+    with pytest.raises(AppError) as caught:
+        c.predict("", api_name="/add_query")
+    assert "Attribute a query first" in str(caught.value)
+    _attributed(c, ex[0], "first")
+    c.predict("", api_name="/add_query")
+    with pytest.raises(AppError) as caught:
+        c.predict("again", api_name="/add_query")
+    assert "already row 1" in str(caught.value)
+    _attributed(c, ex[1], "second")
+    table, _ = c.predict("", api_name="/add_query")
+    assert [r[1] for r in table["data"]] == ["first", "second"]
+    table, message = c.predict(1, api_name="/remove_query")
+    assert [r[1] for r in table["data"]] == ["second"] and "Removed “first”" in message
+    with pytest.raises(AppError) as caught:
+        c.predict(5, api_name="/remove_query")
+    assert "between 1 and 1" in str(caught.value)
+
+
+def test_selection_files_carry_their_settings(server, world):
+    c = client(server)
+    ex = examples(world)[0]
+    _attributed(c, ex, "stamped")
+    c.predict("", api_name="/add_query")
+    _, _, _, csv_path, jsonl_path = c.predict(0.25, 80, api_name="/vote")
+    header = [line for line in open(csv_path) if line.startswith("#")]
+    settings = {line[2:].split(": ", 1)[0]: json.loads(line.split(": ", 1)[1]) for line in header}
+    assert settings["fraction"] == 0.25 and settings["percentile"] == 80
+    assert settings["index"] == "index-motion" and settings["index_clips"] == 16 and settings["model"]
+    assert [(q["name"], q["prompt"]) for q in settings["queries"]] == [("stamped", ex["prompt"])]
+    assert settings["queries"][0]["window"]["chosen"] == "whole clip"
+    assert settings["index_settings"]["conditioning"] in ("caption", "null")
+    first = json.loads(open(jsonl_path).readline())["motive_selection_settings"]
+    assert first == settings
+
+
+def test_review_saves_reopens_in_another_session_and_exports_a_report(server, world, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    c = client(server)
+    ex = examples(world)
+    _attributed(c, ex[0], "<b>first</b>")
+    c.predict("", api_name="/add_query")
+    _attributed(c, ex[1], "second")
+    c.predict("", api_name="/add_query")
+    selection = c.predict(0.25, 75, api_name="/vote")[0]
+    review_file, md = c.predict("looks right", 0.25, 75, ex[1]["prompt"], "second", None,
+                                handle_file(str(ex[1]["path"])), api_name="/save_review")
+    assert "?review=" in md and Path(review_file).is_file()
+    saved = json.loads(Path(review_file).read_text())
+    assert [q["name"] for q in saved["queries"]] == ["<b>first</b>", "second"] and saved["notes"] == "looks right"
+    assert all(len(q["scores"]) == 16 and q["window"]["chosen"] for q in saved["queries"])
+
+    other = client(server)  # a new session (a reload) gets the whole review back from the file
+    table, notes, fraction, percentile, prompt, name, window, video, message = other.predict(
+        handle_file(review_file), api_name="/open_review")
+    assert [r[1] for r in table["data"]] == ["<b>first</b>", "second"] and notes == "looks right"
+    assert (fraction, percentile, prompt, name) == (0.25, 75, ex[1]["prompt"], "second")
+    assert video and Path(video).is_file() and "Reopened" in message
+    assert other.predict(0.25, 75, api_name="/vote")[0]["data"] == selection["data"]  # same scores, same vote
+
+    report_path, _ = other.predict("looks right", api_name="/report")
+    text = Path(report_path).read_text()
+    assert "&lt;b&gt;first&lt;/b&gt;" in text and "<b>first</b>" not in text
+    sources = re.findall(r'src="([^"]*)"', text)
+    assert sources and all(s.startswith("data:") for s in sources) and "<video" in text
+    assert "looks right" in text and "&quot;conditioning&quot;" in text
+
+    damaged = tmp_path / "damaged.json"
+    damaged.write_text(json.dumps({**saved, "queries": [{**saved["queries"][0], "scores": [0.1] * 3}]}))
+    with pytest.raises(AppError) as caught:
+        other.predict(handle_file(str(damaged)), api_name="/open_review")
+    assert "does not carry 16 finite scores" in str(caught.value)
+    (tmp_path / "notes.json").write_text("not json")
+    with pytest.raises(AppError) as caught:
+        other.predict(handle_file(str(tmp_path / "notes.json")), api_name="/open_review")
+    assert "is not a Motive review" in str(caught.value)

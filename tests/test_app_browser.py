@@ -144,6 +144,8 @@ def test_click_through_generate_attribute_curate_download(page, tmp_path):
     link = page.locator("#csv-file a[href*='.csv']").first
     expect(link).to_be_attached()
     csv_text = page.request.get(link.get_attribute("href")).text()
+    assert csv_text.startswith("# model: ") and "# percentile: 90" in csv_text
+    csv_text = "".join(line for line in csv_text.splitlines(keepends=True) if not line.startswith("#"))
     assert csv_text.startswith("rank,id,file,caption,labels,votes,mean_score,score_")
     assert len(csv_text.strip().splitlines()) == 1 + math.ceil(0.1 * NUM_CLIPS)
     page.screenshot(path=shots / "5_curate.png", full_page=True)
@@ -222,3 +224,46 @@ def test_a_new_upload_clears_the_previous_prompt(page, bad_inputs):
     expect(page.locator("#status")).to_contain_text("uhd_4k: attributed against 16 clips")
     open_tab(page, "3 · Attribution")
     expect(page.locator("#attr-summary")).to_contain_text("Prompt used: no prompt")
+
+
+def test_a_review_link_reopens_the_review_and_its_report_opens_without_the_app(page, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    page.locator("#examples tbody tr").first.click()
+    expect(page.locator("#query-video video")).to_have_attribute("src", re.compile(r"\.mp4"))
+    page.click("#run-btn")
+    expect(page.locator("#status")).to_contain_text("attributed against 16 clips")
+    open_tab(page, "4 · Curate")
+    page.click("#add-btn")
+    expect(table_rows(page, "#query-table")).to_have_attribute("aria-rowcount", "2")
+    page.fill("#notes textarea", "keep the swings")
+    page.click("#save-btn")
+    link = page.locator("#review-md a[href*='?review=']").first
+    expect(link).to_be_attached()
+
+    fresh = browser.new_page(viewport={"width": 1400, "height": 1000})  # a reload / a colleague
+    try:
+        fresh.goto(link.get_attribute("href"))
+        open_tab(fresh, "4 · Curate")
+        expect(table_rows(fresh, "#query-table")).to_have_attribute("aria-rowcount", "2")
+        expect(fresh.locator("#notes textarea")).to_have_value("keep the swings")
+        expect(fresh.locator("#query-video video")).to_have_attribute("src", re.compile(r"\.mp4"))
+    finally:
+        fresh.close()
+
+    page.click("#report-btn")
+    report = page.locator("#report-file a[href*='.html']").first
+    expect(report).to_be_attached()
+    saved = tmp_path / "report.html"
+    saved.write_bytes(page.request.get(report.get_attribute("href")).body())
+    offline = browser.new_page()
+    try:
+        offline.goto(saved.as_uri())  # no server involved: everything is embedded
+        expect(offline.locator("video")).to_have_count(1)
+        assert offline.locator("video").evaluate("v => v.src.startsWith('data:video/mp4')")
+        widths = offline.locator("img").evaluate_all("imgs => Promise.all(imgs.map(i => i.decode().then(() => "
+                                                     "i.naturalWidth)))")
+        assert len(widths) == 10 and min(widths) > 0
+        expect(offline.locator("body")).to_contain_text("keep the swings")
+    finally:
+        offline.close()
