@@ -478,9 +478,16 @@ def reference_rows(world: World) -> list[dict]:
              "subject consistency": float(np.mean([subject_consistency(c) for c in clips]))}]
 
 
+def repo_relative(path: str | Path) -> Path:
+    """``path`` relative to the repository when inside it: saved results never carry a machine's paths."""
+    path = Path(path).resolve()
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
 def design_notes(world: World, extra: list[str] | None = None) -> list[str]:
     p = world.plan
-    return [f"Design: base = {p.root}/model (the demo model, trained on {p.root}/clips). Pool = {len(world.pool)} "
+    root = repo_relative(p.root)
+    return [f"Design: base = {root}/model (the demo model, trained on {root}/clips). Pool = {len(world.pool)} "
             f"fresh MotionShapes clips (sample_specs({p.pool_size}, seed={p.pool_seed}), training looks), indexed "
             f"with and without the motion mask. Queries: {len(world.queries)} rendered clips with held-out looks "
             f"({p.queries_per_motion} each of {', '.join(p.motions)}). Selections: majority vote (percentile "
@@ -520,7 +527,8 @@ def write_tables(world: World, runs: Runs, chosen: dict[str, np.ndarray], name: 
                   attribution_rows(world),
               "Reference: rendered clips": reference}
     save(name, {title: rows for title, rows in tables.items() if rows}, notes, model=Path(world.plan.root) / "model",
-         extra={"plan": asdict(world.plan), "runs": [runs.get(a, s) for s in seeds for a in arms if runs.get(a, s)]})
+         extra={"plan": {**asdict(world.plan), "root": str(repo_relative(world.plan.root))},
+                "runs": [runs.get(a, s) for s in seeds for a in arms if runs.get(a, s)]})
 
 
 # ------------------------------------------------------------------------------------------ main

@@ -355,8 +355,9 @@ def main() -> None:
     agreement, retrieval = timestep_studies(lab, base, queries, items, corpus, subset)
     seconds = tuple(int(s) for s in args.seconds.split(","))
     lengths, by_length = length_study(lab, featurizer, args.queries, args.length_per_motion, seconds)
+    shown = root.resolve().relative_to(ROOT) if root.resolve().is_relative_to(ROOT) else root  # repo-relative
     notes = [
-        f"Demo world at {root}: {len(clips)} training clips of index-motion (balanced over the ten motions) and "
+        f"Demo world at {shown}: {len(clips)} training clips of index-motion (balanced over the ten motions) and "
         f"{len(queries)} held-out queries (unseen shape, colour and background); mask on, noise seed "
         f"{settings.noise_seed}, projection seed {settings.proj_seed}; {lab.projectors[DIMS[0]].total_dim} "
         f"gradient entries (every denoiser parameter). Chance P@10 by motion ≈ 0.1.",

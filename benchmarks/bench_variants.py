@@ -2,7 +2,7 @@
 
 Same held-out queries as bench_retrieval.py, against a balanced subset of the demo training clips whose
 vectors are computed afresh under each variant: the paper's loss with and without the mask, the
-temporal-difference loss (FINDINGS.md), gradients over self-attention Q/K only, and other fixed
+temporal-difference loss (docs/method.md), gradients over self-attention Q/K only, and other fixed
 timestep indices. P@10 and mAP by motion, with the appearance leak and the controlled check. A second
 table says where each loss sits before any mask: the share of it on moving locations. A loss that already
 sits on the moving object leaves the mask little to remove.

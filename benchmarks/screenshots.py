@@ -201,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         demo.close()
     engine = demo.motive_engine
-    record = {"world": str(root.resolve()), "tiny_world": bool(args.tiny), "clips": len(engine.clips),
+    world = root.resolve().relative_to(REPO) if root.resolve().is_relative_to(REPO) else root.resolve()
+    record = {"world": str(world), "tiny_world": bool(args.tiny), "clips": len(engine.clips),
               "model": engine.attributor.index.config.get("model"), "app_build_seconds": round(startup, 2),
               "taken": time.strftime("%Y-%m-%d %H:%M:%S"), "steps": steps}
     (Path(args.out) / "screenshots.json").write_text(json.dumps(record, indent=2) + "\n")
