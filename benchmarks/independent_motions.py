@@ -18,7 +18,7 @@ the seed. Positions are fractions of the frame, y pointing down; an angle grows 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import cv2
@@ -37,7 +37,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {  # RGB, saturated, far from every b
     "mint": (120, 240, 160), "crimson": (214, 24, 48), "violet": (150, 96, 255)}
 MARK_LIGHT, MARK_DARK = (255, 255, 255), (8, 8, 8)
 BACKGROUNDS: dict[str, str] = {  # pattern name -> caption word
-    "plain": "plain", "grain": "grainy", "grid": "tiled", "waves": "wavy", "glow": "hazy", "horizon": "two-tone"}
+    "plain": "plain", "grain": "grainy", "grid": "tiled", "waves": "wavy", "glow": "hazy", "horizon": "layered"}
 PALETTES: tuple[tuple[tuple[int, int, int], tuple[int, int, int]], ...] = (  # (base, accent) RGB, muted
     ((58, 66, 82), (92, 104, 124)), ((62, 68, 44), (100, 106, 70)), ((66, 48, 70), (104, 80, 110)),
     ((112, 100, 80), (140, 128, 104)), ((44, 62, 66), (74, 98, 100)))
@@ -223,7 +223,7 @@ def _below(scene: Scene) -> float:
 # ------------------------------------------------------------------------------------------- motions
 
 @dataclass
-class Track:
+class _Track:
     """Per-frame pose of the object (centre, scale along screen x/y, clockwise turn), plus the props.
 
     ``visible`` is False where the object is gone (after an explosion); ``shards`` holds, per frame, the
@@ -242,9 +242,9 @@ class Track:
     shards: list[list[np.ndarray]] = field(default_factory=list)
 
 
-def _track(t: np.ndarray, x, y, sx=1.0, sy=1.0, angle=0.0, **props) -> Track:
+def _track(t: np.ndarray, x, y, sx=1.0, sy=1.0, angle=0.0, **props) -> _Track:
     full = [np.broadcast_to(np.asarray(v, float), t.shape).copy() for v in (x, y, sx, sy, angle)]
-    return Track(*full, visible=np.ones(t.shape, bool), **props)
+    return _Track(*full, visible=np.ones(t.shape, bool), **props)
 
 
 def _smoothstep(s: np.ndarray) -> np.ndarray:
@@ -252,7 +252,7 @@ def _smoothstep(s: np.ndarray) -> np.ndarray:
     return s * s * (3 - 2 * s)
 
 
-def _bounce(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> Track:
+def _bounce(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> _Track:
     """Dropped from rest; gravity and a restitution below one give shrinking hops; a steady sideways drift."""
     r = scene.radius
     floor = rng.uniform(0.8, 0.9)
@@ -274,7 +274,7 @@ def _bounce(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> Track:
     return _track(t, x0 + scene.direction * travel * t / t[-1], rest - height, floor=floor)
 
 
-def _free_fall(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> Track:
+def _free_fall(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> _Track:
     """Held still for a moment, then released: the drop speeds up all the way and never rebounds."""
     r = scene.radius
     hold, top = rng.uniform(0.1, 0.35), r + rng.uniform(0.03, 0.1)
@@ -286,7 +286,7 @@ def _free_fall(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> Track:
                   angle=rng.uniform(-0.4, 0.4) * falling)
 
 
-def _float(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> Track:
+def _float(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> _Track:
     """A slow, eased rise with a sideways sway and a matching tilt, like a balloon in still air."""
     rise, start = rng.uniform(0.2, 0.32), rng.uniform(0.72, 0.8) - scene.radius * 0.5
     frequency, phase, sway = rng.uniform(0.6, 0.9), rng.uniform(0, 2 * np.pi), rng.uniform(0.04, 0.07)
@@ -302,7 +302,7 @@ def _on_floor(scene: Scene, rng: np.random.Generator, reach: float | None = None
     return floor, floor - (_below(scene) if reach is None else reach)
 
 
-def _slide(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> Track:
+def _slide(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> _Track:
     """Pushed once along the ground, slowing by friction to a stop; it never turns."""
     floor, y = _on_floor(scene, rng)
     distance, stop = rng.uniform(0.36, 0.5), rng.uniform(1.5, 2.1)
@@ -311,7 +311,7 @@ def _slide(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> Track:
     return _track(t, x0 + scene.direction * distance * (1 - (1 - s) ** 2), y, floor=floor)
 
 
-def _roll(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> Track:
+def _roll(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> _Track:
     """Rolling along the ground with growing speed; the turn equals distance over radius (no slipping)."""
     floor, y = _on_floor(scene, rng, reach=scene.radius)
     distance, linear = rng.uniform(0.4, 0.52), rng.uniform(0.3, 0.6)
@@ -321,7 +321,7 @@ def _roll(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> Track:
     return _track(t, x, y, angle=(x - x0) / scene.radius, floor=floor)
 
 
-def _spin(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> Track:
+def _spin(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> _Track:
     """Turning in place, winding up to speed and back down; about one turn in all."""
     turns, ease = rng.uniform(0.85, 1.2), rng.uniform(0.3, 0.6)
     s = t / t[-1]
@@ -336,7 +336,7 @@ def _settle(t: np.ndarray, start: float, rng: np.random.Generator) -> np.ndarray
     return np.where(t < start, 1.0, wobble)
 
 
-def _compress(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> Track:
+def _compress(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> _Track:
     """Pressed down once against the ground, held, then let go: height springs back, width follows area."""
     floor, _ = _on_floor(scene, rng)
     depth, press_at, press_for = rng.uniform(0.4, 0.52), rng.uniform(0.1, 0.3), rng.uniform(0.3, 0.45)
@@ -346,7 +346,7 @@ def _compress(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> Track:
     return _track(t, rng.uniform(0.35, 0.65), floor - _below(scene) * sy, sx=1 / np.sqrt(sy), sy=sy, floor=floor)
 
 
-def _stretch(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> Track:
+def _stretch(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> _Track:
     """Pulled out along one axis like a rubber band, slowly, then let go to snap back; thins as it grows."""
     gain, pull_for = rng.uniform(0.75, 1.0), rng.uniform(0.9, 1.25)
     pull_from = rng.uniform(0.05, 0.2)
@@ -357,7 +357,7 @@ def _stretch(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> Track:
     return _track(t, rng.uniform(0.42, 0.58), rng.uniform(0.42, 0.58), sx=sx, sy=sy)
 
 
-def _swing(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> Track:
+def _swing(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> _Track:
     """A damped pendulum set going from rest at the bottom; the object hangs rigidly from a bead chain."""
     pivot, length = (rng.uniform(0.42, 0.58), rng.uniform(0.05, 0.1)), rng.uniform(0.45, 0.6)
     room = (min(pivot[0], 1 - pivot[0]) - 0.03 - scene.radius) / length  # sine of the widest angle in frame
@@ -368,7 +368,7 @@ def _swing(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> Track:
                   pivot=pivot)
 
 
-def _explode(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> Track:
+def _explode(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> _Track:
     """Swells briefly, then bursts into triangular shards that fly out from the centre, slowed by drag."""
     r, burst = scene.radius, rng.uniform(0.3, 0.55)
     centre = (rng.uniform(0.38, 0.62), rng.uniform(0.38, 0.62))
@@ -399,12 +399,12 @@ def _explode(scene: Scene, rng: np.random.Generator, t: np.ndarray) -> Track:
     return track
 
 
-_MOTIONS: dict[str, Callable[[Scene, np.random.Generator, np.ndarray], Track]] = {
+_MOTIONS: dict[str, Callable[[Scene, np.random.Generator, np.ndarray], _Track]] = {
     "compress": _compress, "bounce": _bounce, "roll": _roll, "explode": _explode, "float": _float,
     "free_fall": _free_fall, "slide": _slide, "spin": _spin, "stretch": _stretch, "swing": _swing}
 
 
-def motion_track(scene: Scene, num_frames: int = NUM_FRAMES) -> Track:
+def _motion_track(scene: Scene, num_frames: int = NUM_FRAMES) -> _Track:
     """The scene's per-frame poses over the two seconds, sampled at ``num_frames`` instants."""
     times = np.linspace(0.0, DURATION, num_frames)
     return _MOTIONS[scene.motion](scene, np.random.default_rng([scene.seed, MOTIONS.index(scene.motion), 23]), times)
@@ -444,7 +444,7 @@ def _fill(canvas: np.ndarray, contours: list[np.ndarray], rgb: tuple[int, int, i
     cv2.fillPoly(canvas, [_fixed(c, side) for c in contours], rgb, cv2.LINE_AA, _SHIFT)
 
 
-def _props(canvas: np.ndarray, track: Track, side: int) -> None:
+def _props(canvas: np.ndarray, track: _Track, side: int) -> None:
     """Static furniture: the ground line and the pendulum's mount."""
     if track.floor is not None:
         y = track.floor + 0.006
@@ -456,14 +456,14 @@ def _props(canvas: np.ndarray, track: Track, side: int) -> None:
                                  (px - 0.05, py - 0.012)])], CHAIN_RGB, side)
 
 
-def _place(points: np.ndarray, track: Track, i: int, turn: float, radius: float) -> np.ndarray:
+def _place(points: np.ndarray, track: _Track, i: int, turn: float, radius: float) -> np.ndarray:
     """Unit shape coordinates -> frame fractions: turn, scale along the screen axes, move."""
     a = track.angle[i] + turn
     rotation = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     return (points @ rotation.T) * (track.sx[i] * radius, track.sy[i] * radius) + (track.x[i], track.y[i])
 
 
-def _draw_object(canvas: np.ndarray, scene: Scene, body: _Body, track: Track, i: int, turn: float,
+def _draw_object(canvas: np.ndarray, scene: Scene, body: _Body, track: _Track, i: int, turn: float,
                  side: int) -> None:
     if track.pivot is not None:  # the bead chain from the mount to the object's centre
         start, end = np.array(track.pivot), np.array([track.x[i], track.y[i]])
@@ -484,7 +484,7 @@ def render_scene(scene: Scene, num_frames: int = NUM_FRAMES, size: int = SIZE) -
         raise ValueError(f"render_scene needs at least 2 frames and 16 pixels (got {num_frames} frames, {size} px)")
     side = size * _SUPERSAMPLE
     backdrop = np.round(_background(scene, side)).clip(0, 255).astype(np.uint8)
-    track = motion_track(scene, num_frames)
+    track = _motion_track(scene, num_frames)
     _props(backdrop, track, side)
     body = _body(scene)
     turn = _turn(scene)
@@ -516,8 +516,7 @@ def independent_queries(per_motion: int, seed: int = 0) -> list[dict]:
     queries = []
     for motion in MOTIONS:
         for k in range(per_motion):
-            drawn = scene_for(motion, int(rng.integers(2 ** 31)))
-            scene = Scene(**{**drawn.__dict__, "direction": 1 if k % 2 == 0 else -1})
+            scene = replace(scene_for(motion, int(rng.integers(2 ** 31))), direction=1 if k % 2 == 0 else -1)
             queries.append({"frames": render_scene(scene), "fps": FPS, "motion": motion, "caption": caption(scene),
                             "caption_no_motion": caption_no_motion(scene)})
     return queries
