@@ -74,7 +74,7 @@ class DemoRecipe:
     # 10 unseen-look prompts a motion); the model before both changes, 3600 steps, drew it in 43 %.
     train: TrainConfig = TrainConfig(steps=5400, batch_size=16, lr=8e-4, warmup=100, seed=0, loss_space="sample",
                                      temporal_weight=4.0, ema_decay=0.999)
-    # Both indexes use the temporal-difference loss (it won on held-out queries, see README Results), so
+    # Both indexes use the temporal-difference loss (it won on held-out queries, see docs/results.md), so
     # the side-by-side isolates the mask; the library default stays the paper's loss.
     settings: AttributionSettings = AttributionSettings(loss="temporal_diff")
     example_seed: int = 1
