@@ -60,7 +60,10 @@ def _wrapped(x) -> bool:
 
 def _shr(x, bits: int):
     """Logical right shift of 32-bit values (int32 tensors shift arithmetically, so the sign copies are masked)."""
-    return (x >> bits) & ((1 << (32 - bits)) - 1) if _wrapped(x) else x >> bits
+    shifted = x >> bits
+    if _wrapped(x):
+        shifted &= (1 << (32 - bits)) - 1
+    return shifted
 
 
 def _as_int32(key):
@@ -122,14 +125,14 @@ def index_hash_range(start: int, count: int, seed: int, device=None) -> torch.Te
 
 
 def _unit(bits: torch.Tensor) -> torch.Tensor:
-    """Uniform in (0, 1) from 23 random bits, exact in float32: (2k+1)/2^24."""
-    return (2 * bits + 1).to(torch.float32) * 2.0 ** -24
+    """Uniform in (0, 1) from 23 random bits, exact in float32: (2k+1)/2^24 = k·2^-23 + 2^-24 (both exact)."""
+    return bits.to(torch.float32).mul_(2.0 ** -23).add_(2.0 ** -24)
 
 
 def _box_muller(bits_a: torch.Tensor, bits_b: torch.Tensor) -> torch.Tensor:
     """Standard normal from the low 23 bits of ``bits_a`` and the high 23 bits of ``bits_b``."""
-    radius = torch.sqrt(-2.0 * torch.log(_unit(bits_a & _LOW23)))
-    return radius * torch.cos((2.0 * math.pi) * _unit(_shr(bits_b, 9)))
+    radius = _unit(bits_a & _LOW23).log_().mul_(-2.0).sqrt_()
+    return radius.mul_(_unit(_shr(bits_b, 9)).mul_(2.0 * math.pi).cos_())
 
 
 def _signs(base: torch.Tensor) -> torch.Tensor:
