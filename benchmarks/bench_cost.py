@@ -1,4 +1,4 @@
-"""What a query and an index build cost on this machine (issue 3 / 5, study 5).
+"""What a query and an index build cost on this machine.
 
 Demo world (default): model + index load time (app start-up), per-stage seconds of one query clip
 (decode, standardise, motion, encode, gradient, projection, ranking) end to end from a file, peak

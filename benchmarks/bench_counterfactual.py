@@ -1,4 +1,4 @@
-"""Counterfactual check of the attribution (issue 3, study 4; the paper has none).
+"""Counterfactual check of the attribution (the paper has none).
 
 For one query motion m: fine-tune the base on the pool WITHOUT the top-k Motive clips of m's queries
 (majority vote over those queries) and, separately, without k random clips; the reference is the base

@@ -1,4 +1,4 @@
-"""Curation, the paper's Table 1 in miniature (issue 3, study 3).
+"""Curation, the paper's Table 1 in miniature.
 
 Design (CPU-sized; every number below is a command-line option):
   base   the trained demo model (``<root>/model``, trained on ``<root>/clips``).

@@ -1,4 +1,4 @@
-"""Does the demo model generate the prompted motion? (issue 3, item 3)
+"""Does the demo model generate the prompted motion?
 
 A flow-only motion classifier (no generative model involved) is fitted on the demo's training clips at
 the model's geometry; then, for every motion category, the demo model generates clips from prompts made
