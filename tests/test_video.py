@@ -337,3 +337,12 @@ def test_bad_windows_are_refused_by_name(indexed_mp4):
         read_video(indexed_mp4, start=5.0)
     with pytest.raises(VideoError, match="window .* over the 0.2 s limit"):
         read_video(indexed_mp4, start=0.1, duration=0.5, max_seconds=0.2)
+
+
+def test_audio_only_file_is_refused_by_name(tmp_path):
+    path = tmp_path / "voice.mp4"
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac", str(path))
+    with pytest.raises(VideoError, match="no video stream"):
+        read_video(path)
+    with pytest.raises(VideoError, match="no video stream"):
+        probe_video(path)
