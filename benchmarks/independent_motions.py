@@ -82,8 +82,8 @@ class Scene:
         for name, (value, allowed) in checks.items():
             if value not in allowed:
                 raise ValueError(f"Scene {name}={value!r} is not one of {', '.join(map(repr, allowed))}")
-        if not 0.06 <= self.radius <= 0.16:
-            raise ValueError(f"Scene radius={self.radius} must be between 0.06 and 0.16 (fraction of the frame)")
+        if not 0.06 <= self.radius <= 0.18:
+            raise ValueError(f"Scene radius={self.radius} must be between 0.06 and 0.18 (fraction of the frame)")
 
     @property
     def mark_rgb(self) -> tuple[int, int, int]:
@@ -106,7 +106,7 @@ def scene_for(motion: str, seed: int) -> Scene:
     letters = tuple(LETTERS)
     return Scene(motion=motion, shape=shape, colour=tuple(COLOURS)[rng.integers(len(COLOURS))],
                  background=tuple(BACKGROUNDS)[rng.integers(len(BACKGROUNDS))],
-                 palette=int(rng.integers(len(PALETTES))), radius=round(float(rng.uniform(0.11, 0.15)), 4),
+                 palette=int(rng.integers(len(PALETTES))), radius=round(float(rng.uniform(0.12, 0.17)), 4),
                  direction=int(rng.choice((1, -1))), seed=int(seed),
                  letter=letters[rng.integers(len(letters))] if shape == "letter" else "")
 
@@ -195,12 +195,20 @@ def _body(scene: Scene) -> _Body:
         return _Body((cap,), False, cap[cap[:, 0] >= 0.52 - 1e-9])
     strokes = LETTERS[scene.letter]
     quads = [_stroke(a, b) for a, b in strokes]
-    lengths = np.array([np.hypot(*np.subtract(b, a)) + 2 * _STROKE for a, b in strokes])
-    middle = (np.array([q.mean(axis=0) for q in quads]) * lengths[:, None]).sum(axis=0) / lengths.sum()
+    middle = _centroid(quads)
     start, end = np.asarray(strokes[0][0]), np.asarray(strokes[0][1])
     mark = _stroke(start, start + 0.3 * (end - start))
     # centred on the strokes' centroid, so that a letter turns and scales about its middle
     return _Body(tuple(q - middle for q in quads), False, mark - middle)
+
+
+def _centroid(polygons: list[np.ndarray], grid: int = 256) -> np.ndarray:
+    """Centre of mass of the union of polygons (unit coords within [-1.2, 1.2]), found by filling a grid."""
+    canvas = np.zeros((grid, grid), np.uint8)
+    scale = grid / 2.4
+    cv2.fillPoly(canvas, [np.round((p + 1.2) * scale).astype(np.int32) for p in polygons], 1)
+    ys, xs = np.nonzero(canvas)
+    return np.array([xs.mean(), ys.mean()]) / scale - 1.2
 
 
 def _turn(scene: Scene) -> float:

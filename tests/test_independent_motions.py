@@ -157,7 +157,7 @@ def test_stretch_elongates_along_its_named_axis(seed):
     aspect = width / height if scene.direction == 1 else height / width  # long side over short side
     assert aspect.max() / aspect[0] > 1.8, f"seed {seed}: aspect {np.round(aspect, 2).tolist()}"
     assert abs(aspect[-1] / aspect[0] - 1) < 0.1
-    assert np.ptp(m["x"]) <= 3 and np.ptp(m["y"]) <= 3  # in place (within the pixel noise of a thin letter)
+    assert np.ptp(m["x"]) <= 2.5 and np.ptp(m["y"]) <= 2.5  # in place (thin strokes flicker at their edges)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -179,8 +179,8 @@ def test_swing_moves_on_an_arc_below_a_fixed_pivot(seed):
 def test_explode_scatters_fragments_outward(seed):
     _, m = _measure("explode", seed)
     assert m["pieces"][0] <= 2 and m["pieces"][-1] >= 6
-    assert m["spread"][-1] > 2.5 * m["spread"][0]
-    assert np.median(np.diff(m["spread"][len(m["spread"]) // 2:])) > 0  # still flying outward late on
+    assert m["spread"].max() > 2.5 * m["spread"][0]
+    assert m["spread"][len(m["spread"]) // 2:].min() > 2 * m["spread"][0]  # the pieces stay apart (some leave)
 
 
 def test_clip_shape_dtype_and_determinism():
