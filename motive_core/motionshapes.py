@@ -60,7 +60,7 @@ _STRING_RGB = (215, 215, 215)
 # frames): a clip rendered at any frame count and resampled to the model's geometry keeps them intact.
 ARTIFACTS: tuple[str, ...] = ("none", "jitter", "stutter")
 ARTIFACT_TICKS = 16
-JITTER_SHIFT = 0.04  # jitter: sideways shake of ±4 % of the frame (±1.3 px at 32 px), flipping every tick
+JITTER_SHIFT = 0.06  # jitter: sideways shake of ±6 % of the frame (±1.9 px at 32 px), flipping every tick
 STUTTER_TICKS = (7, 11)  # stutter: frozen at tick 7's pose through tick 10, back on its path at tick 11
 
 
