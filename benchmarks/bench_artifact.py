@@ -362,16 +362,20 @@ def run_arm(world: World, runs: Runs, arm: str, kept: np.ndarray | None, seed: i
     return record
 
 
+def arm_removals(world: World, queries: list[dict], scores: dict[str, np.ndarray], seed: int) -> dict:
+    """{arm: pool rows it removes}; None for the clean model (no fine-tuning), none removed for the whole pool."""
+    return {BASE: None, FULL: np.array([], int), **removals(world, queries, scores, seed)}
+
+
 def causal_rows(world: World, runs: Runs, arms: dict[str, np.ndarray | None]) -> tuple[list[dict], list[dict]]:
     seeds = world.plan.seeds
     summary, per_seed = [], []
-    for arm, kept in arms.items():
+    for arm, removed in arms.items():
         done = [r for r in (runs.get(arm, s) for s in seeds) if r]
         if not done:
             continue
-        removed = [] if kept is None else sorted(set(range(len(world.records))) - set(int(i) for i in kept))
-        planted = int(np.sum(world.artifacts[removed] != "none")) if removed else 0
-        row = {"arm": arm, "removed (of them planted)": "–" if kept is None else f"{len(removed)} ({planted})",
+        planted = 0 if removed is None else int(np.sum(world.artifacts[removed] != "none"))
+        row = {"arm": arm, "removed (of them planted)": "–" if removed is None else f"{len(removed)} ({planted})",
                "seeds": len(done)}
         for kind, motion in PLANTED.items():
             row[f"{kind} rate on {motion}"] = spread([r[f"{kind} rate"] for r in done])
@@ -443,26 +447,25 @@ def main() -> None:
              f"Finding the cause took {finding_seconds / 60:.1f} min (detector on the pool, query generation, scoring)."]
     if not args.no_causal:
         runs = Runs(world.cache / f"runs-{plan.key(world.model.identity()['weight_hash'])}.jsonl")
+        # Fine-tuning data: the whole pool folder in its own order (the artifact model's training data, static
+        # clips included, which the mask index leaves out); removals name pool rows of the indexes.
         pool_clips = load_clip_folder(world.indexes["mask"].folder / world.indexes["mask"].header["data_root"])
-        by_id = {c.id: c for c in pool_clips}
-        data = load_training_tensors(world.model, [by_id[r["id"]] for r in world.records])
+        data = load_training_tensors(world.model, pool_clips)
         classifier = motion_classifier(Path(plan.root), world.model.geometry)
         pairs = preference_pairs(world)
-        count, causal_start, skipped = len(world.records), time.perf_counter(), []
+        causal_start, skipped = time.perf_counter(), []
         for seed in plan.seeds:
-            removed = removals(world, queries, scores, seed)
-            arms = {BASE: None, FULL: np.arange(count),
-                    **{arm: np.setdiff1d(np.arange(count), rows) for arm, rows in removed.items()}}
-            for arm, kept in arms.items():
+            for arm, removed in arm_removals(world, queries, scores, seed).items():
                 if arm == BASE and seed != plan.seeds[0]:
                     continue
                 if runs.reload().get(arm, seed) is None and past_deadline(args.deadline, 0):
                     skipped.append(f"{arm} (seed {seed})")
                     continue
+                gone = set() if removed is None else {world.records[i]["id"] for i in removed}
+                kept = None if removed is None else np.array([i for i, c in enumerate(pool_clips) if c.id not in gone])
                 run_arm(world, runs, arm, kept, seed, data, classifier, pairs)
         removed0 = removals(world, queries, scores, plan.seeds[0])
-        arms0 = {BASE: None, FULL: np.arange(count),
-                 **{arm: np.setdiff1d(np.arange(count), rows) for arm, rows in removed0.items()}}
+        arms0 = arm_removals(world, queries, scores, plan.seeds[0])
         summary, per_seed = causal_rows(world, runs, arms0)
         tables["Proving it causally: artifact rate of generations after re-fine-tuning without each removal"] = summary
         tables["Per seed"] = per_seed
