@@ -144,3 +144,22 @@ def test_bad_loss_settings_are_refused_by_name(clip_folder, tiny_geometry, bad, 
         patch_size=(2, 4, 4), num_layers=1, num_attention_heads=2, attention_head_dim=8, ffn_dim=32))
     with pytest.raises(MotiveError, match=message):
         train(model, clip_folder, replace(TrainConfig(), steps=1, batch_size=2, **bad), progress=False)
+
+
+@pytest.mark.parametrize("folder", ["index-motion", "index-nomask"])
+def test_committed_demo_indexes_are_what_the_recipe_computes(folder):
+    """The shipped vectors come from the recipe's settings and today's code: a query is computed the same way."""
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from motive_core.config import AttributionSettings
+    from motive_core.featurize import Featurizer
+
+    index = AttributionIndex(Path(__file__).resolve().parents[1] / "precomputed" / folder)
+    settings = AttributionSettings(**{**asdict(DemoRecipe().settings), "use_mask": folder == "index-motion"})
+    featurizer = Featurizer(load_model("demo"), settings)
+    index.check_query_config(featurizer.config())
+    for row in (0, len(index.clips) // 2):
+        clip = index.clips[row]
+        vector = featurizer.vector(featurizer.prepare_file(index.clip_path(clip)), clip["caption"])
+        np.testing.assert_allclose(vector, index.vectors[row], atol=2e-5)
