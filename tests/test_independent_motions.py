@@ -75,13 +75,11 @@ def test_reversal_count():
     assert _reversals(np.linspace(0, 9, 10), 1.0) == 0
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_bounce_falls_hits_the_floor_and_rebounds_repeatedly(seed):
-    scene, m = _measure("bounce", seed)
+def _check_bounce(scene: Scene, m: dict[str, np.ndarray]) -> None:
     y = m["y"]
     contacts = [i for i in range(1, len(y) - 1) if y[i] >= y[i - 1] and y[i] > y[i + 1]
                 and y[:i].min() < y[i] - 3 and y[i + 1:].min() < y[i] - 3]
-    assert len(contacts) >= 2, f"seed {seed}: {len(contacts)} rebounds, y = {np.round(y).tolist()}"
+    assert len(contacts) >= 2, f"seed {scene.seed}: {len(contacts)} rebounds, y = {np.round(y).tolist()}"
     first = contacts[0]
     assert y[first] - y[0] > 30 and y[first] - y[first + 1:].min() > 10  # a real drop, a real rebound
     assert (m["bottom"][contacts] >= m["bottom"].max() - 12).all()  # every rebound from the floor (frames
@@ -91,9 +89,7 @@ def test_bounce_falls_hits_the_floor_and_rebounds_repeatedly(seed):
     assert (m["x"][-1] - m["x"][0]) * scene.direction > 15  # drifting the named way
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_free_fall_accelerates_downward_without_rebound(seed):
-    _, m = _measure("free_fall", seed)
+def _check_free_fall(scene: Scene, m: dict[str, np.ndarray]) -> None:
     y = m["y"]
     vy = np.diff(y)
     assert y[-1] - y[0] > 50
@@ -103,36 +99,28 @@ def test_free_fall_accelerates_downward_without_rebound(seed):
     assert y[-1] == y.max()  # no rebound at the end
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_float_drifts_slowly_up_with_a_sway(seed):
-    _, m = _measure("float", seed)
+def _check_float(scene: Scene, m: dict[str, np.ndarray]) -> None:
     dy = np.diff(m["y"])
     assert m["y"][-1] < m["y"][0] - 15
     assert np.abs(dy).max() < 3 and dy.max() < 0.7  # slow, never sinking
     assert np.ptp(m["x"]) > 5 and _reversals(m["x"], 1.5) >= 1
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_slide_translates_along_the_floor_without_turning(seed):
-    scene, m = _measure("slide", seed)
+def _check_slide(scene: Scene, m: dict[str, np.ndarray]) -> None:
     assert np.ptp(m["y"]) <= 1 and np.ptp(m["bottom"]) <= 1
     assert (m["x"][-1] - m["x"][0]) * scene.direction > 35
     assert np.ptp(m["angle"]) < 0.15
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_roll_turns_by_its_travel_over_its_radius(seed):
-    scene, m = _measure("roll", seed)
+def _check_roll(scene: Scene, m: dict[str, np.ndarray]) -> None:
     travel = m["x"][-1] - m["x"][0]
     turned = m["angle"][-1] - m["angle"][0]
     assert travel * scene.direction > 40 and np.ptp(m["y"]) <= 1
     expected = travel / (scene.radius * 128)  # clockwise (growing angle, y down) when moving right
-    assert turned == pytest.approx(expected, rel=0.12), f"seed {seed}: turned {turned:.2f}, expected {expected:.2f}"
+    assert turned == pytest.approx(expected, rel=0.12), f"turned {turned:.2f}, expected {expected:.2f}"
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_spin_turns_in_place(seed):
-    scene, m = _measure("spin", seed)
+def _check_spin(scene: Scene, m: dict[str, np.ndarray]) -> None:
     wander = np.hypot(m["x"] - m["x"].mean(), m["y"] - m["y"].mean())
     assert wander.max() < 3
     turned = (m["angle"][-1] - m["angle"][0]) * scene.direction  # clockwise for direction +1
@@ -140,9 +128,7 @@ def test_spin_turns_in_place(seed):
     assert (np.diff(m["angle"]) * scene.direction > -0.05).all()  # one way only
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_compress_squashes_vertically_in_place_and_recovers(seed):
-    _, m = _measure("compress", seed)
+def _check_compress(scene: Scene, m: dict[str, np.ndarray]) -> None:
     height, width = m["bottom"] - m["top"] + 1, m["right"] - m["left"] + 1
     flat = int(np.argmin(height))
     assert height[flat] / height[0] < 0.7 and width[flat] / width[0] > 1.15
@@ -150,19 +136,15 @@ def test_compress_squashes_vertically_in_place_and_recovers(seed):
     assert np.ptp(m["bottom"]) <= 2 and np.ptp(m["x"]) <= 2  # pressed against the ground, not moved
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_stretch_elongates_along_its_named_axis(seed):
-    scene, m = _measure("stretch", seed)
+def _check_stretch(scene: Scene, m: dict[str, np.ndarray]) -> None:
     height, width = m["bottom"] - m["top"] + 1, m["right"] - m["left"] + 1
     aspect = width / height if scene.direction == 1 else height / width  # long side over short side
-    assert aspect.max() / aspect[0] > 1.8, f"seed {seed}: aspect {np.round(aspect, 2).tolist()}"
+    assert aspect.max() / aspect[0] > 1.8, f"seed {scene.seed}: aspect {np.round(aspect, 2).tolist()}"
     assert abs(aspect[-1] / aspect[0] - 1) < 0.1
     assert np.ptp(m["x"]) <= 2.5 and np.ptp(m["y"]) <= 2.5  # in place (thin strokes flicker at their edges)
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_swing_moves_on_an_arc_below_a_fixed_pivot(seed):
-    scene, m = _measure("swing", seed)
+def _check_swing(scene: Scene, m: dict[str, np.ndarray]) -> None:
     x, y = m["x"], m["y"]
     design = np.stack([x, y, np.ones_like(x)], axis=1)
     d, e, f = np.linalg.lstsq(design, -(x ** 2 + y ** 2), rcond=None)[0]  # x² + y² + dx + ey + f = 0
@@ -175,9 +157,7 @@ def test_swing_moves_on_an_arc_below_a_fixed_pivot(seed):
     assert np.sign(x[2] - x[0]) == -scene.direction  # 'swinging left' goes left first
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_explode_scatters_fragments_outward(seed):
-    _, m = _measure("explode", seed)
+def _check_explode(scene: Scene, m: dict[str, np.ndarray]) -> None:
     assert m["pieces"][0] <= 2 and m["pieces"][-1] >= 6
     assert m["spread"].max() > 2.5 * m["spread"][0]
     assert m["spread"][len(m["spread"]) // 2:].min() > 2 * m["spread"][0]  # the pieces stay apart (some leave)
@@ -242,3 +222,24 @@ def test_only_names_and_words_come_from_motionshapes():
     assert borrowed <= {"MOTIONS", "MOTION_WORDS", "DIRECTION_WORDS"}
     assert not any(isinstance(node, ast.Import) and any("motionshapes" in a.name for a in node.names)
                    for node in ast.walk(tree))
+
+
+CHECKS = {"bounce": _check_bounce, "free_fall": _check_free_fall, "float": _check_float, "slide": _check_slide,
+          "roll": _check_roll, "spin": _check_spin, "compress": _check_compress, "stretch": _check_stretch,
+          "swing": _check_swing, "explode": _check_explode}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("motion", MOTIONS)
+def test_each_motion_shows_its_defining_property(motion, seed):
+    CHECKS[motion](*_measure(motion, seed))
+
+
+@pytest.mark.parametrize("motion", MOTIONS)
+def test_no_other_motion_passes_a_motions_check(motion):
+    """The checks tell the motions apart: each one fails on every other motion's clip."""
+    for other in MOTIONS:
+        if other != motion:
+            measured = _measure(other, 0)
+            with pytest.raises(AssertionError):
+                CHECKS[motion](*measured)
