@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from benchmarks.bench_curation import (Query, Runs, cache_root, common_rows, motion_classifier, past_deadline,
-                                       query_losses, spread)
+                                       query_losses, selected, spread)
 from benchmarks.queries import paired_summary, training_features, word_overlap_scores
 from benchmarks.results_io import REPO, save
 from motive_core.artifacts import PLANTED, ArtifactReading, artifact_rate, detect_artifact
@@ -193,6 +193,15 @@ def protocol(world: World) -> str:
     if settings.conditioning == "null":
         return "no prompt (the indexes' conditioning is null: query and pool gradients both use the empty prompt)"
     return "full caption (the query's generation prompt or rendered caption; pool gradients use their captions)"
+
+
+def cached(path: Path, compute):
+    """``compute()``'s dict of arrays, kept in ``path`` (npz) so that parallel runs of the causal arms share it."""
+    if path.is_file():
+        return dict(np.load(path))
+    result = compute()
+    np.savez_compressed(path, **result)
+    return result
 
 
 def score_queries(world: World, queries: list[dict]) -> dict[str, np.ndarray]:
@@ -410,6 +419,8 @@ def parse(argv: list[str] | None = None) -> tuple[Plan, argparse.Namespace]:
     parser.add_argument("--prompts", type=int, default=8, help="evaluation prompts per affected motion and arm")
     parser.add_argument("--deadline", default=None, help="UTC HH:MM after which no new fine-tune is started")
     parser.add_argument("--no-causal", action="store_true", help="finding the cause only (no fine-tuning)")
+    parser.add_argument("--arms", default=None, help="run only causal arms whose names contain one of these "
+                        "comma-separated words (the tables show every finished arm); for splitting a run over processes")
     parser.add_argument("--quick", action="store_true", help="a tiny run for debugging (2 prompts, 2-step "
                         "fine-tunes, 1 seed)")
     parser.add_argument("--name", default=None)
@@ -429,9 +440,11 @@ def main() -> None:
     world = make_world(plan)
     log(f"world: {len(world.records)} pool clips, planted " + ", ".join(
         f"{int(np.sum(world.artifacts == k))} {k}" for k in PLANTED))
-    detector = detector_rows(world)
+    key = plan.key(world.model.identity()["weight_hash"])
+    detector = json.loads(cached(world.cache / f"detector-{key}.npz",
+                                 lambda: {"rows": np.array(json.dumps(detector_rows(world)))})["rows"].item())
     queries = make_queries(world)
-    scores = score_queries(world, queries)
+    scores = cached(world.cache / f"scores-{key}.npz", lambda: score_queries(world, queries))
     metrics = ranking_metrics(world, queries, scores)
     finding_seconds = time.perf_counter() - started
     tables = {"Detector on the pool's rendered clips (share of clips read as each verdict)": detector,
@@ -456,7 +469,7 @@ def main() -> None:
         causal_start, skipped = time.perf_counter(), []
         for seed in plan.seeds:
             for arm, removed in arm_removals(world, queries, scores, seed).items():
-                if arm == BASE and seed != plan.seeds[0]:
+                if (arm == BASE and seed != plan.seeds[0]) or not selected(arm, args.arms):
                     continue
                 if runs.reload().get(arm, seed) is None and past_deadline(args.deadline, 0):
                     skipped.append(f"{arm} (seed {seed})")
