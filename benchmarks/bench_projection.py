@@ -50,12 +50,12 @@ def _rss_bytes() -> int:
         return int(handle.read().split()[1]) * 4096
 
 
-def timed_with_peak(fn: Callable[[], object]) -> tuple[float, float | None]:
-    """(seconds, peak resident-set growth in MiB, sampled every 0.5 ms) of one call."""
+def timed_with_peak(fn: Callable[[], object]) -> tuple[float, float, float | None]:
+    """(wall seconds, CPU seconds of this thread, peak resident-set growth in MiB sampled every 0.5 ms)."""
     if not Path("/proc/self/statm").exists():
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         fn()
-        return time.perf_counter() - start, None
+        return time.perf_counter() - start, time.thread_time() - cpu, None
     before, peak, done = _rss_bytes(), [0], threading.Event()
 
     def sample():
@@ -65,23 +65,28 @@ def timed_with_peak(fn: Callable[[], object]) -> tuple[float, float | None]:
 
     sampler = threading.Thread(target=sample)
     sampler.start()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.thread_time()
     fn()
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.thread_time() - cpu
     done.set()
     sampler.join()
-    return elapsed, max(0, peak[0] - before) / 2 ** 20
+    return elapsed, cpu, max(0, peak[0] - before) / 2 ** 20
 
 
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``repeats`` calls after one warm-up call."""
+def median_seconds(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median wall and median CPU seconds (this thread) of ``repeats`` calls after one warm-up call.
+
+    On a loaded machine the wall time includes waiting for a core; the CPU time of the one working
+    thread does not, so it is the steadier figure for comparing methods.
+    """
     fn()
-    times = []
+    walls, cpus = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.thread_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def tensor_mib(*tensors: torch.Tensor) -> float:
@@ -214,6 +219,7 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def measure_size(size: int, methods_: list[Method], floor: float, rows: torch.Tensor, exact: np.ndarray) -> list[dict]:
+    """Every method at one size; ``floor`` is the CPU seconds of one read of a gradient."""
     single = rows[:1].clone()
     out = []
     for method in methods_:
@@ -221,11 +227,15 @@ def measure_size(size: int, methods_: list[Method], floor: float, rows: torch.Te
         if method.largest is not None and size > method.largest:
             continue
         projector = method.build(size)
-        seconds, peak = timed_with_peak(lambda: method.project(projector, single))
         if method.repeats > 1:
-            seconds = median_seconds(lambda: method.project(projector, single), method.repeats)
-        projected = method.project(projector, rows)
-        row.update({"seconds": seconds, "× floor": seconds / floor, "peak extra MiB": peak,
+            _, _, peak = timed_with_peak(lambda: method.project(projector, single))
+            seconds, cpu = median_seconds(lambda: method.project(projector, single), method.repeats)
+            projected = method.project(projector, rows)
+        else:  # one call serves both: generating the dense matrix, not the rows, is what costs
+            projected = []
+            seconds, cpu, peak = timed_with_peak(lambda: projected.append(method.project(projector, rows)))
+            projected = projected[0]
+        row.update({"seconds": seconds, "CPU s": cpu, "CPU × floor": cpu / floor, "peak extra MiB": peak,
                     "random state MiB": method.state(projector),
                     "Spearman ρ": spearman(exact, pair_cosines(projected))})
         out.append(row)
@@ -238,10 +248,10 @@ def full_size_rows(threads: int) -> list[dict]:
     """Ours on 1.42e9 entries fed as 1e8-entry pieces of one buffer (the input's content does not matter)."""
     piece = torch.randn(PIECE)
     lengths = [PIECE] * (WAN_PARAMETERS // PIECE) + [WAN_PARAMETERS % PIECE]
-    floor_start = time.perf_counter()
+    floor_start, floor_cpu = time.perf_counter(), time.thread_time()
     for length in lengths:
         piece[:length].sum()
-    floor = time.perf_counter() - floor_start
+    floor, floor_cpu = time.perf_counter() - floor_start, time.thread_time() - floor_cpu
     projector = fastfood.FastfoodProjector(fastfood.FastfoodConfig(dim=DIM), WAN_PARAMETERS)
 
     def run():
@@ -250,10 +260,12 @@ def full_size_rows(threads: int) -> list[dict]:
             stream.update(piece[:length])
         return stream.finish()
 
-    seconds, peak = timed_with_peak(run)
-    rows = [{"entries": f"{WAN_PARAMETERS:.2e}", "method": "read floor (sum)", "seconds": floor, "× floor": 1.0},
+    seconds, cpu, peak = timed_with_peak(run)
+    rows = [{"entries": f"{WAN_PARAMETERS:.2e}", "method": "read floor (sum)", "seconds": floor, "CPU s": floor_cpu,
+             "CPU × floor": 1.0},
             {"entries": f"{WAN_PARAMETERS:.2e}", "method": "Fastfood (ours), streamed", "seconds": seconds,
-             "× floor": seconds / floor, "peak extra MiB": peak, "random state MiB": fastfood_state(projector)}]
+             "CPU s": cpu, "CPU × floor": cpu / floor_cpu, "peak extra MiB": peak,
+             "random state MiB": fastfood_state(projector)}]
     for row in rows:
         print(row, flush=True)
     return rows
@@ -267,8 +279,9 @@ def thread_rows(size: int) -> list[dict]:
     out = []
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        seconds = median_seconds(lambda: projector.project(vector), 3)
-        out.append({"entries": f"{size:.0e}", "torch threads": threads, "Fastfood seconds": seconds})
+        seconds, cpu = median_seconds(lambda: projector.project(vector), 3)
+        out.append({"entries": f"{size:.0e}", "torch threads": threads, "Fastfood seconds": seconds,
+                    "CPU s (calling thread)": cpu})
         print(out[-1], flush=True)
     torch.set_num_threads(before)
     return out
@@ -278,10 +291,11 @@ def batch_rows(size: int, count: int = 8) -> list[dict]:
     """project_batch: seconds per gradient when 8 gradients share the regenerated randoms."""
     vectors = torch.randn(count, size)
     projector = fastfood.FastfoodProjector(fastfood.FastfoodConfig(dim=DIM), size)
-    one = median_seconds(lambda: projector.project(vectors[0]), 3)
-    batch = median_seconds(lambda: projector.project_batch(vectors), 1)
-    out = [{"entries": f"{size:.0e}", "mode": "one at a time", "seconds per gradient": one},
-           {"entries": f"{size:.0e}", "mode": f"project_batch of {count}", "seconds per gradient": batch / count}]
+    one, one_cpu = median_seconds(lambda: projector.project(vectors[0]), 3)
+    batch, batch_cpu = median_seconds(lambda: projector.project_batch(vectors), 1)
+    out = [{"entries": f"{size:.0e}", "mode": "one at a time", "seconds per gradient": one, "CPU s per gradient": one_cpu},
+           {"entries": f"{size:.0e}", "mode": f"project_batch of {count}", "seconds per gradient": batch / count,
+            "CPU s per gradient": batch_cpu / count}]
     print(out, flush=True)
     return out
 
@@ -299,9 +313,10 @@ def main() -> None:
     for size in (int(s) for s in args.sizes):
         gradients = synthetic_gradients(size, FIDELITY_GRADIENTS if size <= 10 ** 7 else 8)
         exact = pair_cosines(gradients)
-        floor = median_seconds(lambda: gradients[0].sum(), 5)
-        rows.append({"entries": f"{size:.0e}", "method": "read floor (sum)", "seconds": floor, "× floor": 1.0})
-        rows += measure_size(size, methods_, floor, gradients, exact)
+        floor, floor_cpu = median_seconds(lambda: gradients[0].sum(), 5)
+        rows.append({"entries": f"{size:.0e}", "method": "read floor (sum)", "seconds": floor, "CPU s": floor_cpu,
+                     "CPU × floor": 1.0})
+        rows += measure_size(size, methods_, floor_cpu, gradients, exact)
         del gradients
     if not args.skip_full:
         rows += full_size_rows(args.threads)
@@ -312,13 +327,18 @@ def main() -> None:
                "load_average_1min_before": load_before[0], "load_average_1min_after": load_after[0]}
     notes = [f"torch {machine['torch']}, {args.threads} CPU thread(s), no GPU; load average (1 min) "
              f"{load_before[0]:.1f} before and {load_after[0]:.1f} after the run on a 2-core machine shared with "
-             "other jobs, so seconds are noisy (compare rows of one run). Seconds: one gradient, fed in "
-             f"{CHUNK}-entry chunks (median of 3 after a warm-up; TRAK and dattri: one call). Peak extra "
+             "other jobs, so wall seconds are noisy (compare rows of one run). Seconds: wall time for one "
+             f"gradient fed in {CHUNK}-entry chunks (median of 3 after a warm-up); CPU s: CPU time of the one "
+             "working thread over the same calls, which waiting for a core does not inflate; CPU × floor: CPU s "
+             "over the CPU seconds of one read of the gradient (its sum). TRAK and dattri: one call projecting all the "
+             "fidelity gradients at once, an upper bound for one gradient (their cost is generating the "
+             "D × 512 Gaussian matrix block by block, whatever the number of gradients). Peak extra "
              "memory: resident-set growth sampled every 0.5 ms during the first call. Random state: what "
              "the projector keeps (Fastfood: its permutation, plus the randoms cached for models under 8.4M "
              "entries; count-sketch: only its seed). Spearman ρ: exact vs projected cosines of the 66 pairs "
              f"of {FIDELITY_GRADIENTS} synthetic gradients (28 pairs of 8 at 1e8)."] + notes
-    columns = ["entries", "method", "seconds", "× floor", "peak extra MiB", "random state MiB", "Spearman ρ"]
+    columns = ["entries", "method", "seconds", "CPU s", "CPU × floor", "peak extra MiB", "random state MiB",
+               "Spearman ρ"]
     rows = [{column: row.get(column, "–") for column in columns} for row in rows]
     save("projection", {"Projection to D′ = 512 on the CPU": rows,
                         "Fastfood on one and two torch threads": threads,
