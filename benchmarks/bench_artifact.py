@@ -350,8 +350,9 @@ def evaluate(model: DemoVideoModel, world: World, classifier: FlowMotionClassifi
 
 def run_arm(world: World, runs: Runs, arm: str, kept: np.ndarray | None, seed: int, data, classifier,
             pairs: dict[str, list[tuple[Query, Query]]]) -> dict:
+    removed = [] if kept is None else sorted(set(range(len(data[1]))) - {int(i) for i in kept})
     cached = runs.get(arm, seed)
-    if cached is not None:
+    if cached is not None and cached.get("removed pool clips") == removed:
         return cached
     start = time.perf_counter()
     recipe = world.plan.finetune
@@ -363,7 +364,8 @@ def run_arm(world: World, runs: Runs, arm: str, kept: np.ndarray | None, seed: i
         log(f"{arm}, seed {seed}: fine-tuning on {len(kept)} clips")
         model = finetune_from(world.base, (data[0][kept], [data[1][i] for i in kept]), replace(recipe, seed=seed))
     trained = time.perf_counter() - start
-    record = {"arm": arm, "seed": seed, "clips": 0 if kept is None else len(kept), **evaluate(model, world, classifier, seed, pairs),
+    record = {"arm": arm, "seed": seed, "clips": 0 if kept is None else len(kept), "removed pool clips": removed,
+              **evaluate(model, world, classifier, seed, pairs),
               "train seconds": trained, "seconds": time.perf_counter() - start}
     runs.add(record)
     log(f"  {arm}, seed {seed}: " + ", ".join(f"{k} {record[f'{k} rate']:.2f}" for k in PLANTED)
