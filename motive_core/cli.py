@@ -19,29 +19,35 @@ EXIT_BAD_INPUT = 2
 
 
 def _add_settings(parser: argparse.ArgumentParser) -> None:
-    from motive_core.config import CONDITIONINGS, LOSSES, AttributionSettings
+    from motive_core.config import CONDITIONINGS, LOSSES, PRESETS, PROJECTORS, AttributionSettings
 
     d = AttributionSettings()
+    parser.add_argument("--preset", default="paper", choices=PRESETS,
+                        help="paper: Motive as published (captions, the paper's loss); motion: null prompt and "
+                             "temporal-difference loss, the demo's default (flags below override it)")
     parser.add_argument("--no-mask", action="store_true", help="W ≡ 1: the paper's 'w/o motion mask' baseline")
     parser.add_argument("--tracker", default=d.tracker, help="motion estimator: opencv (default) or alltracker")
     parser.add_argument("--t-index", type=int, default=d.t_index, help="fixed scheduler index (paper: 500 of 1000)")
     parser.add_argument("--noise-seed", type=int, default=d.noise_seed, help="seed of the shared noise draw")
     parser.add_argument("--proj-dim", type=int, default=d.proj_dim, help="projection dimension D′ (paper: 512)")
-    parser.add_argument("--proj-seed", type=int, default=d.proj_seed, help="seed of the Fastfood projection")
+    parser.add_argument("--proj-seed", type=int, default=d.proj_seed, help="seed of the projection")
     parser.add_argument("--block-size", type=int, default=d.block_size, help="Fastfood block (power of two ≤ 32768)")
+    parser.add_argument("--projector", default=d.projector, choices=PROJECTORS, help="random projection (Eq. 9)")
     parser.add_argument("--params", default=d.params, help="regex over denoiser parameter names (default: all)")
-    parser.add_argument("--loss", default=d.loss, choices=LOSSES, help="attribution loss")
-    parser.add_argument("--conditioning", default=d.conditioning, choices=CONDITIONINGS,
-                        help="text in the gradient: each clip's caption (the paper) or the null prompt on both sides")
+    parser.add_argument("--loss", default=None, choices=LOSSES, help="attribution loss (default: the preset's)")
+    parser.add_argument("--conditioning", default=None, choices=CONDITIONINGS,
+                        help="text in the gradient: each clip's caption (the paper) or the null prompt on both sides "
+                             "(default: the preset's)")
 
 
 def _settings(args: argparse.Namespace):
-    from motive_core.config import AttributionSettings
+    from motive_core.config import PRESETS, AttributionSettings
 
+    preset = PRESETS[args.preset]
     return AttributionSettings(use_mask=not args.no_mask, tracker=args.tracker, t_index=args.t_index,
                                noise_seed=args.noise_seed, proj_dim=args.proj_dim, proj_seed=args.proj_seed,
-                               block_size=args.block_size, params=args.params, loss=args.loss,
-                               conditioning=args.conditioning)
+                               block_size=args.block_size, params=args.params, loss=args.loss or preset.loss,
+                               conditioning=args.conditioning or preset.conditioning, projector=args.projector)
 
 
 def _add_conditioning_check(parser: argparse.ArgumentParser) -> None:

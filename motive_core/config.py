@@ -53,6 +53,15 @@ class AttributionSettings:
         return caption if self.conditioning == "caption" else ""
 
 
+# Named starting points: "paper" is Motive as published (each clip's caption, the paper's loss, Eq. 15-16);
+# "motion" ranks by the clip's motion alone (null prompt, temporal-difference loss): the demo's default, which
+# a prompt cannot steer (docs/results.md).
+PRESETS: dict[str, AttributionSettings] = {
+    "paper": AttributionSettings(),
+    "motion": AttributionSettings(loss="temporal_diff", conditioning="null"),
+}
+
+
 def upgrade_vector_config(config: dict) -> dict:
     """An index's vector config with settings it predates filled in as they were then (LEGACY_SETTINGS)."""
     settings = {**LEGACY_SETTINGS, **config.get("settings", {})}

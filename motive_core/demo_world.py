@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from motive_core.artifacts import PLANTED, detect_artifact, plant_artifacts
-from motive_core.config import AttributionSettings
+from motive_core.config import PRESETS, AttributionSettings
 from motive_core.data import load_clip_folder
 from motive_core.featurize import Featurizer
 from motive_core.index import CONFIG, atomic_write_json, build_index
@@ -54,7 +54,7 @@ class ArtifactRecipe:
     finetune: TrainConfig = TrainConfig(steps=100, batch_size=16, lr=1e-3, warmup=10, seed=0, loss_space="sample",
                                         temporal_weight=4.0, log_every=10)
     # The clean demo's index settings: a query's prompt is not part of its gradient (conditioning "null").
-    settings: AttributionSettings = AttributionSettings(loss="temporal_diff", conditioning="null")
+    settings: AttributionSettings = PRESETS["motion"]
     example_seed: int = 31
     example_candidates: int = 12  # generations tried per artifact kind for an example that shows it
 
@@ -84,7 +84,7 @@ class DemoRecipe:
     # side-by-side isolates the mask. With captions on both sides half of a ranking came from the motion word a
     # query's prompt shares with training captions; null conditioning ranks by the motion (held-out queries with
     # no prompt: P@10 0.710 vs 0.374, docs/results.md). The library default stays the paper's method.
-    settings: AttributionSettings = AttributionSettings(loss="temporal_diff", conditioning="null")
+    settings: AttributionSettings = PRESETS["motion"]
     example_seed: int = 1
     generate_steps: int = 30
     guidance: float = 3.0

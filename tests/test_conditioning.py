@@ -95,3 +95,18 @@ def test_cli_build_index_takes_conditioning(capsys, tmp_path, clip_folder, tiny_
                  "--proj-dim", "64", "--unit-size", "4", "--conditioning", "null", "--json"])
     assert code == 0, capsys.readouterr().err
     np.testing.assert_array_equal(AttributionIndex(out).vectors, AttributionIndex(null_index).vectors)
+
+
+def test_presets_name_the_paper_and_the_motion_settings(capsys, tmp_path, clip_folder, tiny_demo_dir):
+    from motive_core.config import PRESETS
+
+    assert (PRESETS["paper"].conditioning, PRESETS["paper"].loss) == ("caption", "motive")
+    assert (PRESETS["motion"].conditioning, PRESETS["motion"].loss) == ("null", "temporal_diff")
+    common = ["build-index", "--data", str(clip_folder), "--model", str(tiny_demo_dir), "--proj-dim", "64", "--json"]
+    assert main([*common, "--out", str(tmp_path / "m"), "--preset", "motion", "--loss", "motive"]) == 0, \
+        capsys.readouterr().err
+    settings = AttributionIndex(tmp_path / "m").config["settings"]
+    assert (settings["conditioning"], settings["loss"]) == ("null", "motive")  # a flag overrides the preset
+    with pytest.raises(SystemExit):
+        main([*common, "--out", str(tmp_path / "bad"), "--preset", "words"])
+    assert "invalid choice: 'words'" in capsys.readouterr().err
