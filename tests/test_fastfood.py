@@ -385,3 +385,15 @@ def test_projection_runs_serially_and_restores_the_thread_count():
     assert torch.get_num_threads() == 2
     torch.set_num_threads(1)
     assert torch.equal(projector.project(x), two)
+
+
+def test_two_threads_project_blocks_side_by_side_with_the_same_result(monkeypatch):
+    """Many block batches (a small buffer) run on two threads; the sum is taken in block order, so it is exact."""
+    monkeypatch.setitem(fastfood._BUFFER_ELEMENTS, "cpu", 2048)
+    projector = FastfoodProjector(SMALL, 40_000)
+    vectors = torch.randn(3, 40_000)
+    one = projector.project(vectors[0]), projector.project_batch(vectors)
+    torch.set_num_threads(2)
+    two = projector.project(vectors[0]), projector.project_batch(vectors)
+    assert torch.get_num_threads() == 2
+    assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1])

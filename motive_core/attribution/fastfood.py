@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import math
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
@@ -178,6 +179,17 @@ def serial_cpu_ops(device: torch.device) -> Iterator[None]:
                 torch.set_num_threads(_serial["threads"])
 
 
+def run_in_order(device: torch.device, tasks: list[Callable[[], torch.Tensor]]) -> list[torch.Tensor]:
+    """Results of ``tasks`` in order. On the CPU they run side by side on as many threads as torch was set
+    to use, each task's ops on one thread: parallel across blocks instead of inside small ops."""
+    with serial_cpu_ops(device):
+        workers = min(_serial["threads"], len(tasks)) if device.type == "cpu" else 1
+        if workers <= 1:
+            return [task() for task in tasks]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(lambda task: task(), tasks))
+
+
 def _next_pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
@@ -292,13 +304,17 @@ class FastfoodProjector:
             raise ValueError(f"project_batch expects (N, {self.total_dim}) gradients, got {tuple(vectors.shape)}")
         b, device = self.block_size, vectors.device
         step = ProjectionStream(self, device).batch_blocks  # the same block batches as project()
-        total = torch.zeros(vectors.shape[0], self.config.dim, dtype=torch.float32, device=device)
-        for first in range(0, self.num_blocks, step):
+
+        def batch(first: int) -> torch.Tensor:
             count = min(step, self.num_blocks - first)
             piece = vectors[:, first * b:(first + count) * b].to(torch.float32)
             if piece.shape[1] < count * b:
                 piece = torch.nn.functional.pad(piece, (0, count * b - piece.shape[1]))
-            total += self.project_blocks(piece.reshape(-1, count, b), first)
+            return self.project_blocks(piece.reshape(-1, count, b), first)
+
+        total = torch.zeros(vectors.shape[0], self.config.dim, dtype=torch.float32, device=device)
+        for part in run_in_order(device, [lambda first=first: batch(first) for first in range(0, self.num_blocks, step)]):
+            total += part
         return total
 
     def stream(self, device=None) -> "ProjectionStream":
@@ -343,9 +359,14 @@ class ProjectionStream:
         b = self.projector.block_size
         step = self.batch_blocks * b
         whole = (flat.numel() // b) * b
-        for start in range(0, whole, step):
+
+        def batch(start: int) -> torch.Tensor:
             piece = flat[start:min(start + step, whole)].to(self.device, torch.float32)
-            self._add(piece.view(-1, b))
+            return self.projector.project_blocks(piece.view(-1, b), self._next_block + start // b)
+
+        for part in run_in_order(self.device, [lambda start=start: batch(start) for start in range(0, whole, step)]):
+            self._total += part
+        self._next_block += whole // b
         return whole
 
     def _fill(self, flat: torch.Tensor) -> int:
