@@ -85,9 +85,12 @@ def test_refuses_wrong_lengths():
         projector.project_batch(torch.zeros(2, 999))
 
 
-def test_projection_keeps_the_callers_thread_count():
+def test_two_threads_give_the_same_vector_and_keep_the_callers_thread_count():
+    projector = CountSketchProjector(FastfoodConfig(dim=16, block_size=64), 500_000)
+    x = torch.randn(500_000)  # four pieces
+    one = projector.project(x)
     torch.set_num_threads(2)
-    CountSketchProjector(FastfoodConfig(dim=16, block_size=64), 1000).project(torch.randn(1000))
+    assert torch.equal(projector.project(x), one)
     assert torch.get_num_threads() == 2
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from motive_core.attribution.fastfood import FastfoodConfig, index_hash_range, serial_cpu_ops
+from motive_core.attribution.fastfood import FastfoodConfig, index_hash_range, run_in_order, serial_cpu_ops
 from motive_core.errors import MotiveError
 
 _PIECE = 1 << 17  # entries hashed and scattered at a time (stays in cache)
@@ -54,9 +54,11 @@ class CountSketchProjector:
         """P·x for each row of (N, D) → (N, D′), hashing each index once for all rows."""
         if vectors.ndim != 2 or vectors.shape[1] != self.total_dim:
             raise ValueError(f"project_batch expects (N, {self.total_dim}) gradients, got {tuple(vectors.shape)}")
+        tasks = [lambda start=start: self.project_piece(vectors[:, start:start + _PIECE].to(torch.float32), start)
+                 for start in range(0, self.total_dim, _PIECE)]
         total = torch.zeros(vectors.shape[0], self.config.dim, dtype=torch.float32, device=vectors.device)
-        for start in range(0, self.total_dim, _PIECE):
-            total += self.project_piece(vectors[:, start:start + _PIECE].to(torch.float32), start)
+        for part in run_in_order(vectors.device, tasks):
+            total += part
         return total
 
     def stream(self, device=None) -> "CountSketchStream":
@@ -82,9 +84,11 @@ class CountSketchStream:
         if self._fed + flat.numel() > self.projector.total_dim:
             raise MotiveError(f"fed {self._fed + flat.numel()} gradient entries, more than the "
                               f"{self.projector.total_dim} this projector was built for")
-        for start in range(0, flat.numel(), _PIECE):
-            piece = flat[start:start + _PIECE].to(self.device, torch.float32)
-            self._total += self.projector.project_piece(piece, self._fed + start)
+        tasks = [lambda start=start: self.projector.project_piece(flat[start:start + _PIECE].to(self.device, torch.float32),
+                                                                  self._fed + start)
+                 for start in range(0, flat.numel(), _PIECE)]
+        for part in run_in_order(self.device, tasks):
+            self._total += part
         self._fed += flat.numel()
 
     def finish(self) -> torch.Tensor:
