@@ -26,6 +26,8 @@ from types import SimpleNamespace
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
+from gradio import processing_utils  # noqa: E402
+from gradio import utils as gradio_utils  # noqa: E402
 import numpy as np  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
@@ -35,6 +37,7 @@ from motive_core.errors import MotiveError  # noqa: E402
 from motive_core.featurize import PreparedClip  # noqa: E402
 from motive_core.models import load_model  # noqa: E402
 from motive_core import review as rv  # noqa: E402
+from motive_core.disk import FolderCleaner, FolderLimit  # noqa: E402
 from motive_core.query import Attributor, conditioning_note  # noqa: E402
 from motive_core.serving import FileGuard, is_inside, shown_path  # noqa: E402
 from motive_core.video import probe_video, read_video, write_mp4  # noqa: E402
@@ -51,6 +54,12 @@ MAX_SEED = 2**32 - 1
 # size), only capped at this long side; decoding straight at the model's size through the decoder's scaler
 # shifted scores by up to 0.04. Memory per request is bounded by reading only the attributed window.
 DECODE_SIDE = 1024
+MAX_UPLOAD_MB = 200
+UPLOADS = ud.MediaCache().root / "uploads"  # gradio's temp folder for this app (uploads and served copies)
+# (folder, size cap, maximum age): uploads and rendered media are scratch; saved reviews live longer
+UPLOADS_LIMIT = (2 * 1024**3, 6 * 3600.0)
+MEDIA_LIMIT = (2 * 1024**3, 24 * 3600.0)
+REVIEWS_LIMIT = (1024**3, 30 * 86400.0)
 HEAVY = dict(concurrency_id="heavy", concurrency_limit=2)  # queued model work, two at a time
 LIGHT = dict(queue=False)
 QUERY_HEADERS = ["#", "name", "prompt", "window", "top clip", "max motion px/frame"]
@@ -94,6 +103,7 @@ class Engine:
     examples: list[Example]
     media: ud.MediaCache
     max_seconds: float = 60.0
+    max_upload_mb: int = MAX_UPLOAD_MB
     lock: threading.Lock = field(default_factory=threading.Lock)
     prepared: ud.LruCache = field(default_factory=lambda: ud.LruCache(4))
     profiles: ud.LruCache = field(default_factory=lambda: ud.LruCache(16))
@@ -364,10 +374,13 @@ def _query_name(name: str, prompt: str, video: str) -> str:
 
 def build_app(model: str | Path = DEFAULT_MODEL, index: str | Path = DEFAULT_INDEX,
               nomask_index: str | Path | None = None, examples: str | Path | None = None,
-              cache_dir: str | Path | None = None, device: str | None = None, max_seconds: float = 60.0) -> gr.Blocks:
+              cache_dir: str | Path | None = None, device: str | None = None, max_seconds: float = 60.0,
+              max_upload_mb: int = MAX_UPLOAD_MB) -> gr.Blocks:
     """The Motive Studio Blocks for one model and index (loaded here, once, for all sessions)."""
     engine = load_engine(model, index, nomask_index, examples, cache_dir, device, max_seconds)
-    with gr.Blocks(title="Motive Studio") as demo:
+    engine.max_upload_mb = max_upload_mb
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(UPLOADS))  # a folder of its own, so it can be capped
+    with gr.Blocks(title="Motive Studio", delete_cache=(1800, int(UPLOADS_LIMIT[1]))) as demo:
         demo.motive_engine = engine
         ui = _layout(engine)
         ui.demo = demo
@@ -432,13 +445,14 @@ def _query_tab(engine: Engine, ui: UI) -> None:
                 ui.guidance = BoundedSlider(1.0, 8.0, 3.0, step=0.5, label="guidance (CFG)")
             ui.generate = gr.Button("Generate with the loaded model", elem_id="generate-btn")
             ui.name = gr.Textbox(label="Query name (used in curation)", elem_id="query-name")
-            ui.window_start = BoundedNumber(None, label="window start (s)", minimum=0, maximum=engine.max_seconds,
-                                            elem_id="window-start",
-                                            info=f"the model attributes {engine.span:.2f} s of the clip; empty = "
-                                                 "the window with the most motion")
+            ui.window_start = gr.Textbox("", label="window start (s)", elem_id="window-start",
+                                         placeholder="empty: the window with the most motion",
+                                         info=f"the model attributes {engine.span:.2f} s of the clip; cleared when "
+                                              "you upload a clip")
             ui.run = gr.Button("Run Motive ▶  (motion → attribution)", variant="primary", elem_id="run-btn")
         with gr.Column(scale=3):
-            ui.video = gr.Video(label="Query clip (generate, upload, or pick an example below)", sources=["upload"],
+            ui.video = gr.Video(label=f"Query clip (uploads up to {engine.max_upload_mb} MB and "
+                                      f"{engine.max_seconds:g} s)", sources=["upload"],
                                 height=300, loop=True, autoplay=True, elem_id="query-video")
     if engine.examples:
         gr.Examples([[str(e.file), e.prompt, e.name] for e in engine.examples], [ui.video, ui.prompt, ui.name],
@@ -573,9 +587,23 @@ def _motion_outputs(engine: Engine, query: Query, prepared: Prepared) -> tuple:
     return str(triptych), figure, str(latent), warning_md, query.stats, query, status
 
 
-def _make_query(engine: Engine, video: str, prompt: str, name: str, start: float | None,
+def _window_start(text: str | float | None) -> float | None:
+    """The window start typed by the user (seconds), or None for "the window with the most motion"."""
+    if text is None or not str(text).strip():
+        return None
+    try:
+        start = float(str(text).strip())
+    except ValueError:
+        raise refuse(f"window start must be a number of seconds, or empty for the window with the most motion "
+                     f"(got {str(text)[:40]!r}).", "Bad setting") from None
+    if not math.isfinite(start):
+        raise refuse(f"window start must be a finite number of seconds (got {text!r}).", "Bad setting")
+    return start
+
+
+def _make_query(engine: Engine, video: str, prompt: str, name: str, start: str | float | None,
                 progress: gr.Progress) -> tuple[Query, Prepared]:
-    prepared = engine.prepare(_need_video(video), start, progress)
+    prepared = engine.prepare(_need_video(video), _window_start(start), progress)
     clip = prepared.clip
     query = Query(key=prepared.key, video=video, window=prepared.window, name=_query_name(name, prompt, video),
                   prompt=prompt or "", stats={**clip.stats.to_dict(), "window": prepared.window},
@@ -679,7 +707,8 @@ def _wire(engine: Engine, ui: UI) -> None:
                 "nomask_index": None if engine.nomask is None else {
                     "folder": shown_path(engine.nomask.index.folder, REPO), "clips": len(engine.nomask.index.clips)},
                 "examples": [{"file": e.file.name, "prompt": e.prompt, "name": e.name} for e in engine.examples],
-                "max_seconds": engine.max_seconds, "api": list(API_NAMES)}
+                "max_seconds": engine.max_seconds, "max_upload_mb": engine.max_upload_mb,
+                "attributed_seconds": engine.span, "api": list(API_NAMES)}
 
     @handled
     def generate(prompt: str, seed: float, steps: float, guidance: float, progress=gr.Progress()) -> tuple:
@@ -691,7 +720,7 @@ def _wire(engine: Engine, ui: UI) -> None:
         return str(path), f"generated: {prompt.strip()[:60]} (seed {int(seed or 0)})"
 
     @handled
-    def motion(video: str, prompt: str, name: str, window_start: float | None = None, progress=gr.Progress()) -> tuple:
+    def motion(video: str, prompt: str, name: str, window_start: str = "", progress=gr.Progress()) -> tuple:
         """Decode the query's window, estimate its motion; returns overlays, magnitude plot, latent mask,
         warnings, stats (with the window) and status."""
         query, prepared = _make_query(engine, video, prompt, name, window_start, progress)
@@ -700,7 +729,7 @@ def _wire(engine: Engine, ui: UI) -> None:
 
     @handled
     def attribute(video: str, prompt: str, name: str, top: float, with_nomask: bool,
-                  window_start: float | None = None, progress=gr.Progress()) -> tuple:
+                  window_start: str = "", progress=gr.Progress()) -> tuple:
         """Rank every training clip by influence on the query's window (decoding, motion, gradient,
         projection, ranking)."""
         query, prepared = _make_query(engine, video, prompt, name, window_start, progress)
@@ -831,7 +860,7 @@ def _wire(engine: Engine, ui: UI) -> None:
 
     @handled
     def save_review(notes: str, fraction: float, percentile: float, prompt: str, name: str,
-                    window_start: float | None, video: str | None, queries: list[dict], selected: dict | None,
+                    window_start: str, video: str | None, queries: list[dict], selected: dict | None,
                     request: gr.Request) -> tuple:
         """Save this session's review on the server; returns the review file and a link that reopens it."""
         folder = engine.media.root / "reviews"
@@ -868,7 +897,7 @@ def _wire(engine: Engine, ui: UI) -> None:
                             if video_path and video_path.is_file() else "."))
         return (_query_rows(queries), queries, review.get("notes", ""),
                 vote_settings.get("fraction", 0.1), vote_settings.get("percentile", 90.0),
-                current.get("prompt", ""), current.get("name", ""), current.get("window_start"),
+                current.get("prompt", ""), current.get("name", ""), current.get("window_start") or "",
                 str(video_path) if video_path and video_path.is_file() else None, md)
 
     @handled
@@ -953,7 +982,7 @@ def _connect(ui: UI, engine: Engine, fn: dict) -> None:
     ui.generate.click(fn["generate"], [ui.prompt, ui.seed, ui.steps, ui.guidance], [ui.video, ui.name],
                       api_name="generate", **HEAVY)
     # a new clip starts without the previous clip's prompt (else it would silently become this clip's caption)
-    ui.video.upload(lambda v: (Path(v).stem if v else "", "", None), ui.video, [ui.name, ui.prompt, ui.window_start],
+    ui.video.upload(lambda v: (Path(v).stem if v else "", "", ""), ui.video, [ui.name, ui.prompt, ui.window_start],
                     api_visibility="private", **LIGHT)
     run = ui.run.click(fn["motion"], [ui.video, ui.prompt, ui.name, ui.window_start], motion_outputs,
                        api_name="motion", **HEAVY)
@@ -999,9 +1028,22 @@ def launch(demo: gr.Blocks, port: int | None = None, host: str | None = None, **
     guard = Middleware(FileGuard, allowed=functools.partial(_served, demo, roots))
     app_kwargs = {**kwargs.pop("app_kwargs", {}), "middleware": [guard]}
     demo.queue(default_concurrency_limit=2, max_size=64)
+    if not hasattr(demo, "motive_cleaner"):
+        demo.motive_cleaner = FolderCleaner(_folder_limits(engine)).start()
     return demo.launch(server_name=host, server_port=port, allowed_paths=[str(r) for r in roots],
-                       max_file_size="200mb", css=CSS, theme=gr.themes.Soft(), footer_links=["api", "settings"],
+                       max_file_size=f"{engine.max_upload_mb}mb", css=CSS, theme=gr.themes.Soft(),
+                       footer_links=["api", "settings"],
                        app_kwargs=app_kwargs, **kwargs)
+
+
+def _folder_limits(engine: Engine) -> list[FolderLimit]:
+    """Size caps and ages for gradio's temp folder (when it is this app's own), rendered media, reviews."""
+    limits = [FolderLimit(engine.media.root, *MEDIA_LIMIT, skip=("reviews",)),
+              FolderLimit(engine.media.root / "reviews", *REVIEWS_LIMIT)]
+    uploads = Path(os.environ.get("GRADIO_TEMP_DIR", ""))
+    if uploads.resolve() == UPLOADS.resolve():  # never prune a temp folder shared with other apps
+        limits.append(FolderLimit(uploads, *UPLOADS_LIMIT))
+    return limits
 
 
 def _served(demo: gr.Blocks, roots: list[Path], path: Path) -> bool:
@@ -1010,7 +1052,24 @@ def _served(demo: gr.Blocks, roots: list[Path], path: Path) -> bool:
     if any(is_inside(path, root) for root in roots):
         return True
     names = {str(path), str(path.resolve())}
-    return any(not names.isdisjoint(files) for files in list(demo.temp_file_sets))
+    if any(not names.isdisjoint(files) for files in list(demo.temp_file_sets)):
+        return True
+    return is_inside(path, Path(gradio_utils.get_upload_folder())) and _gradio_copy(str(path.resolve()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _content_hash(path: str, size: int, mtime_ns: int) -> str:
+    return processing_utils.hash_file(path)
+
+
+def _gradio_copy(path: str) -> bool:
+    """Whether gradio itself put this file in its temp folder for a session: it names each copy's folder by
+    a secret-seeded hash of the content (outputs held in per-session component copies are in no set)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    return Path(path).parent.name == _content_hash(path, info.st_size, info.st_mtime_ns)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -1023,6 +1082,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cache-dir", default=None, help="where rendered clips are cached (default: system temp)")
     p.add_argument("--device", default=None, help="cpu / cuda (default: cuda when available)")
     p.add_argument("--max-seconds", type=float, default=60.0, help="longest query clip accepted")
+    p.add_argument("--max-upload-mb", type=int, default=MAX_UPLOAD_MB, help="largest upload accepted (MB)")
     p.add_argument("--port", type=int, default=None, help="default 7860 or $GRADIO_SERVER_PORT")
     p.add_argument("--host", default=None, help="default 127.0.0.1 or $GRADIO_SERVER_NAME (0.0.0.0 on Spaces)")
     return p.parse_args(argv)
@@ -1037,7 +1097,8 @@ def main(argv: list[str] | None = None) -> int:
     examples = args.examples or (DEFAULT_EXAMPLES if DEFAULT_EXAMPLES.is_dir() else None)
     start = time.perf_counter()
     try:
-        demo = build_app(args.model, args.index, nomask, examples, args.cache_dir, args.device, args.max_seconds)
+        demo = build_app(args.model, args.index, nomask, examples, args.cache_dir, args.device, args.max_seconds,
+                         args.max_upload_mb)
     except MotiveError as err:
         print(f"motive-studio: {err}", file=sys.stderr)
         if demo_index:

@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.screenshots import free_port  # noqa: E402
 
 TOP = 4
+UPLOAD_MB = 5
 
 
 # ------------------------------------------------------------------------------------ shared builders
@@ -102,7 +103,8 @@ def bad_inputs(tmp_path_factory) -> dict[str, Path]:
 def demo(world):
     import app
 
-    return app.build_app(world["model"], world["index"], world["nomask"], world["examples"], cache_dir=world["cache"])
+    return app.build_app(world["model"], world["index"], world["nomask"], world["examples"], cache_dir=world["cache"],
+                         max_upload_mb=UPLOAD_MB)
 
 
 @pytest.fixture(scope="module")
@@ -523,13 +525,13 @@ def test_window_defaults_to_the_most_motion_and_reads_only_the_window(server, lo
     from gradio_client import handle_file
 
     c = client(server)
-    *_, warnings, stats, status = c.predict(handle_file(str(long_clip)), "", "long", None, api_name="/motion")
+    *_, warnings, stats, status = c.predict(handle_file(str(long_clip)), "", "long", "", api_name="/motion")
     window = stats["window"]
     assert window["chosen"] == "most motion" and window["start"] < 4.0 - window["duration"] + 0.5
     assert window["clip_duration"] == pytest.approx(20.0, abs=0.2) and window["duration"] == pytest.approx(1.0)
     assert window["decoded_frames"] <= 8 * window["duration"] + 2  # the window only, not 160 frames
     assert not stats["is_near_static"] and "window" in status
-    out = c.predict(handle_file(str(long_clip)), "", "long", TOP, False, None, api_name="/attribute")
+    out = c.predict(handle_file(str(long_clip)), "", "long", TOP, False, "", api_name="/attribute")
     assert out[10]["query"]["window"]["start"] == window["start"]
     assert f"{window['start']:.2f}" in out[4]
 
@@ -539,15 +541,18 @@ def test_a_still_window_of_a_moving_clip_is_told_so_not_called_static(server, lo
     from gradio_client.exceptions import AppError
 
     c = client(server)
-    *_, warnings, stats, _ = c.predict(handle_file(str(long_clip)), "", "late", 10.0, api_name="/motion")
+    *_, warnings, stats, _ = c.predict(handle_file(str(long_clip)), "", "late", "10", api_name="/motion")
     assert stats["window"] == {**stats["window"], "start": 10.0, "chosen": "given"}
     assert "outside the attributed window" in warnings and "Nearly static" not in warnings
     with pytest.raises(AppError) as caught:
-        c.predict(handle_file(str(long_clip)), "", "late", TOP, False, 10.0, api_name="/attribute")
+        c.predict(handle_file(str(long_clip)), "", "late", TOP, False, "10", api_name="/attribute")
     assert "outside the attributed window" in str(caught.value) and "no motion at all" not in str(caught.value)
     with pytest.raises(AppError) as caught:
-        c.predict(handle_file(str(long_clip)), "", "late", 19.5, api_name="/motion")
+        c.predict(handle_file(str(long_clip)), "", "late", "19.5", api_name="/motion")
     assert "window start must be between 0 and 19.00 s" in str(caught.value)
+    with pytest.raises(AppError) as caught:
+        c.predict(handle_file(str(long_clip)), "", "late", "soon", api_name="/motion")
+    assert "window start must be a number of seconds" in str(caught.value)
 
 
 def test_most_moving_window_and_motion_elsewhere(long_clip):
@@ -621,7 +626,7 @@ def test_review_saves_reopens_in_another_session_and_exports_a_report(server, wo
     _attributed(c, ex[1], "second")
     c.predict("", api_name="/add_query")
     selection = c.predict(0.25, 75, api_name="/vote")[0]
-    review_file, md = c.predict("looks right", 0.25, 75, ex[1]["prompt"], "second", None,
+    review_file, md = c.predict("looks right", 0.25, 75, ex[1]["prompt"], "second", "",
                                 handle_file(str(ex[1]["path"])), api_name="/save_review")
     assert "?review=" in md and Path(review_file).is_file()
     saved = json.loads(Path(review_file).read_text())
@@ -652,3 +657,38 @@ def test_review_saves_reopens_in_another_session_and_exports_a_report(server, wo
     with pytest.raises(AppError) as caught:
         other.predict(handle_file(str(tmp_path / "notes.json")), api_name="/open_review")
     assert "is not a Motive review" in str(caught.value)
+
+
+# ------------------------------------------------------------------------------------ disk and uploads
+
+
+def test_uploads_over_the_stated_limit_are_refused(server, tmp_path):
+    import httpx
+
+    info = client(server).predict(api_name="/info")
+    assert info["max_upload_mb"] == UPLOAD_MB
+    big = tmp_path / "big.mp4"
+    big.write_bytes(b"\0" * (UPLOAD_MB * 1024 * 1024 + 1))
+    with open(big, "rb") as handle:
+        reply = httpx.post(f"{server}gradio_api/upload", files={"files": ("big.mp4", handle, "video/mp4")})
+    assert reply.status_code == 413 and "maximum allowed size" in reply.text
+
+
+def test_folders_are_cleaned_by_age_then_by_size_sparing_fresh_files(tmp_path):
+    from motive_core.disk import FolderLimit, prune_folder
+
+    now = 1_000_000.0
+    ages = {"old.mp4": 7200, "mid1.png": 3000, "mid2.png": 2000, "fresh.mp4": 60, "keep/r.json": 9999}
+    for name, age in ages.items():
+        path = tmp_path / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (now - age, now - age))
+    limit = FolderLimit(tmp_path, max_bytes=2500, max_age_s=3600, min_age_s=600, skip=("keep",))
+    result = prune_folder(limit, now=now)
+    # old.mp4 is past the age; then mid1 (oldest) goes for the cap; mid2 fits; fresh is never touched
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["fresh.mp4", "mid2.png", "r.json"]
+    assert result == {"removed": 2, "freed": 2000, "kept": 2000}
+    tight = FolderLimit(tmp_path, max_bytes=0, max_age_s=0, min_age_s=600, skip=("keep",))
+    prune_folder(tight, now=now)
+    assert (tmp_path / "fresh.mp4").is_file() and not (tmp_path / "mid2.png").exists()

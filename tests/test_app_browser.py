@@ -217,9 +217,11 @@ def test_a_new_upload_clears_the_previous_prompt(page, bad_inputs):
     steps.press("Enter")
     page.click("#generate-btn")
     expect(page.locator("#query-video video")).to_have_attribute("src", re.compile(r"\.mp4"))
+    page.fill("#window-start textarea", "0.5")
     upload(page, bad_inputs["4k"])
     expect(page.locator("#query-name textarea")).to_have_value("uhd_4k")
     expect(page.locator("#prompt textarea")).to_have_value("")
+    expect(page.locator("#window-start textarea")).to_have_value("")  # the old window start goes too
     page.click("#run-btn")
     expect(page.locator("#status")).to_contain_text("uhd_4k: attributed against 16 clips")
     open_tab(page, "3 · Attribution")
