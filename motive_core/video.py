@@ -70,14 +70,23 @@ def probe_video(path: str | Path, fps: float = 16.0) -> dict:
     return info
 
 
-def _probe(path: Path, fps: float) -> tuple[dict, int]:
-    """:func:`probe_video`'s answer and the counter-clockwise quarter turns the frames need for display."""
+@dataclass(frozen=True)
+class _Stored:
+    """How frames are stored: quarter turns (counter-clockwise) they need for display, and the stream's
+    base rate (FFmpeg's "tbr"), the grid a variable-rate clip is put on."""
+
+    rotation: int = 0
+    base_fps: float = 0.0
+
+
+def _probe(path: Path, fps: float) -> tuple[dict, _Stored]:
+    """:func:`probe_video`'s answer and how the frames are stored."""
     if path.is_dir():
         files = _frame_files(path)
         first = _read_image(files[0])
         height, width = first.shape[:2]
         return {"frames": len(files), "fps": float(fps), "width": width, "height": height,
-                "duration": len(files) / fps}, 0
+                "duration": len(files) / fps}, _Stored()
     with _open_container(path) as container:
         return _probe_stream(container, _video_stream(container, path.name), path.name)
 
@@ -122,7 +131,7 @@ def _first_frame_rotation(container: av.container.InputContainer, stream) -> int
     return 0 if frame is None else round((frame.rotation or 0) / 90) % 4
 
 
-def _probe_stream(container: av.container.InputContainer, stream, name: str) -> tuple[dict, int]:
+def _probe_stream(container: av.container.InputContainer, stream, name: str) -> tuple[dict, _Stored]:
     """Display size, rate, duration and frame count from the stream and container headers."""
     width, height = stream.codec_context.width, stream.codec_context.height
     if not width or not height:
@@ -140,7 +149,8 @@ def _probe_stream(container: av.container.InputContainer, stream, name: str) -> 
     rotation = _first_frame_rotation(container, stream)
     if rotation % 2:
         width, height = height, width
-    return {"frames": int(frames), "fps": fps, "width": width, "height": height, "duration": duration}, rotation
+    info = {"frames": int(frames), "fps": fps, "width": width, "height": height, "duration": duration}
+    return info, _Stored(rotation, float(stream.base_rate or 0.0))
 
 
 # ------------------------------------------------------------------------------------------------ read
@@ -162,7 +172,7 @@ def read_video(path: str | Path, max_seconds: float = 600.0, max_side: int = 409
     """
     path = _existing(path)
     _check_window(start, duration, path.name)
-    info, rotation = _probe(path, fps)
+    info, stored = _probe(path, fps)
     span = _window_span(info, start, duration, path.name)
     if span > max_seconds:
         what = f"{path.name} is {info['duration']:.1f} s long" if duration is None and start == 0 else \
@@ -177,8 +187,9 @@ def read_video(path: str | Path, max_seconds: float = 600.0, max_side: int = 409
         video = Video(frames, float(fps), str(path), first)
     else:
         limit = min(math.ceil(max_seconds * (info["fps"] or 60.0)) + 2, max_bytes * 5 // 4 // (width * height * 3) + 2)
-        frames, first = _decode_file(path, info, rotation, (width, height), (start, duration), limit, max_seconds)
-        video = Video(frames, rate, str(path), first)
+        frames, first, rate = _decode_file(path, info, stored, (width, height), (start, duration), limit,
+                                           max_seconds)
+        video = Video(frames, rate or float(fps), str(path), first)
     _check_frame_count(len(video.frames), path.name, windowed=start > 0 or duration is not None)
     return video
 
@@ -218,16 +229,18 @@ def _decode_size(info: dict, max_side: int, max_bytes: int, name: str) -> tuple[
     return new_w, new_h
 
 
-def _decode_file(path: Path, info: dict, rotation: int, size: tuple[int, int],
-                 window: tuple[float, float | None], limit: int, max_seconds: float) -> tuple[np.ndarray, float]:
-    """Decode the stored frames inside the window at size (width, height), displayed upright, in order.
+def _decode_file(path: Path, info: dict, stored: _Stored, size: tuple[int, int],
+                 window: tuple[float, float | None], limit: int,
+                 max_seconds: float) -> tuple[np.ndarray, float, float]:
+    """Decode the frames inside the window at size (width, height), displayed upright, in order.
 
-    Returns (frames, time of the first). A header can lie or give no length, so decoding also stops past
-    ``limit`` frames (at the probed rate, or 60 fps when unknown).
+    Returns (frames, time of the first, their rate). A variable-rate clip is put on a constant grid (see
+    :func:`_constant_rate`). A header can lie or give no length, so decoding also stops past ``limit``
+    frames (at the probed rate, or 60 fps when unknown).
     """
-    (width, height), (start, duration) = size, window
+    (width, height), (start, duration), rotation = size, window, stored.rotation
     end = math.inf if duration is None else start + duration
-    stored = (info["height"], info["width"]) if rotation % 2 else (info["width"], info["height"])
+    source_size = (info["height"], info["width"]) if rotation % 2 else (info["width"], info["height"])
     target = (height, width) if rotation % 2 else (width, height)
     frames: list[np.ndarray] = []
     times: list[float] = []
@@ -237,7 +250,7 @@ def _decode_file(path: Path, info: dict, rotation: int, size: tuple[int, int],
                 continue
             if t >= end - _TIME_EPS:
                 break
-            if target == stored:
+            if target == source_size:
                 image = frame.to_ndarray(format="rgb24")
             else:
                 image = frame.to_ndarray(width=target[0], height=target[1], format="rgb24", interpolation="AREA")
@@ -252,8 +265,26 @@ def _decode_file(path: Path, info: dict, rotation: int, size: tuple[int, int],
             raise VideoError(f"{path.name} looks like a video but no frame could be decoded: the file is "
                              "corrupt or truncated; re-export or re-download it.") from err
     if not frames:
-        return np.zeros((0, height, width, 3), np.uint8), start
-    return np.ascontiguousarray(np.stack(frames)), times[0]
+        return np.zeros((0, height, width, 3), np.uint8), start, info["fps"]
+    indices, rate = _constant_rate(np.asarray(times), info["fps"], stored.base_fps)
+    return np.ascontiguousarray(np.stack([frames[i] for i in indices])), times[0], rate
+
+
+def _constant_rate(times: np.ndarray, fps: float, base_fps: float) -> tuple[np.ndarray, float]:
+    """Which decoded frame to show at each step of a constant-rate grid, and the grid's rate.
+
+    A clip whose frames sit on the k/fps grid (to half a frame) keeps every frame at ``fps``. A
+    variable-rate clip is put on a grid at its base rate (or at ``fps`` when the base rate is not between
+    one and two times it, e.g. a millisecond time base), each step showing the frame with the nearest
+    timestamp (as FFmpeg's constant-rate output does), so the time-based resampling stays accurate.
+    """
+    if len(times) < 2 or fps <= 0 or np.all(np.abs(times - times[0] - np.arange(len(times)) / fps) < 0.5 / fps):
+        return np.arange(len(times)), fps
+    rate = base_fps if fps <= base_fps <= 2 * fps else fps
+    grid = times[0] + np.arange(int(np.floor((times[-1] - times[0]) * rate + 0.5)) + 1) / rate
+    after = np.clip(np.searchsorted(times, grid), 1, len(times) - 1)
+    nearest = np.where(grid - times[after - 1] <= times[after] - grid, after - 1, after)
+    return nearest, rate
 
 
 def _timed_frames(path: Path, start: float, rate: float) -> Iterator[tuple[float, av.VideoFrame]]:

@@ -346,3 +346,16 @@ def test_audio_only_file_is_refused_by_name(tmp_path):
         read_video(path)
     with pytest.raises(VideoError, match="no video stream"):
         probe_video(path)
+
+
+def test_variable_rate_clip_is_put_on_a_constant_grid_like_the_ffmpeg_cli(tmp_path):
+    """Ten frames 0.1 s apart, then frames 0.2 s apart: read on a 10 fps grid, each step the nearest frame."""
+    path = tmp_path / "vfr.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-t", "3", "-vf",
+           "setpts='if(lt(N,10),N,10+(N-10)*2)/10/TB'", "-fps_mode", "vfr", "-c:v", "libx264", "-pix_fmt",
+           "yuv420p", str(path))
+    video, reference = read_video(path), cli_frames(path)
+    assert video.fps == pytest.approx(10.0)
+    assert abs(len(video.frames) - len(reference)) <= 1 and len(video.frames) >= 26
+    same = [np.array_equal(ours, theirs) for ours, theirs in zip(video.frames, reference)]
+    assert sum(same) >= len(same) - 4  # only grid steps half-way between two frames may pick the other one
