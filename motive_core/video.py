@@ -164,7 +164,8 @@ def read_video(path: str | Path, max_seconds: float = 600.0, max_side: int = 409
     timestamps t satisfy start ≤ t < start + duration (to the clip's end when ``duration`` is None).
     The reader seeks to the key frame before ``start`` and stops after the window, so a window of a
     long clip costs about the window's decode, not the clip's; its frames equal the same slice of a
-    full read, and ``Video.start`` is the first frame's time.
+    full read, and ``Video.start`` is the first frame's time. Frames come at one constant rate
+    ``Video.fps`` (a variable-rate clip is put on a grid at its base rate first).
 
     Refuses, from the header and before decoding, a clip (or window) longer than ``max_seconds``.
     Frames larger than ``max_side`` (or too many bytes in all) are downscaled during decoding; see the
