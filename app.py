@@ -9,6 +9,7 @@ This file is UI wiring only: the pipeline lives in ``motive_core`` and display d
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import html
@@ -60,7 +61,10 @@ UPLOADS = ud.MediaCache().root / "uploads"  # gradio's temp folder for this app 
 UPLOADS_LIMIT = (2 * 1024**3, 6 * 3600.0)
 MEDIA_LIMIT = (2 * 1024**3, 24 * 3600.0)
 REVIEWS_LIMIT = (1024**3, 30 * 86400.0)
-HEAVY = dict(concurrency_id="heavy", concurrency_limit=2)  # queued model work, two at a time
+# Admission: model work is queued (at most HEAVY_SLOTS run at once, QUEUE_SIZE wait), one job per session at a
+# time, and the model itself runs one evaluation at a time (Engine.lock); long clips take turns for the scan.
+HEAVY_SLOTS, QUEUE_SIZE, JOBS_PER_SESSION = 3, 64, 1
+HEAVY = dict(concurrency_id="heavy", concurrency_limit=HEAVY_SLOTS)
 LIGHT = dict(queue=False)
 QUERY_HEADERS = ["#", "name", "prompt", "window", "top clip", "max motion px/frame"]
 API_NAMES = ("info", "generate", "motion", "attribute", "rerank", "compare", "compare_nomask",
@@ -105,6 +109,9 @@ class Engine:
     max_seconds: float = 60.0
     max_upload_mb: int = MAX_UPLOAD_MB
     lock: threading.Lock = field(default_factory=threading.Lock)
+    scan_slot: threading.Lock = field(default_factory=threading.Lock)
+    jobs: dict = field(default_factory=dict)  # session → model jobs running
+    jobs_lock: threading.Lock = field(default_factory=threading.Lock)
     prepared: ud.LruCache = field(default_factory=lambda: ud.LruCache(4))
     profiles: ud.LruCache = field(default_factory=lambda: ud.LruCache(16))
     vectors: ud.LruCache = field(default_factory=lambda: ud.LruCache(64))
@@ -177,9 +184,27 @@ class Engine:
         """The clip's cheap whole-length motion scan (cached per file)."""
         cached = self.profiles.get(digest)
         if cached is None:
-            cached = motion_profile(video, self.fps, self.max_seconds)
+            with self.scan_slot:  # long clips scan one at a time, so they cannot take every worker
+                cached = self.profiles.get(digest) or motion_profile(video, self.fps, self.max_seconds)
             self.profiles.put(digest, cached)
         return cached
+
+    @contextlib.contextmanager
+    def admitted(self, session: str | None):
+        """Run one model job for ``session``; refuse a further one while it runs (each session waits its
+        turn instead of filling the shared workers)."""
+        with self.jobs_lock:
+            if session and self.jobs.get(session, 0) >= JOBS_PER_SESSION:
+                raise MotiveError("This page already has a model job running: wait for it to finish (its progress "
+                                  "is shown next to the button), then try again.")
+            self.jobs[session] = self.jobs.get(session, 0) + 1
+        try:
+            yield
+        finally:
+            with self.jobs_lock:
+                self.jobs[session] -= 1
+                if not self.jobs[session]:
+                    del self.jobs[session]
 
     def still_window_message(self, query: "Query") -> str | None:
         """For a long clip whose window barely moves while the clip moves elsewhere: say so (else None)."""
@@ -351,6 +376,19 @@ def handled(fn):
             raise gr.Error(f"Unexpected {type(err).__name__}: {err}. The app is still running; try another input.",
                            title="Something went wrong") from None
     return wrapper
+
+
+def admitted(engine: Engine):
+    """Decorator: the handler runs as one of its session's model jobs (see ``Engine.admitted``); the
+    handler declares a ``request: gr.Request`` parameter so that gradio passes the session."""
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            request = next((a for a in (*args, *kwargs.values()) if isinstance(a, gr.Request)), None)
+            with engine.admitted(getattr(request, "session_hash", None)):
+                return fn(*args, **kwargs)
+        return wrapper
+    return decorate
 
 
 def _need_video(video: str | None) -> str:
@@ -708,10 +746,16 @@ def _wire(engine: Engine, ui: UI) -> None:
                     "folder": shown_path(engine.nomask.index.folder, REPO), "clips": len(engine.nomask.index.clips)},
                 "examples": [{"file": e.file.name, "prompt": e.prompt, "name": e.name} for e in engine.examples],
                 "max_seconds": engine.max_seconds, "max_upload_mb": engine.max_upload_mb,
-                "attributed_seconds": engine.span, "api": list(API_NAMES)}
+                "attributed_seconds": engine.span,
+                "limits": {"model_jobs_at_once": HEAVY_SLOTS, "queue_size": QUEUE_SIZE,
+                           "jobs_per_session": JOBS_PER_SESSION, "max_upload_mb": engine.max_upload_mb,
+                           "max_seconds": engine.max_seconds},
+                "api": list(API_NAMES)}
 
     @handled
-    def generate(prompt: str, seed: float, steps: float, guidance: float, progress=gr.Progress()) -> tuple:
+    @admitted(engine)
+    def generate(prompt: str, seed: float, steps: float, guidance: float, request: gr.Request,
+                 progress=gr.Progress()) -> tuple:
         """Generate a query clip from a prompt with the loaded model; returns (video, query name)."""
         if not (prompt or "").strip():
             raise refuse("Write a prompt first, e.g. “a red circle bouncing right on a plain background”.", "No prompt")
@@ -720,7 +764,9 @@ def _wire(engine: Engine, ui: UI) -> None:
         return str(path), f"generated: {prompt.strip()[:60]} (seed {int(seed or 0)})"
 
     @handled
-    def motion(video: str, prompt: str, name: str, window_start: str = "", progress=gr.Progress()) -> tuple:
+    @admitted(engine)
+    def motion(video: str, prompt: str, name: str, window_start: str = "", request: gr.Request = None,
+               progress=gr.Progress()) -> tuple:
         """Decode the query's window, estimate its motion; returns overlays, magnitude plot, latent mask,
         warnings, stats (with the window) and status."""
         query, prepared = _make_query(engine, video, prompt, name, window_start, progress)
@@ -728,8 +774,9 @@ def _wire(engine: Engine, ui: UI) -> None:
         return _motion_outputs(engine, query, prepared)
 
     @handled
+    @admitted(engine)
     def attribute(video: str, prompt: str, name: str, top: float, with_nomask: bool,
-                  window_start: str = "", progress=gr.Progress()) -> tuple:
+                  window_start: str = "", request: gr.Request = None, progress=gr.Progress()) -> tuple:
         """Rank every training clip by influence on the query's window (decoding, motion, gradient,
         projection, ranking)."""
         query, prepared = _make_query(engine, video, prompt, name, window_start, progress)
@@ -781,7 +828,9 @@ def _wire(engine: Engine, ui: UI) -> None:
         return on_select
 
     @handled
-    def compare_nomask(enabled: bool, query: Query | None, progress=gr.Progress()) -> tuple:
+    @admitted(engine)
+    def compare_nomask(enabled: bool, query: Query | None, request: gr.Request = None,
+                       progress=gr.Progress()) -> tuple:
         """Rank with the no-mask index too and show both rankings and their overlap."""
         if not enabled:
             return "", [], query
@@ -1027,7 +1076,7 @@ def launch(demo: gr.Blocks, port: int | None = None, host: str | None = None, **
     roots = [engine.media.root, *sorted({e.file.parent for e in engine.examples})]
     guard = Middleware(FileGuard, allowed=functools.partial(_served, demo, roots))
     app_kwargs = {**kwargs.pop("app_kwargs", {}), "middleware": [guard]}
-    demo.queue(default_concurrency_limit=2, max_size=64)
+    demo.queue(default_concurrency_limit=2, max_size=QUEUE_SIZE)
     if not hasattr(demo, "motive_cleaner"):
         demo.motive_cleaner = FolderCleaner(_folder_limits(engine)).start()
     return demo.launch(server_name=host, server_port=port, allowed_paths=[str(r) for r in roots],

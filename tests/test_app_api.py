@@ -692,3 +692,25 @@ def test_folders_are_cleaned_by_age_then_by_size_sparing_fresh_files(tmp_path):
     tight = FolderLimit(tmp_path, max_bytes=0, max_age_s=0, min_age_s=600, skip=("keep",))
     prune_folder(tight, now=now)
     assert (tmp_path / "fresh.mp4").is_file() and not (tmp_path / "mid2.png").exists()
+
+
+def test_one_session_runs_one_model_job_at_a_time_while_others_are_served(server, world, bad_inputs):
+    """Jobs from one page beyond the first running one are refused with a reason; another page is served."""
+    from gradio_client import handle_file
+
+    busy, other = client(server), client(server)
+    ex = examples(world)
+    jobs = [busy.submit(handle_file(str(bad_inputs["4k"])), "", f"busy {i}", TOP, True, "", api_name="/attribute")
+            for i in range(3)]
+    served = other.predict(handle_file(str(ex[0]["path"])), ex[0]["prompt"], "other", TOP, False, "",
+                           api_name="/attribute")
+    outcomes = []
+    for job in jobs:
+        try:
+            outcomes.append(job.result()[10]["query"]["name"])
+        except Exception as err:  # noqa: BLE001 - the refusal is the point
+            outcomes.append(str(err))
+    refused = [o for o in outcomes if "already has a model job running" in o]
+    assert refused and len(refused) < 3 and any(o.startswith("busy") for o in outcomes)
+    assert served[10]["query"]["name"] == "other"
+    assert client(server).predict(api_name="/info")["limits"]["jobs_per_session"] == 1
