@@ -32,6 +32,8 @@ class PreparedClip:
     latent_mask: np.ndarray
     stats: MotionStats
     timings: dict = field(default_factory=dict)
+    source: dict = field(default_factory=dict)  # frames, fps, height, width before standardisation
+    selection: dict | None = None  # what selection.select restricted the weight to (None: the whole clip)
 
 
 class Featurizer:
@@ -73,7 +75,9 @@ class Featurizer:
         mask = motion_mask(field_.magnitude)
         latent_mask = mask_to_latent(mask, g.latent_grid(), g.temporal_factor, g.first_frame_alone)
         timings["motion"] = time.perf_counter() - start
-        return PreparedClip(frames, field_, mask, latent_mask, motion_stats(field_), timings)
+        source = {"frames": len(video.frames), "fps": video.fps, "height": video.frames.shape[1],
+                  "width": video.frames.shape[2]}
+        return PreparedClip(frames, field_, mask, latent_mask, motion_stats(field_), timings, source)
 
     def prepare_file(self, path: str | Path) -> PreparedClip:
         start = time.perf_counter()
@@ -95,7 +99,8 @@ class Featurizer:
         latents = self.adapter.encode(prepared.frames)
         condition = self.adapter.encode_prompt(self.settings.conditioning_prompt(caption))
         prepared.timings["encode"] = time.perf_counter() - start
-        weight = torch.from_numpy(prepared.latent_mask) if self.settings.use_mask else None
+        selected = prepared.selection is not None  # a selection weights the loss even without the motion mask
+        weight = torch.from_numpy(prepared.latent_mask) if self.settings.use_mask or selected else None
         vector = self.gradients.gradient_vector(latents, condition, weight)
         prepared.timings.update(self.gradients.timings)
         return vector

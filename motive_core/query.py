@@ -13,6 +13,7 @@ from motive_core.errors import ConfigMismatchError
 from motive_core.featurize import Featurizer, PreparedClip
 from motive_core.index import AttributionIndex
 from motive_core.models import VideoModelAdapter, load_model
+from motive_core.selection import QuerySelection, select
 
 
 def settings_from_config(config: dict) -> AttributionSettings:
@@ -46,7 +47,8 @@ class QueryResult:
         data = {"query": self.prepared.stats.to_dict(), "positives": self.positives, "negatives": self.negatives,
                 "prompt": self.prompt, "conditioning": self.conditioning,
                 "prompt_in_gradient": self.conditioning == "caption" and bool(self.prompt),
-                "conditioning_note": conditioning_note(self.conditioning, self.prompt), "timings": self.timings}
+                "conditioning_note": conditioning_note(self.conditioning, self.prompt),
+                "selection": self.prepared.selection, "timings": self.timings}
         if config is not None:
             data["config"] = config
         return data
@@ -74,8 +76,14 @@ class Attributor:
     def prepare(self, video: str | Path) -> PreparedClip:
         return self.featurizer.prepare_file(video)
 
-    def attribute(self, prepared: PreparedClip, prompt: str = "", top: int = 10) -> QueryResult:
-        """One gradient, one projection, one matrix-vector product (paper §3.6)."""
+    def attribute(self, prepared: PreparedClip, prompt: str = "", top: int = 10,
+                  selection: QuerySelection | None = None) -> QueryResult:
+        """One gradient, one projection, one matrix-vector product (paper §3.6).
+
+        ``selection`` (boxes, frame range) restricts the query's motion weight before the gradient (Eq. 14).
+        """
+        if selection is not None:
+            prepared = select(prepared, selection, self.featurizer.adapter.geometry, self.featurizer.settings.use_mask)
         vector = self.featurizer.vector(prepared, prompt)
         start = time.perf_counter()
         scores = self.index.scores(vector)
