@@ -156,9 +156,11 @@ def cmd_build_index(args: argparse.Namespace) -> dict:
 
 def cmd_query(args: argparse.Namespace) -> dict:
     from motive_core.query import Attributor
+    from motive_core.selection import parse_selection
 
+    selection = parse_selection(args.region, args.frames)
     attributor = Attributor(args.index, model=args.model, device=args.device, conditioning=args.conditioning)
-    result = attributor.attribute(attributor.prepare(args.video), args.prompt, args.top)
+    result = attributor.attribute(attributor.prepare(args.video), args.prompt, args.top, selection)
     return {**result.to_dict(attributor.index.config), "video": str(args.video)}
 
 
@@ -257,6 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt", default="", help="the query's caption (enters the gradient only under caption "
                    "conditioning)")
     p.add_argument("--top", type=int, default=10)
+    p.add_argument("--region", action="append", default=None, metavar="x0,y0,x1,y1[@frame]",
+                   help="attribute only the motion inside this box (pixels of the query video; repeatable: the "
+                        "union); @frame: the box is drawn on that query frame and follows the object from there")
+    p.add_argument("--frames", default=None, metavar="A:B",
+                   help="attribute only the motion of query frames A to B-1")
     _add_conditioning_check(p)
     p.add_argument("--model", default=None, help="default: the model the index was built with")
     p.add_argument("--device", default=None)
@@ -313,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _human(result: dict) -> str:
     if "positives" in result:
-        lines = [result["conditioning_note"], "most positive:"] + [f"  {e['score']:+.3f}  {e['id']}  {e['caption']}" for e in result["positives"]]
+        selected = [f"selection: {result['selection']['description']}"] if result.get("selection") else []
+        lines = [result["conditioning_note"], *selected, "most positive:"] + [f"  {e['score']:+.3f}  {e['id']}  {e['caption']}" for e in result["positives"]]
         lines += ["most negative:"] + [f"  {e['score']:+.3f}  {e['id']}  {e['caption']}" for e in result["negatives"]]
         return "\n".join(lines)
     return "\n".join(f"{k}: {v}" for k, v in result.items() if k != "files") + (
