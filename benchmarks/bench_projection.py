@@ -7,7 +7,10 @@ method keeps, and fidelity: Spearman ρ between the exact cosines of 12 syntheti
 layer-wise scales, cosines spread over (−1, 1)) and the cosines of their projections. TRAK and dattri
 (benchmark-only extra: pip install .[bench]) store a dense D × 100 Gaussian block, so they run at 1e6
 and 1e7 only (1e8 would need 37 GiB). Saves benchmarks/results/projection.{json,md}.
-Run from the repository root: python -m benchmarks.bench_projection [--threads 1] [--skip-full]
+With --device cuda it measures instead, on the GPU: ours with the fast_hadamard_transform kernel (when
+installed) and with the torch butterfly, the count-sketch and the read floor, with peak GPU memory and
+agreement with the CPU projection; saves benchmarks/results/projection_cuda.{json,md}.
+Run from the repository root: python -m benchmarks.bench_projection [--threads 1] [--skip-full] [--device cuda]
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.results_io import save  # noqa: E402
 from motive_core.attribution import fastfood  # noqa: E402
 from motive_core.attribution.countsketch import CountSketchProjector  # noqa: E402
-from motive_core.attribution.hadamard import walsh_hadamard_butterfly  # noqa: E402
+from motive_core.attribution.hadamard import fast_kernel_available, walsh_hadamard_butterfly  # noqa: E402
 
 DIM = 512
 WAN_PARAMETERS = 1_418_996_800
@@ -302,13 +305,89 @@ def batch_rows(size: int, count: int = 8) -> list[dict]:
     return out
 
 
+# ------------------------------------------------------------------------------------------ on a GPU
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def device_seconds(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
+    """Median wall seconds of ``repeats`` calls after a warm-up, waiting for the device each time."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def device_peak_mib(fn: Callable[[], object], device: torch.device) -> float | None:
+    """Peak GPU memory allocated beyond what was in use before one call (None off CUDA)."""
+    if device.type != "cuda":
+        return None
+    synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    fn()
+    synchronize(device)
+    return (torch.cuda.max_memory_allocated(device) - before) / 2 ** 20
+
+
+def device_rows(device: torch.device, sizes: list[int], full: bool) -> list[dict]:
+    """Ours (with the Hadamard kernel when installed, and with the torch butterfly), the count-sketch and
+    the read floor on ``device``; up to 1e7 entries also the largest difference from the CPU projection."""
+    config = fastfood.FastfoodConfig(dim=DIM)
+    hadamard = "fast_hadamard_transform kernel" if fast_kernel_available() else "torch butterfly, no kernel"
+    variants = [(f"Fastfood (ours; {hadamard})", fastfood.FastfoodProjector, streamed),
+                ("Fastfood, torch butterfly forced", fastfood.FastfoodProjector, with_butterfly(streamed)),
+                ("count-sketch (one-sparse JL)", CountSketchProjector, streamed)]
+    cases = [(size, torch.float32) for size in sizes] + ([(WAN_PARAMETERS, torch.bfloat16)] if full else [])
+    rows = []
+    for size, dtype in cases:
+        vector = torch.randn(size, device=device, dtype=dtype).unsqueeze(0)
+        repeats = 3 if size <= 10 ** 8 else 1
+        floor = device_seconds(lambda: vector.sum(), device, repeats)
+        rows.append({"entries": f"{size:.2e}", "input": str(dtype).removeprefix("torch."),
+                     "method": "read floor (sum)", "seconds": floor, "× floor": 1.0})
+        for name, build, project in variants:
+            projector = build(config, size, device)
+            seconds = device_seconds(lambda: project(projector, vector), device, repeats)
+            row = {"entries": f"{size:.2e}", "input": str(dtype).removeprefix("torch."), "method": name,
+                   "seconds": seconds, "× floor": seconds / floor,
+                   "peak extra MiB": device_peak_mib(lambda: project(projector, vector), device)}
+            if size <= 10 ** 7:
+                on_device = project(projector, vector)[0].cpu()
+                on_cpu = build(config, size, "cpu").project(vector[0].cpu())
+                row["max |device − CPU| / max |CPU|"] = float((on_device - on_cpu).abs().max() / on_cpu.abs().max())
+            rows.append(row)
+            print(row, flush=True)
+        del vector
+    columns = ["entries", "input", "method", "seconds", "× floor", "peak extra MiB", "max |device − CPU| / max |CPU|"]
+    return [{column: row.get(column, "–") for column in columns} for row in rows]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--sizes", type=float, nargs="+", default=[1e6, 1e7, 1e8])
     parser.add_argument("--skip-full", action="store_true", help="skip the 1.42e9-entry streamed case")
+    parser.add_argument("--device", default="cpu", help="cpu (the comparison) or cuda (ours on the GPU)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.device != "cpu":
+        device = torch.device(args.device)
+        rows = device_rows(device, [int(s) for s in args.sizes], not args.skip_full)
+        save("projection_cuda", {f"Projection to D′ = 512 on {torch.cuda.get_device_name(device)}": rows},
+             [f"torch {torch.__version__}; seconds: median of 3 calls after a warm-up (one call at 1.42e9, fed "
+              f"as {CHUNK}-entry chunks of a bf16 vector), waiting for the GPU; peak extra: allocator peak "
+              "beyond the input. The last column compares with the same projection on the CPU."],
+             {"machine": {"gpu": torch.cuda.get_device_name(device), "torch": torch.__version__}})
+        return
     load_before = os.getloadavg()
     methods_, notes = methods()
     rows = []
