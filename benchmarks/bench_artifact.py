@@ -230,6 +230,26 @@ def score_queries(world: World, queries: list[dict]) -> dict[str, np.ndarray]:
     return {m: np.stack(v) for m, v in out.items()}
 
 
+def variant_scores(world: World, queries: list[dict], variants: dict[str, Path]) -> dict[str, np.ndarray]:
+    """{name: (Q, N) scores} from other indexes over the same pool (other settings of the attribution), aligned
+    with the world's pool rows; a clip an index leaves out ranks last."""
+    out = {}
+    g = world.model.geometry
+    for name, folder in variants.items():
+        index = AttributionIndex(folder)
+        featurizer = Featurizer(world.model, settings_from_config(index.config))
+        position = {c["id"]: i for i, c in enumerate(index.clips)}
+        rows = np.array([position.get(r["id"], -1) for r in world.records])
+        matrix = []
+        for query in queries:
+            prepared = featurizer.prepare(Video(query["frames"], g.fps, query["kind"]))
+            scores = index.scores(featurizer.vector(prepared, query["caption"]))
+            matrix.append(np.where(rows >= 0, scores[rows], -np.inf))
+        out[name] = np.stack(matrix)
+        log(f"scored {len(queries)} queries on {name}")
+    return out
+
+
 def ranking_metrics(world: World, queries: list[dict], scores: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
     """{method: {"P@10": (Q,), "AP": (Q,)}} with relevant = pool clips planted with the query's kind."""
     out = {}
@@ -244,19 +264,18 @@ def ranking_metrics(world: World, queries: list[dict], scores: dict[str, np.ndar
 
 
 def finding_rows(world: World, queries: list[dict], metrics: dict) -> list[dict]:
+    """Mean P@10 and AP per query set and method."""
     rows = []
     for kind in ("generated", "rendered"):
         for artifact in PLANTED:
             chosen = np.array([q["kind"] == kind and q["artifact"] == artifact for q in queries])
             if not chosen.any():
                 continue
-            row = {"queries": f"{kind} {artifact} ({PLANTED[artifact]})", "n": int(chosen.sum()),
-                   "planted share of pool": float(np.mean(world.artifacts == artifact))}
-            for method in METHODS:
-                row[f"P@10 {method}"] = float(metrics[method]["P@10"][chosen].mean())
-            for method in METHODS:
-                row[f"AP {method}"] = float(metrics[method]["AP"][chosen].mean())
-            rows.append(row)
+            for method in metrics:
+                rows.append({"queries": f"{kind} {artifact} ({PLANTED[artifact]})", "n": int(chosen.sum()),
+                             "planted share of pool": float(np.mean(world.artifacts == artifact)), "method": method,
+                             "P@10": float(metrics[method]["P@10"][chosen].mean()),
+                             "AP": float(metrics[method]["AP"][chosen].mean())})
     return rows
 
 
@@ -265,7 +284,7 @@ def paired_rows(queries: list[dict], metrics: dict) -> list[dict]:
     rows = []
     for kind in ("generated", "rendered", "all"):
         chosen = np.array([kind == "all" or q["kind"] == kind for q in queries])
-        for other in METHODS[1:]:
+        for other in [m for m in metrics if m != "Motive (mask)"]:
             for measure in ("P@10", "AP"):
                 rows.append({"queries": kind, "Motive minus": other, "measure": measure, "n": int(chosen.sum()),
                              **paired_summary(metrics["Motive (mask)"][measure][chosen],
@@ -421,6 +440,8 @@ def parse(argv: list[str] | None = None) -> tuple[Plan, argparse.Namespace]:
     parser.add_argument("--prompts", type=int, default=8, help="evaluation prompts per affected motion and arm")
     parser.add_argument("--deadline", default=None, help="UTC HH:MM after which no new fine-tune is started")
     parser.add_argument("--no-causal", action="store_true", help="finding the cause only (no fine-tuning)")
+    parser.add_argument("--index", action="append", default=[], metavar="NAME=DIR",
+                        help="also rank with this index over the pool (another setting of the attribution; finding only)")
     parser.add_argument("--arms", default=None, help="run only causal arms whose names contain one of these "
                         "comma-separated words (the tables show every finished arm); for splitting a run over processes")
     parser.add_argument("--quick", action="store_true", help="a tiny run for debugging (2 prompts, 2-step "
@@ -447,6 +468,8 @@ def main() -> None:
                                  lambda: {"rows": np.array(json.dumps(detector_rows(world)))})["rows"].item())
     queries = make_queries(world)
     scores = cached(world.cache / f"scores-{key}.npz", lambda: score_queries(world, queries))
+    variants = dict(item.split("=", 1) for item in args.index)
+    scores = {**scores, **variant_scores(world, queries, {name: Path(d) for name, d in variants.items()})}
     metrics = ranking_metrics(world, queries, scores)
     finding_seconds = time.perf_counter() - started
     tables = {"Detector on the pool's rendered clips (share of clips read as each verdict)": detector,
