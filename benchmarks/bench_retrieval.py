@@ -193,10 +193,10 @@ def prompt_effect_rows(set_name: str, results: list[dict], methods: list[str]) -
 
 
 def parse_indexes(values: list[str] | None, root: Path) -> dict[str, AttributionIndex]:
-    folders = dict(v.split("=", 1) for v in values) if values else {
-        "demo index-motion": root / "index-motion", "demo index-nomask": root / "index-nomask"}
+    folders = [v.split("=", 1) for v in values] if values else [
+        ("demo index-motion", root / "index-motion"), ("demo index-nomask", root / "index-nomask")]
     indexes = {}
-    for name, folder in folders.items():
+    for name, folder in folders:
         index = AttributionIndex(folder)
         indexes[f"{name} ({index_label(index)})"] = index
     return indexes
@@ -238,7 +238,8 @@ def main() -> None:
         "Contradicting prompt (the caption with another motion's words)": [
             row for name, res in all_sets.items() for row in contradiction_table(name, res, names)],
         "Paired per query: the shipped index against the others": [
-            row for name, res in all_sets.items() for row in paired_rows(name, res, comparisons(names, shipped))],
+            row for name, res in {**all_sets, "all queries": [r for res in sets.values() for r in res]}.items()
+            for row in paired_rows(name, res, comparisons(names, shipped))],
         "What the prompt adds: full caption − no prompt, paired per query": [
             row for name, res in all_sets.items() for row in prompt_effect_rows(name, res, names)],
         "Appearance leak, no prompt": leak_table("all rendered held-out", rendered, names),

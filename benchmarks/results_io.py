@@ -42,8 +42,8 @@ def markdown_table(rows: list[dict], columns: list[str] | None = None) -> str:
     def cell(value) -> str:
         if isinstance(value, float):
             return "–" if math.isnan(value) else f"{value:.3f}"
-        return str(value)
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        return str(value).replace("|", "\\|")  # a '|' inside a cell would split it
+    lines = ["| " + " | ".join(c.replace("|", "\\|") for c in columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
 
