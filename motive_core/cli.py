@@ -155,12 +155,23 @@ def cmd_build_index(args: argparse.Namespace) -> dict:
 
 
 def cmd_query(args: argparse.Namespace) -> dict:
-    from motive_core.query import Attributor
+    from motive_core.query import Attributor, conditioning_note
     from motive_core.selection import parse_selection
 
     selection = parse_selection(args.region, args.frames)
     attributor = Attributor(args.index, model=args.model, device=args.device, conditioning=args.conditioning)
-    result = attributor.attribute(attributor.prepare(args.video), args.prompt, args.top, selection)
+    prepared = attributor.prepare(args.video)
+    if args.windows:
+        from motive_core.segments import attribute_segments
+
+        if args.frames:
+            raise MotiveError("--windows splits the whole clip into time windows; drop --frames (boxes may stay)")
+        segments = attribute_segments(attributor, prepared, args.windows, args.prompt, args.top,
+                                      selection.boxes if selection else ())
+        note = conditioning_note(attributor.featurizer.settings.conditioning, args.prompt)
+        return {"windows": [s.to_dict() for s in segments], "conditioning_note": note, "video": str(args.video),
+                "config": attributor.index.config}
+    result = attributor.attribute(prepared, args.prompt, args.top, selection)
     return {**result.to_dict(attributor.index.config), "video": str(args.video)}
 
 
@@ -264,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "union); @frame: the box is drawn on that query frame and follows the object from there")
     p.add_argument("--frames", default=None, metavar="A:B",
                    help="attribute only the motion of query frames A to B-1")
+    p.add_argument("--windows", type=int, default=None, metavar="N",
+                   help="rank separately for N consecutive time windows of the query (when did which clips matter)")
     _add_conditioning_check(p)
     p.add_argument("--model", default=None, help="default: the model the index was built with")
     p.add_argument("--device", default=None)
@@ -319,6 +332,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _human(result: dict) -> str:
+    if "windows" in result:
+        lines = [result["conditioning_note"]]
+        for w in result["windows"]:
+            lines.append(f"frames {w['frames'][0]}:{w['frames'][1]} ({w['seconds'][0]:g}-{w['seconds'][1]:g} s)"
+                         + (f": {w['note']}" if w["note"] else ""))
+            lines += [f"  {e['score']:+.3f}  {e['id']}  {e['caption']}" for e in w["positives"]]
+        return "\n".join(lines)
     if "positives" in result:
         selected = [f"selection: {result['selection']['description']}"] if result.get("selection") else []
         lines = [result["conditioning_note"], *selected, "most positive:"] + [f"  {e['score']:+.3f}  {e['id']}  {e['caption']}" for e in result["positives"]]
