@@ -241,3 +241,16 @@ def test_each_window_is_ranked_and_a_still_window_says_so(tiny_index, tiny_demo_
     assert moving is not None and len(moving.positives) == 3
     assert moving.to_dict()["selection"]["frames"] == [segments[1].start, 32]
     assert segments[1].to_dict()["positives"][0]["id"] == moving.positives[0]["id"]
+
+
+def test_query_windows_flag_ranks_each_window(capsys, tmp_path, tiny_index):
+    video = write_mp4(render_clip(SLIDE, 32, 64), tmp_path / "slide.mp4", 16.0)
+    capsys.readouterr()
+    code = main(["query", "--index", str(tiny_index), "--video", str(video), "--windows", "2", "--top", "2", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    windows = json.loads(out)["windows"]
+    assert [w["frames"][1] for w in windows][-1] == 32 and windows[0]["frames"][1] == windows[1]["frames"][0]
+    assert all(len(w["positives"]) == 2 and w["selection"]["frames"] == w["frames"] for w in windows)
+    code = main(["query", "--index", str(tiny_index), "--video", str(video), "--windows", "2", "--frames", "0:8"])
+    assert code == 2 and "drop --frames" in capsys.readouterr().err
