@@ -36,6 +36,7 @@ from motive_core import ui_data as ud  # noqa: E402
 from motive_core.attribution.scoring import majority_vote, write_selection_csv, write_selection_jsonl  # noqa: E402
 from motive_core.errors import MotiveError  # noqa: E402
 from motive_core.featurize import PreparedClip  # noqa: E402
+from motive_core.gpu import gpu_task  # noqa: E402
 from motive_core.models import load_model  # noqa: E402
 from motive_core import review as rv  # noqa: E402
 from motive_core.disk import FolderCleaner, FolderLimit  # noqa: E402
@@ -65,7 +66,9 @@ REVIEWS_LIMIT = (1024**3, 30 * 86400.0)
 # time, and the model itself runs one evaluation at a time (Engine.lock); long clips take turns for the scan.
 HEAVY_SLOTS, QUEUE_SIZE, JOBS_PER_SESSION = 3, 64, 1
 HEAVY = dict(concurrency_id="heavy", concurrency_limit=HEAVY_SLOTS)
-LIGHT = dict(queue=False)
+LIGHT = dict(queue=False)  # instant UI updates that cannot fail
+# quick actions that can refuse (a message needs the queue: an unqueued error shows only a bare "Error")
+QUICK = dict(concurrency_id="quick", concurrency_limit=8, show_progress="minimal")
 QUERY_HEADERS = ["#", "name", "prompt", "window", "top clip", "max motion px/frame"]
 API_NAMES = ("info", "generate", "motion", "attribute", "rerank", "compare", "compare_nomask",
              "add_query", "remove_query", "clear_queries", "vote", "save_review", "open_review", "report")
@@ -223,10 +226,9 @@ class Engine:
             cached = self.vectors.get(key)
             if cached is not None:
                 return cached
-            clip = dataclasses.replace(prepared.clip, timings={})  # timings of this computation only
-            vector = attributor.featurizer.vector(clip, prompt)
-            self.vectors.put(key, (vector, clip.timings))
-            return vector, clip.timings
+            vector, timings = _gpu_gradient(attributor.featurizer, prepared.clip, prompt)
+            self.vectors.put(key, (vector, timings))
+            return vector, timings
 
     def generate(self, prompt: str, seed: int, steps: int, guidance: float, progress: gr.Progress) -> Path:
         """A clip from the loaded model, written upscaled so it is legible; same settings → same file."""
@@ -239,7 +241,7 @@ class Engine:
             progress(done / total, desc=f"denoising step {done}/{total}")
 
         with self.lock:
-            frames = ud.sample_with_progress(self.adapter, prompt, seed, steps, guidance, step)
+            frames = _gpu_sample(self.adapter, prompt, seed, steps, guidance, step)
         g = self.adapter.geometry
         return write_mp4(frames, path, self.fps, scale=ud.panel_scale(g.height, g.width))
 
@@ -268,6 +270,21 @@ class Engine:
         return str(self.media.video(f"compare/{query.key}", _safe(f"{entry['id']}_{entry['score']:.6f}"),
                                     lambda: ud.comparison(query.visual, self.clip_visual(entry), title,
                                                           entry["score"]), self.fps))
+
+
+@gpu_task(duration=120)
+def _gpu_gradient(featurizer, clip: PreparedClip, prompt: str) -> tuple[np.ndarray, dict]:
+    """The query's projected gradient (on a ZeroGPU Space, with a GPU attached for this call only);
+    returns numpy and the timings of this computation."""
+    clip = dataclasses.replace(clip, timings={})
+    vector = featurizer.vector(clip, prompt)
+    return np.asarray(vector), dict(clip.timings)
+
+
+@gpu_task(duration=120)
+def _gpu_sample(adapter, prompt: str, seed: int, steps: int, guidance: float, on_step) -> np.ndarray:
+    """A generated clip's frames (uint8 numpy), with a GPU attached on a ZeroGPU Space."""
+    return np.asarray(ud.sample_with_progress(adapter, prompt, seed, steps, guidance, on_step))
 
 
 def _safe(name: str) -> str:
@@ -476,7 +493,9 @@ def _layout(engine: Engine) -> UI:
 def _query_tab(engine: Engine, ui: UI) -> None:
     with gr.Row():
         with gr.Column(scale=2):
-            ui.prompt = gr.Textbox(label="Prompt / caption", elem_id="prompt", info=_prompt_info(engine))
+            ui.prompt = gr.Textbox(label="Prompt / caption" if engine.conditioning == "caption" else
+                                   "Prompt (to generate; optional for attribution)", elem_id="prompt",
+                                   info=_prompt_info(engine))
             with gr.Row():
                 ui.seed = BoundedNumber(0, label="seed", precision=0, minimum=0, maximum=MAX_SEED)
                 ui.steps = BoundedSlider(1, 100, 30, step=1, label="steps", elem_id="steps")
@@ -488,6 +507,7 @@ def _query_tab(engine: Engine, ui: UI) -> None:
                                          info=f"the model attributes {engine.span:.2f} s of the clip; cleared when "
                                               "you upload a clip")
             ui.run = gr.Button("Run Motive ▶  (motion → attribution)", variant="primary", elem_id="run-btn")
+            ui.run_progress = gr.Markdown("", elem_id="run-progress", elem_classes="motive-status")
         with gr.Column(scale=3):
             ui.video = gr.Video(label=f"Query clip (uploads up to {engine.max_upload_mb} MB and "
                                       f"{engine.max_seconds:g} s)", sources=["upload"],
@@ -520,10 +540,14 @@ def _attribution_tab(engine: Engine, ui: UI) -> None:
         ui.compare_nomask = gr.Checkbox(False, label="compare with the no-mask index", elem_id="nomask-switch",
                                         interactive=engine.nomask is not None,
                                         info=None if engine.nomask else "no no-mask index loaded")
+    with gr.Column(visible=False) as ui.nomask_box:
+        ui.nomask_md = gr.Markdown(label="mask vs no-mask summary", elem_id="nomask-md")
+        ui.nomask_table = gr.DataFrame(headers=ud.COMPARISON_HEADERS, label="top positives: Motive (mask) vs no mask",
+                                       interactive=False, wrap=True, elem_id="nomask-table")
     ui.summary = gr.Markdown(label="attribution summary", elem_id="attr-summary")
     ui.pos = gr.Gallery(label="most positive: these clips push the model toward the query's motion", columns=5,
-                        height=220, object_fit="contain", allow_preview=False, elem_id="pos-gallery")
-    ui.neg = gr.Gallery(label="most negative: these clips push against it", columns=5, height=220,
+                        height=260, object_fit="contain", allow_preview=False, elem_id="pos-gallery")
+    ui.neg = gr.Gallery(label="most negative: these clips push against it", columns=5, height=260,
                         object_fit="contain", allow_preview=False, elem_id="neg-gallery")
     gr.Markdown("<small>Each tile: four moments of the training clip (top) over its own motion mask "
                 "(grey-fade, bottom). Click a tile to play it next to the query.</small>")
@@ -540,10 +564,6 @@ def _attribution_tab(engine: Engine, ui: UI) -> None:
         ui.scatter = gr.Plot(label="influence vs motion magnitude", elem_id="score-scatter")
     gr.Markdown("<small>Histogram: every training clip's score, the shown clips marked. Scatter: a Spearman ρ near "
                 "0 means the ranking is not simply “clips with more motion” (paper Fig. 6).</small>")
-    with gr.Column(visible=False) as ui.nomask_box:
-        ui.nomask_md = gr.Markdown(label="mask vs no-mask summary", elem_id="nomask-md")
-        ui.nomask_table = gr.DataFrame(headers=ud.COMPARISON_HEADERS, label="top positives: Motive (mask) vs no mask",
-                                       interactive=False, wrap=True, elem_id="nomask-table")
     with gr.Accordion("full result (JSON)", open=False):
         ui.result = gr.JSON(label="attribution result")
 
@@ -554,11 +574,11 @@ def _curate_tab(ui: UI) -> None:  # noqa: PLR0915 - one tab's components
                 "the top fraction is kept (paper: 90th percentile, 10 %).")
     with gr.Row():
         ui.add = gr.Button("Add current query to the list", variant="primary", elem_id="add-btn")
-        ui.remove_row = BoundedNumber(None, label="row #", precision=0, minimum=1, maximum=1000, elem_id="remove-row",
+        ui.remove_row = BoundedNumber(1, label="row #", precision=0, minimum=1, maximum=1000, elem_id="remove-row",
                                       scale=0, min_width=90)
         ui.remove = gr.Button("Remove this row", elem_id="remove-btn")
         ui.clear = gr.Button("Clear the list", elem_id="clear-btn")
-    ui.query_table = gr.DataFrame(headers=QUERY_HEADERS, label="curation list", interactive=False,
+    ui.query_table = gr.DataFrame(headers=QUERY_HEADERS, label="curation list", interactive=False, wrap=True,
                                   elem_id="query-table")
     with gr.Row():
         ui.fraction = BoundedSlider(0.01, 1.0, 0.1, step=0.01, label="fraction kept", elem_id="fraction")
@@ -1033,11 +1053,12 @@ def _connect(ui: UI, engine: Engine, fn: dict) -> None:
     # a new clip starts without the previous clip's prompt (else it would silently become this clip's caption)
     ui.video.upload(lambda v: (Path(v).stem if v else "", "", ""), ui.video, [ui.name, ui.prompt, ui.window_start],
                     api_visibility="private", **LIGHT)
+    near_run = [ui.run_progress, ui.status]  # progress, queue position and ETA show under the button
     run = ui.run.click(fn["motion"], [ui.video, ui.prompt, ui.name, ui.window_start], motion_outputs,
-                       api_name="motion", **HEAVY)
+                       api_name="motion", show_progress_on=near_run, **HEAVY)
     run = run.success(lambda: gr.Tabs(selected="motion"), None, ui.tabs, api_visibility="private", **LIGHT)
     run.success(fn["attribute"], [ui.video, ui.prompt, ui.name, ui.top, ui.compare_nomask, ui.window_start],
-                attribution_outputs, api_name="attribute", **HEAVY)
+                attribution_outputs, api_name="attribute", show_progress_on=near_run, **HEAVY)
     ui.top.release(fn["rerank"], [ui.top, ui.current], attribution_outputs, api_name="rerank", **HEAVY)
     ui.candidate.input(fn["compare"], [ui.candidate, ui.current], [ui.compare, ui.candidate_md], api_name="compare",
                        **HEAVY)
@@ -1049,22 +1070,22 @@ def _connect(ui: UI, engine: Engine, fn: dict) -> None:
     ui.compare_nomask.input(fn["compare_nomask"], [ui.compare_nomask, ui.current],
                             [ui.nomask_md, ui.nomask_table, ui.current], api_name="compare_nomask", **HEAVY)
     ui.add.click(fn["add_query"], [ui.name, ui.current, ui.queries], [ui.query_table, ui.queries, ui.vote_md],
-                 api_name="add_query", **LIGHT)
+                 api_name="add_query", **QUICK)
     ui.clear.click(fn["clear_queries"], None, [ui.query_table, ui.queries, ui.vote_md], api_name="clear_queries",
-                   **LIGHT)
+                   **QUICK)
     ui.vote.click(fn["vote"], [ui.fraction, ui.percentile, ui.queries],
                   [ui.selection, ui.overlap, ui.vote_md, ui.csv, ui.jsonl, ui.selected], api_name="vote", **HEAVY)
     ui.remove.click(fn["remove_query"], [ui.remove_row, ui.queries], [ui.query_table, ui.queries, ui.vote_md],
-                    api_name="remove_query", **LIGHT)
+                    api_name="remove_query", **QUICK)
     ui.save.click(fn["save_review"], [ui.notes, ui.fraction, ui.percentile, ui.prompt, ui.name, ui.window_start,
                                       ui.video, ui.queries, ui.selected], [ui.review_file, ui.review_md],
-                  api_name="save_review", **LIGHT)
+                  api_name="save_review", **QUICK)
     restored = [ui.query_table, ui.queries, ui.notes, ui.fraction, ui.percentile, ui.prompt, ui.name,
                 ui.window_start, ui.video, ui.review_md]
-    ui.open_file.upload(fn["open_review"], ui.open_file, restored, api_name="open_review", **LIGHT)
+    ui.open_file.upload(fn["open_review"], ui.open_file, restored, api_name="open_review", **QUICK)
     ui.report.click(fn["report"], [ui.notes, ui.queries, ui.selected], [ui.report_file, ui.review_md],
                     api_name="report", **HEAVY)
-    ui.demo.load(fn["open_link"], None, restored, api_visibility="private", **LIGHT)
+    ui.demo.load(fn["open_link"], None, restored, api_visibility="private", **QUICK)
 
 
 # ------------------------------------------------------------------------------------------ launching

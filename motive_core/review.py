@@ -29,6 +29,7 @@ from motive_core.errors import MotiveError
 REVIEW_FORMAT = "motive-review/1"
 MAX_REVIEW_BYTES = 8 * 1024 * 1024
 REVIEW_ID = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
+QUERY_KEY = re.compile(r"^[A-Za-z0-9_]{0,64}$")  # a query's cache key names a media folder: no path tricks
 SETTINGS_KEY = "motive_selection_settings"
 
 
@@ -124,7 +125,18 @@ def load_review(path: str | os.PathLike, identity: dict) -> dict:
                               "the file is damaged.")
         if not isinstance(query.get("name"), str) or not isinstance(query.get("prompt", ""), str):
             raise ReviewError(f"Query {i} of {path.name} has no name or prompt text: the file is damaged.")
+        if not QUERY_KEY.match(str(query.get("key", ""))) or not _is_window(query.get("window")):
+            raise ReviewError(f"Query {i} of {path.name} has a malformed key or window: the file is damaged.")
     return review
+
+
+def _is_window(window) -> bool:
+    """None, or {start, duration, clip_duration: numbers, chosen: text} as the app records a window."""
+    if window is None:
+        return True
+    return isinstance(window, dict) and isinstance(window.get("chosen"), str) and all(
+        isinstance(window.get(k), (int, float)) and math.isfinite(window[k]) for k in ("start", "duration",
+                                                                                        "clip_duration"))
 
 
 def query_record(name: str, prompt: str, window: dict | None, key: str, scores: np.ndarray, extra: dict) -> dict:

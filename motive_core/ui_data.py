@@ -308,7 +308,7 @@ def motion_figure(series: dict[str, list[float]], fps: float) -> go.Figure:
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 320) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0.01), xaxis_title=x, yaxis_title=y, height=height,
+    fig.update_layout(title=dict(text=title, x=0.01), xaxis_title=x, yaxis_title=y, height=height, autosize=True,
                       margin=dict(l=50, r=20, t=45, b=45), template="plotly_white",
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
     return fig
@@ -316,6 +316,11 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 320) -> go
 
 # ---------------------------------------------------------------------------------------- attribution
 
+
+
+def score_text(score: float) -> str:
+    """A score as tables show it: always four decimals, signed (so columns line up and never jump)."""
+    return f"{score:+.4f}"
 
 
 def candidate_caption(rank: int, entry: dict, positive: bool, short: bool = False) -> str:
@@ -374,8 +379,10 @@ def influence_scatter(scores: np.ndarray, clips: list[dict], positives: list[dic
                                      text=[clips[i]["id"] for i in rows], hoverinfo="skip"))
     rho = rank_correlation(scores.astype(np.float64), motion)
     fig = _layout(fig, f"Influence vs motion magnitude · Spearman ρ = {rho:+.2f}", "clip's mean motion (px/frame)",
-                  "influence score", height=380)
-    fig.update_layout(legend=dict(orientation="v", x=1.02, xanchor="left", y=1.0, yanchor="top"))
+                  "influence score", height=420)
+    # legend below the axes: beside them it pushed the plot out of its box
+    fig.update_layout(legend=dict(orientation="h", x=0.0, xanchor="left", y=-0.25, yanchor="top"),
+                      margin=dict(l=50, r=20, t=45, b=110))
     return fig
 
 
@@ -406,10 +413,10 @@ def comparison_rows(mask_entries: list[dict], nomask_entries: list[dict]) -> lis
         m = mask_entries[rank] if rank < len(mask_entries) else None
         n = nomask_entries[rank] if rank < len(nomask_entries) else None
         rows.append([rank + 1,
-                     m["id"] if m else "", round(m["score"], 4) if m else None,
+                     m["id"] if m else "", score_text(m["score"]) if m else "",
                      (m.get("labels") or {}).get("motion", "") if m else "",
                      "✓" if m and m["id"] in nomask_ids else "",
-                     n["id"] if n else "", round(n["score"], 4) if n else None,
+                     n["id"] if n else "", score_text(n["score"]) if n else "",
                      (n.get("labels") or {}).get("motion", "") if n else "",
                      "✓" if n and n["id"] in mask_ids else ""])
     return rows
@@ -428,7 +435,7 @@ SELECTION_HEADERS = ["rank", "id", "motion", "votes", "mean score", "caption"]
 def selection_rows(selection: Selection, clips: list[dict]) -> list[list]:
     """The selected clips in rank order with their votes and mean score."""
     return [[rank, clips[n]["id"], (clips[n].get("labels") or {}).get("motion", ""), int(selection.votes[n]),
-             round(float(selection.mean_scores[n]), 4), clips[n]["caption"]]
+             score_text(float(selection.mean_scores[n])), clips[n]["caption"]]
             for rank, n in enumerate(selection.indices.tolist(), start=1)]
 
 

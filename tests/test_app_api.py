@@ -357,8 +357,8 @@ def test_overlaps_and_selection_rows():
     scores = np.array([[0.9, 0.1, 0.5, 0.2], [0.8, 0.7, 0.1, 0.0]])
     selection = majority_vote(scores, percentile=50, fraction=0.5)
     clips = [{"id": f"c{i}", "caption": f"clip {i}", "labels": {"motion": "spin"}} for i in range(4)]
-    assert selection_rows(selection, clips) == [[1, "c0", "spin", 2, 0.85, "clip 0"],
-                                                [2, "c1", "spin", 1, 0.4, "clip 1"]]
+    assert selection_rows(selection, clips) == [[1, "c0", "spin", 2, "+0.8500", "clip 0"],
+                                                [2, "c1", "spin", 1, "+0.4000", "clip 1"]]
 
 
 def test_indexes_with_different_clips_are_compared_by_id():
@@ -653,6 +653,11 @@ def test_review_saves_reopens_in_another_session_and_exports_a_report(server, wo
     with pytest.raises(AppError) as caught:
         other.predict(handle_file(str(damaged)), api_name="/open_review")
     assert "does not carry 16 finite scores" in str(caught.value)
+    sneaky = tmp_path / "sneaky.json"
+    sneaky.write_text(json.dumps({**saved, "queries": [{**saved["queries"][0], "key": "../../etc"}]}))
+    with pytest.raises(AppError) as caught:
+        other.predict(handle_file(str(sneaky)), api_name="/open_review")
+    assert "malformed key or window" in str(caught.value)
     (tmp_path / "notes.json").write_text("not json")
     with pytest.raises(AppError) as caught:
         other.predict(handle_file(str(tmp_path / "notes.json")), api_name="/open_review")

@@ -269,3 +269,34 @@ def test_a_review_link_reopens_the_review_and_its_report_opens_without_the_app(p
         expect(offline.locator("body")).to_contain_text("keep the swings")
     finally:
         offline.close()
+
+
+def test_small_frictions_messages_progress_layout_and_numbers(page):
+    """'Add' before a run says what to do; progress shows under the Run button; the no-mask result sits
+    next to its switch; plots fit their boxes; table scores have four decimals."""
+    from playwright.sync_api import expect
+
+    open_tab(page, "4 · Curate")
+    page.click("#add-btn")
+    expect(page.locator(".toast-body.error", has_text="Attribute a query first").first).to_be_visible()
+    dismiss_toasts(page)
+
+    open_tab(page, "1 · Query")
+    page.locator("#examples tbody tr").first.click()
+    expect(page.locator("#query-video video")).to_have_attribute("src", re.compile(r"\.mp4"))
+    page.click("#run-btn")
+    expect(page.locator("#run-progress .wrap, #run-progress .progress-text").first).to_be_attached()
+    expect(page.locator("#status")).to_contain_text("attributed against 16 clips")
+
+    open_tab(page, "3 · Attribution")
+    page.locator("#nomask-switch input").check()
+    expect(page.locator("#nomask-md")).to_contain_text("Jaccard")
+    switch, result = page.locator("#nomask-switch").bounding_box(), page.locator("#nomask-md").bounding_box()
+    assert 0 <= result["y"] - (switch["y"] + switch["height"]) < 150  # right under its switch
+    for plot in ("#score-hist", "#score-scatter"):
+        box = page.locator(plot).bounding_box()
+        svg = page.locator(f"{plot} .main-svg").first.bounding_box()
+        assert svg["x"] >= box["x"] - 1 and svg["x"] + svg["width"] <= box["x"] + box["width"] + 1, plot
+    cells = page.locator("#nomask-table [role=gridcell]").all_inner_texts()
+    scores = [c for c in cells if re.fullmatch(r"[+-]\d\.\d+", c.strip())]
+    assert scores and all(re.fullmatch(r"[+-]\d\.\d{4}", c.strip()) for c in scores)
