@@ -26,8 +26,8 @@ from motive_core.models.base import VideoGeometry
 from motive_core.motion import MotionField
 from motive_core.video import resample_indices
 
-__all__ = ["Box", "QuerySelection", "parse_box", "parse_frames", "parse_selection", "select", "selection_weight",
-           "track_box", "outline_selection"]
+__all__ = ["Box", "QuerySelection", "parse_box", "parse_frames", "parse_selection", "box_from_model",
+           "frames_from_model", "select", "selection_weight", "track_box", "outline_selection"]
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,31 @@ def parse_selection(regions: list[str] | None, frames: str | None) -> QuerySelec
     if not regions and frames is None:
         return None
     return QuerySelection(tuple(parse_box(r) for r in regions or ()), parse_frames(frames) if frames else None)
+
+
+# ------------------------------------------------------------------------- from the model's frames back
+
+
+def box_from_model(x0: float, y0: float, x1: float, y1: float, source: dict, geometry: VideoGeometry,
+                   model_frame: int | None = None) -> Box:
+    """A box drawn on the standardised clip (model pixels, model frame) as the same box in query pixels and
+    query frame, for a viewer that shows the clip the model sees; ``source`` is ``PreparedClip.source``."""
+    sx, sy, left, top = _crop_transform(source, geometry)
+    frame = None
+    if model_frame is not None:
+        sampled, _ = resample_indices(source["frames"], source["fps"], geometry.num_frames, geometry.fps)
+        if not 0 <= model_frame < len(sampled):
+            raise MotiveError(f"model frame {model_frame} is not one of the model's 0 … {len(sampled) - 1}")
+        frame = int(sampled[model_frame])
+    return Box((x0 + left) / sx, (y0 + top) / sy, (x1 + left) / sx, (y1 + top) / sy, frame=frame)
+
+
+def frames_from_model(first: int, last: int, source: dict, geometry: VideoGeometry) -> tuple[int, int]:
+    """Model frames first … last (inclusive, as a range slider gives them) as a half-open range of query frames."""
+    sampled, _ = resample_indices(source["frames"], source["fps"], geometry.num_frames, geometry.fps)
+    if not 0 <= first <= last < len(sampled):
+        raise MotiveError(f"model frames {first} … {last} must satisfy 0 ≤ first ≤ last ≤ {len(sampled) - 1}")
+    return int(sampled[first]), int(sampled[last]) + 1
 
 
 # ----------------------------------------------------------------------------------------- resolving

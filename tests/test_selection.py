@@ -17,8 +17,8 @@ from motive_core.models import VideoGeometry, load_model
 from motive_core.motion import MotionField
 from motive_core.motionshapes import ShapeSpec, render_clip
 from motive_core.segments import attribute_segments, time_windows
-from motive_core.selection import (Box, QuerySelection, parse_box, parse_frames, parse_selection, select,
-                                   selection_weight)
+from motive_core.selection import (Box, QuerySelection, box_from_model, frames_from_model, parse_box, parse_frames,
+                                   parse_selection, select, selection_weight)
 from motive_core.video import Video, resample_indices, standardize, write_mp4
 
 SLIDE = ShapeSpec("slide", "square", "red", "plain", size=0.16, direction=1)
@@ -80,6 +80,19 @@ def test_boxes_are_in_query_pixels_through_the_centre_crop():
     with pytest.raises(MotiveError, match="centre crop"):
         selection_weight(QuerySelection((Box(0, 0, 20, 20),)), {"frames": 4, "fps": 8.0, "height": 64, "width": 128},
                          g, MotionField(moving))
+
+
+def test_a_box_drawn_on_the_model_clip_maps_back_to_the_same_model_pixels(slide, featurizer):
+    """What a viewer of the standardised clip draws (model pixels, model frames) selects exactly that."""
+    g = featurizer.adapter.geometry
+    box = box_from_model(4, 6, 20, 30, slide.source, g, model_frame=3)
+    assert (box.x0, box.y0, box.x1, box.y1) == (8, 12, 40, 60)
+    first, last = 2, 5
+    chosen = select(slide, QuerySelection((box,), frames_from_model(first, last, slide.source, g)), g).selection
+    assert chosen["model_frames"] == list(range(first, last + 1))
+    assert chosen["boxes_on_model_frames"][0][3][:4] == [4.0, 6.0, 20.0, 30.0]
+    with pytest.raises(MotiveError, match="model frames"):
+        frames_from_model(5, 2, slide.source, g)
 
 
 def test_frame_range_selects_the_model_frames_sampled_from_it(slide, featurizer):
