@@ -32,7 +32,8 @@ def tracked_files() -> list[str]:
 
 
 def doc_pages() -> list[Path]:
-    return [README, *sorted((REPO / "docs").glob("*.md"))]
+    """README.md and the tracked pages under docs/ (what a fresh clone holds)."""
+    return [README, *sorted(REPO / name for name in tracked_files() if re.fullmatch(r"docs/[^/]+\.md", name))]
 
 
 def slug(heading: str) -> str:
