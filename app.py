@@ -353,24 +353,18 @@ def _check_range(label: str, value, minimum: float, maximum: float) -> None:
         raise refuse(f"{label} must be a number between {minimum:g} and {maximum:g} (got {value!r}).", "Bad setting")
 
 
-class BoundedNumber(gr.Number):
-    """gr.Number whose out-of-range value is refused by the input's name, in one log line."""
+def bounded(component: gr.Number | gr.Slider) -> gr.Number | gr.Slider:
+    """The component, refusing an out-of-range value (possible through the API) by the input's name in one
+    log line; gradio's own check names no input and prints a traceback. (Wrapped on the instance: a
+    subclass would make gradio write an app.pyi stub next to this file.)"""
+    convert = component.preprocess
 
-    is_template = True  # drawn by the frontend as a plain Number
+    def preprocess(payload):
+        _check_range(component.label, payload, component.minimum, component.maximum)
+        return convert(payload)
 
-    def preprocess(self, payload):
-        _check_range(self.label, payload, self.minimum, self.maximum)
-        return super().preprocess(payload)
-
-
-class BoundedSlider(gr.Slider):
-    """gr.Slider whose out-of-range value (possible through the API) is refused by the input's name."""
-
-    is_template = True
-
-    def preprocess(self, payload):
-        _check_range(self.label, payload, self.minimum, self.maximum)
-        return super().preprocess(payload)
+    component.preprocess = preprocess
+    return component
 
 
 def md_text(text: str) -> str:
@@ -497,9 +491,9 @@ def _query_tab(engine: Engine, ui: UI) -> None:
                                    "Prompt (to generate; optional for attribution)", elem_id="prompt",
                                    info=_prompt_info(engine))
             with gr.Row():
-                ui.seed = BoundedNumber(0, label="seed", precision=0, minimum=0, maximum=MAX_SEED)
-                ui.steps = BoundedSlider(1, 100, 30, step=1, label="steps", elem_id="steps")
-                ui.guidance = BoundedSlider(1.0, 8.0, 3.0, step=0.5, label="guidance (CFG)")
+                ui.seed = bounded(gr.Number(0, label="seed", precision=0, minimum=0, maximum=MAX_SEED))
+                ui.steps = bounded(gr.Slider(1, 100, 30, step=1, label="steps", elem_id="steps"))
+                ui.guidance = bounded(gr.Slider(1.0, 8.0, 3.0, step=0.5, label="guidance (CFG)"))
             ui.generate = gr.Button("Generate with the loaded model", elem_id="generate-btn")
             ui.name = gr.Textbox(label="Query name (used in curation)", elem_id="query-name")
             ui.window_start = gr.Textbox("", label="window start (s)", elem_id="window-start",
@@ -536,7 +530,8 @@ def _motion_tab(engine: Engine, ui: UI) -> None:
 def _attribution_tab(engine: Engine, ui: UI) -> None:
     count = len(engine.clips)
     with gr.Row():
-        ui.top = BoundedSlider(1, max(1, min(50, count)), min(5, count), step=1, label="top-K shown", elem_id="top-k")
+        ui.top = bounded(gr.Slider(1, max(1, min(50, count)), min(5, count), step=1, label="top-K shown",
+                                   elem_id="top-k"))
         ui.compare_nomask = gr.Checkbox(False, label="compare with the no-mask index", elem_id="nomask-switch",
                                         interactive=engine.nomask is not None,
                                         info=None if engine.nomask else "no no-mask index loaded")
@@ -574,15 +569,16 @@ def _curate_tab(ui: UI) -> None:  # noqa: PLR0915 - one tab's components
                 "the top fraction is kept (paper: 90th percentile, 10 %).")
     with gr.Row():
         ui.add = gr.Button("Add current query to the list", variant="primary", elem_id="add-btn")
-        ui.remove_row = BoundedNumber(1, label="row #", precision=0, minimum=1, maximum=1000, elem_id="remove-row",
-                                      scale=0, min_width=90)
+        ui.remove_row = bounded(gr.Number(1, label="row #", precision=0, minimum=1, maximum=1000,
+                                          elem_id="remove-row", scale=0, min_width=90))
         ui.remove = gr.Button("Remove this row", elem_id="remove-btn")
         ui.clear = gr.Button("Clear the list", elem_id="clear-btn")
     ui.query_table = gr.DataFrame(headers=QUERY_HEADERS, label="curation list", interactive=False, wrap=True,
                                   elem_id="query-table")
     with gr.Row():
-        ui.fraction = BoundedSlider(0.01, 1.0, 0.1, step=0.01, label="fraction kept", elem_id="fraction")
-        ui.percentile = BoundedSlider(50, 99.5, 90, step=0.5, label="percentile cut per query", elem_id="percentile")
+        ui.fraction = bounded(gr.Slider(0.01, 1.0, 0.1, step=0.01, label="fraction kept", elem_id="fraction"))
+        ui.percentile = bounded(gr.Slider(50, 99.5, 90, step=0.5, label="percentile cut per query",
+                                          elem_id="percentile"))
         ui.vote = gr.Button("Run majority vote", variant="primary", elem_id="vote-btn")
     ui.vote_md = gr.Markdown(label="curation status", elem_id="vote-md")
     with gr.Row():

@@ -412,6 +412,12 @@ def test_result_names_the_prompt_used_and_what_it_did(server, world):
     conditioning = with_prompt[10]["query"]["conditioning"]
     assert with_prompt[10]["query"]["prompt_in_gradient"] == (conditioning == "caption")
     assert without[10]["query"]["prompt_in_gradient"] is False
+    from motive_core.demo_world import DemoRecipe
+
+    assert conditioning == DemoRecipe().settings.conditioning == "null"  # the shipped setting is what is tested
+    for side in ("positives", "negatives"):  # under "null" the prompt cannot move the ranking
+        assert [(e["id"], e["score"]) for e in with_prompt[10][side]] == \
+            [(e["id"], e["score"]) for e in without[10][side]]
 
 
 def test_other_sessions_traffic_does_not_expire_a_session(server, world, bad_inputs):
