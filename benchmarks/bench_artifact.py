@@ -421,6 +421,61 @@ def causal_rows(world: World, runs: Runs, arms: dict[str, np.ndarray | None]) ->
     return summary, per_seed
 
 
+def finding_reading(queries: list[dict], metrics: dict) -> str:
+    """The finding aim (Motive P@10 ≥ 0.8 and clearly above the same-motion oracle), checked on every query set."""
+    parts = []
+    for kind in ("generated", "rendered"):
+        chosen = np.array([q["kind"] == kind for q in queries])
+        if not chosen.any():
+            continue
+        motive, oracle = (metrics[m]["P@10"][chosen] for m in ("Motive (mask)", "same-motion oracle"))
+        paired = paired_summary(motive, oracle)
+        met = motive.mean() >= 0.8 and paired["excludes 0"] and paired["mean difference"] > 0
+        parts.append(f"{kind} queries: Motive P@10 {motive.mean():.2f} vs the same-motion oracle {oracle.mean():.2f} "
+                     f"(paired {paired['mean difference']:+.2f}, 95 % {paired['95 % interval']}) — aim "
+                     f"{'met' if met else 'missed'}")
+    return "Finding the cause, aim P@10 ≥ 0.8 and clearly above the same-motion oracle: " + "; ".join(parts) + "."
+
+
+def causal_reading(world: World, runs: Runs) -> str:
+    """The causal aim: Motive's removal halves the artifact rate, random removals move it less than the seed
+    spread of the whole-pool arm, and motion accuracy holds."""
+    seeds = world.plan.seeds
+
+    def values(arm: str, key) -> list[float]:
+        return [key(r) for r in (runs.get(arm, s) for s in seeds) if r]
+
+    parts = []
+    for kind in PLANTED:
+        full = values(FULL, lambda r: r[f"{kind} rate"])
+        if not full:
+            continue
+        spread_ = max(full) - min(full)
+        motive = values("− Motive top-k", lambda r: r[f"{kind} rate"])
+        randoms = {arm: values(arm, lambda r: r[f"{kind} rate"]) for arm in ("− k random", "− k random same-motion")}
+        base = values(BASE, lambda r: r[f"{kind} rate"])
+        text = (f"{kind}: whole pool {np.mean(full):.2f} (seed spread {spread_:.2f}), clean model "
+                f"{np.mean(base):.2f}" if base else f"{kind}: whole pool {np.mean(full):.2f}")
+        if motive:
+            halved = np.mean(motive) <= np.mean(full) / 2 and np.mean(full) > 0
+            text += f", − Motive top-k {np.mean(motive):.2f} ({'halved' if halved else 'not halved'})"
+        for arm, rates in randoms.items():
+            if rates:
+                moved = abs(np.mean(rates) - np.mean(full))
+                text += f", {arm} {np.mean(rates):.2f} ({'within' if moved <= spread_ else 'beyond'} the seed spread)"
+        parts.append(text)
+    for kind in PLANTED:
+        gaps = {arm: values(arm, lambda r: r["preference"][kind])
+                for arm in (BASE, FULL, "− Motive top-k", "− k random", "− k random same-motion")}
+        if all(gaps.values()):
+            parts.append(f"{kind} loss preference " + ", ".join(f"{arm} {np.mean(v):+.4f}" for arm, v in gaps.items()))
+    accuracy = {arm: values(arm, lambda r: r["accuracy"]) for arm in (FULL, "− Motive top-k")}
+    if all(accuracy.values()):
+        parts.append(f"motion accuracy whole pool {np.mean(accuracy[FULL]):.2f}, − Motive top-k "
+                     f"{np.mean(accuracy['− Motive top-k']):.2f}")
+    return "Proving it causally (rates read by the detector): " + "; ".join(parts) + "."
+
+
 def selection_rows(world: World, removed: dict[str, np.ndarray]) -> list[dict]:
     """What each removal (seed 0) takes out of the pool."""
     rows = []
@@ -482,6 +537,7 @@ def main() -> None:
              "held-out looks carrying it. Relevant: pool clips planted with the query's kind. The captions name the "
              "motion but never the artifact; the caption-only baseline and the same-motion oracle show what the "
              "motion alone gets.",
+             finding_reading(queries, metrics),
              f"Finding the cause took {finding_seconds / 60:.1f} min (detector on the pool, query generation, scoring)."]
     if not args.no_causal:
         runs = Runs(world.cache / f"runs-{plan.key(world.model.identity()['weight_hash'])}.jsonl")
@@ -505,6 +561,7 @@ def main() -> None:
         removed0 = removals(world, queries, scores, plan.seeds[0])
         arms0 = arm_removals(world, queries, scores, plan.seeds[0])
         summary, per_seed = causal_rows(world, runs, arms0)
+        notes.append(causal_reading(world, runs))
         tables["Proving it causally: artifact rate of generations after re-fine-tuning without each removal"] = summary
         tables["Per seed"] = per_seed
         tables[f"What each removal takes out (seed {plan.seeds[0]})"] = selection_rows(world, removed0)
