@@ -300,3 +300,38 @@ def test_small_frictions_messages_progress_layout_and_numbers(page):
     cells = page.locator("#nomask-table [role=gridcell]").all_inner_texts()
     scores = [c for c in cells if re.fullmatch(r"[+-]\d\.\d+", c.strip())]
     assert scores and all(re.fullmatch(r"[+-]\d\.\d{4}", c.strip()) for c in scores)
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory) -> Path:
+    """20 s at 8 fps: a square moves during the first 2 s only."""
+    import numpy as np
+
+    from motive_core.video import write_mp4
+
+    frames = np.full((160, 64, 64, 3), 30, np.uint8)
+    for t in range(160):
+        x = 4 + 3 * min(t, 13)
+        frames[t, 24:40, x:x + 16] = (240, 90, 40)
+    return write_mp4(frames, tmp_path_factory.mktemp("long") / "moves_first.mp4", 8.0)
+
+
+def test_window_limits_escaping_and_private_files_in_the_page(page, world, long_clip):
+    """A long upload is attributed on its most moving window (shown on the Motion tab); the upload limit is
+    on the upload box; a query name with markup stays text; index files are not served to the page."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#query-video")).to_contain_text("up to 200 MB")
+    upload(page, long_clip)
+    expect(page.locator("#query-name textarea")).to_have_value("moves_first")
+    name = '<img src=x id=injected onerror="document.title=1">'
+    page.fill("#query-name textarea", name)
+    page.click("#run-btn")
+    expect(page.locator("#motion-warnings")).to_contain_text("the window with the most motion")
+    expect(page.locator("#motion-warnings")).not_to_contain_text("Nearly static")
+    expect(page.locator("#status")).to_contain_text("attributed against 16 clips")
+    expect(page.locator("#status")).to_contain_text(name)  # shown as the text it is
+    assert page.locator("#injected").count() == 0 and page.title() != "1"
+    for private in ("vectors.npy", "clips.jsonl", "config.json"):
+        reply = page.request.get(f"{page.url.split('?')[0]}gradio_api/file={world['index'] / private}")
+        assert reply.status == 403, private
