@@ -72,10 +72,16 @@ class Box:
 @dataclass(frozen=True)
 class QuerySelection:
     """Boxes (their union is selected; none = the whole frame) and a half-open range of query frames
-    (None = every frame). At least one of the two must be given."""
+    (None = every frame). At least one of the two must be given.
+
+    ``isolate`` also hides what lies outside the boxes from the model's input (it is replaced by the clip's
+    still background): the mask only weights the loss, while the model's prediction at the selected pixels
+    still attends to the whole frame, so another moving object keeps a share in the gradient without it.
+    """
 
     boxes: tuple[Box, ...] = ()
     frames: tuple[int, int] | None = None
+    isolate: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "boxes", tuple(self.boxes))
@@ -88,21 +94,24 @@ class QuerySelection:
                 raise MotiveError(f"frame range {start}:{stop} is empty or negative: it needs 0 ≤ A < B "
                                   "(frames A … B-1 of the query)")
             object.__setattr__(self, "frames", (start, stop))
+        if self.isolate and not self.boxes:
+            raise MotiveError("isolating needs a box: it hides what lies outside the boxes from the model")
 
     def describe(self) -> str:
         parts = [f"box {b.describe()}" for b in self.boxes]
         if self.frames is not None:
             parts.append(f"frames {self.frames[0]}:{self.frames[1]}")
-        return ", ".join(parts)
+        return ", ".join(parts) + (" (isolated)" if self.isolate else "")
 
     def to_dict(self) -> dict:
         return {"boxes": [b.to_dict() for b in self.boxes],
-                "frames": list(self.frames) if self.frames is not None else None}
+                "frames": list(self.frames) if self.frames is not None else None, "isolate": self.isolate}
 
     @classmethod
     def from_dict(cls, data: dict) -> "QuerySelection":
         frames = data.get("frames")
-        return cls(tuple(Box(**b) for b in data.get("boxes", ())), tuple(frames) if frames is not None else None)
+        return cls(tuple(Box(**b) for b in data.get("boxes", ())), tuple(frames) if frames is not None else None,
+                   bool(data.get("isolate", False)))
 
 
 # ------------------------------------------------------------------------------------------- parsing
@@ -133,11 +142,12 @@ def parse_frames(text: str) -> tuple[int, int]:
         raise MotiveError(f"--frames {text!r} is not A:B (whole query frame numbers, B excluded)") from None
 
 
-def parse_selection(regions: list[str] | None, frames: str | None) -> QuerySelection | None:
-    """The selection the command-line flags describe, or None when neither flag was given."""
-    if not regions and frames is None:
+def parse_selection(regions: list[str] | None, frames: str | None, isolate: bool = False) -> QuerySelection | None:
+    """The selection the command-line flags describe, or None when none was given."""
+    if not regions and frames is None and not isolate:
         return None
-    return QuerySelection(tuple(parse_box(r) for r in regions or ()), parse_frames(frames) if frames else None)
+    return QuerySelection(tuple(parse_box(r) for r in regions or ()), parse_frames(frames) if frames else None,
+                          isolate)
 
 
 # ------------------------------------------------------------------------- from the model's frames back
@@ -302,7 +312,9 @@ def select(prepared: PreparedClip, selection: QuerySelection, geometry: VideoGeo
            use_mask: bool = True) -> PreparedClip:
     """The prepared query with its weight restricted to the selection: W ⊙ S, mapped to the latent grid (Eq. 14).
 
-    With ``use_mask=False`` (a no-mask index, W ≡ 1) the weight is S itself. The clip given is not changed.
+    With ``use_mask=False`` (a no-mask index, W ≡ 1) the weight is S itself. With ``selection.isolate`` the
+    frames outside the boxes become the clip's per-pixel median over time (its still background), blended by
+    box coverage. The clip given is not changed.
     """
     if prepared.selection is not None:
         raise ValueError("this prepared clip already carries a selection; select on the unselected clip")
@@ -312,7 +324,15 @@ def select(prepared: PreparedClip, selection: QuerySelection, geometry: VideoGeo
     pixel = prepared.mask * weight if use_mask else weight
     latent = mask_to_latent(pixel, geometry.latent_grid(), geometry.temporal_factor, geometry.first_frame_alone)
     record["motion_kept"] = round(float((prepared.mask * weight).sum() / max(prepared.mask.sum(), 1e-12)), 4)
-    return replace(prepared, mask=pixel.astype(np.float32), latent_mask=latent, selection=record)
+    frames = prepared.frames
+    if selection.isolate:
+        height, width = frames.shape[1:3]
+        inside = np.stack([np.max([_coverage(np.array(track[t]), height, width)
+                                   for track in record["boxes_on_model_frames"]], axis=0) for t in range(len(frames))])
+        background = np.median(frames, axis=0)
+        blended = inside[..., None] * frames + (1.0 - inside[..., None]) * background
+        frames = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    return replace(prepared, frames=frames, mask=pixel.astype(np.float32), latent_mask=latent, selection=record)
 
 
 def outline_selection(frames: np.ndarray, record: dict, colour: tuple[int, int, int] = (0, 255, 255)) -> np.ndarray:
