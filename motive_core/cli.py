@@ -158,7 +158,7 @@ def cmd_query(args: argparse.Namespace) -> dict:
     from motive_core.query import Attributor, conditioning_note
     from motive_core.selection import parse_selection
 
-    selection = parse_selection(args.region, args.frames)
+    selection = parse_selection(args.region, args.frames, args.isolate)
     attributor = Attributor(args.index, model=args.model, device=args.device, conditioning=args.conditioning)
     prepared = attributor.prepare(args.video)
     if args.windows:
@@ -275,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "union); @frame: the box is drawn on that query frame and follows the object from there")
     p.add_argument("--frames", default=None, metavar="A:B",
                    help="attribute only the motion of query frames A to B-1")
+    p.add_argument("--isolate", action="store_true",
+                   help="with --region: also hide what lies outside the boxes from the model's input (replaced by "
+                        "the clip's still background), not only from the loss")
     p.add_argument("--windows", type=int, default=None, metavar="N",
                    help="rank separately for N consecutive time windows of the query (when did which clips matter)")
     _add_conditioning_check(p)
