@@ -141,6 +141,20 @@ def test_selection_covering_everything_gives_the_unselected_vector(slide, featur
                            nomask.vector(slide, ""))
 
 
+def test_isolating_hides_what_lies_outside_the_boxes_from_the_model(slide, featurizer):
+    g = featurizer.adapter.geometry
+    left = QuerySelection((Box(0, 0, 32, 64),))
+    isolated = select(slide, QuerySelection(left.boxes, isolate=True), g)
+    assert np.array_equal(isolated.frames[:, :, :16], slide.frames[:, :, :16])
+    background = np.clip(np.rint(np.median(slide.frames, axis=0)), 0, 255).astype(np.uint8)
+    assert np.array_equal(isolated.frames[:, :, 16:], np.broadcast_to(background[:, 16:], isolated.frames[:, :, 16:].shape))
+    assert np.array_equal(isolated.mask, select(slide, left, g).mask)  # the loss weight is the same W ⊙ S
+    assert not np.allclose(featurizer.vector(isolated, ""), featurizer.vector(select(slide, left, g), ""))
+    everything = QuerySelection((Box(0, 0, 64, 64),), isolate=True)
+    assert np.array_equal(featurizer.vector(select(slide, everything, g), ""), featurizer.vector(slide, ""))
+    assert isolated.selection["isolate"] and "(isolated)" in isolated.selection["description"]
+
+
 # -------------------------------------------------------------------------------------------- refusals
 
 
@@ -155,6 +169,7 @@ def test_selection_covering_everything_gives_the_unselected_vector(slide, featur
     (lambda: parse_box("1,2,3"), "x0,y0,x1,y1"),
     (lambda: parse_box("1,2,3,4@x"), "x0,y0,x1,y1"),
     (lambda: parse_frames("4"), "A:B"),
+    (lambda: QuerySelection(frames=(0, 8), isolate=True), "isolating needs a box"),
 ])
 def test_bad_selections_are_refused_with_a_message(make, message):
     with pytest.raises(MotiveError, match=message):
@@ -189,8 +204,8 @@ def test_selecting_twice_is_an_api_error(slide, featurizer):
 
 def test_parse_selection():
     assert parse_selection(None, None) is None
-    chosen = parse_selection(["1,2,30,40@5", "0,0,8.5,8"], "3:9")
-    assert chosen.boxes == (Box(1, 2, 30, 40, 5), Box(0, 0, 8.5, 8)) and chosen.frames == (3, 9)
+    chosen = parse_selection(["1,2,30,40@5", "0,0,8.5,8"], "3:9", isolate=True)
+    assert chosen.boxes == (Box(1, 2, 30, 40, 5), Box(0, 0, 8.5, 8)) and chosen.frames == (3, 9) and chosen.isolate
     assert QuerySelection.from_dict(json.loads(json.dumps(chosen.to_dict()))) == chosen
 
 
@@ -219,6 +234,9 @@ def test_query_flags_echo_the_selection(capsys, tmp_path, tiny_index):
     assert len(selection["boxes_on_model_frames"]) == 2 and 0 < selection["motion_kept"] < 1
     code = main(["query", "--index", str(tiny_index), "--video", str(video), "--top", "3", "--json"])
     assert code == 0 and json.loads(capsys.readouterr().out)["selection"] is None
+    code = main(["query", "--index", str(tiny_index), "--video", str(video), "--region", "0,0,40,64", "--isolate",
+                 "--top", "3", "--json"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["selection"]["isolate"] is True
 
 
 @pytest.mark.parametrize("flags, message", [(["--region", "1,2,3"], "x0,y0,x1,y1"), (["--frames", "9"], "A:B"),
