@@ -32,10 +32,10 @@ class Segment:
     note: str = ""
 
     def to_dict(self) -> dict:
-        ranking = self.result.to_dict() if self.result is not None else None
+        ranking = self.result.to_dict() if self.result is not None else {}
         return {"frames": [self.start, self.stop], "seconds": list(self.seconds), "note": self.note,
-                "positives": ranking["positives"] if ranking else [], "negatives": ranking["negatives"] if ranking else [],
-                "selection": ranking["selection"] if ranking else None}
+                "positives": ranking.get("positives", []), "negatives": ranking.get("negatives", []),
+                "selection": ranking.get("selection")}
 
 
 def time_windows(source: dict, geometry: VideoGeometry, count: int) -> list[tuple[int, int]]:

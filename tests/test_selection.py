@@ -66,7 +66,7 @@ def test_box_multiplies_the_pixel_mask_before_the_latent_map(slide, featurizer):
 
 
 def test_boxes_are_in_query_pixels_through_the_centre_crop():
-    """A 64×128 query covers-and-crops to 32×32: a box drawn around a patch lands on that patch after standardising."""
+    """A 64×128 query covers-and-crops to 32×32: a box drawn around a patch lands on that patch once standardised."""
     g = VideoGeometry(num_frames=4, fps=8.0, height=32, width=32)
     frames = np.zeros((4, 64, 128, 3), np.uint8)
     frames[:, 10:30, 50:90] = 255
@@ -147,7 +147,8 @@ def test_isolating_hides_what_lies_outside_the_boxes_from_the_model(slide, featu
     isolated = select(slide, QuerySelection(left.boxes, isolate=True), g)
     assert np.array_equal(isolated.frames[:, :, :16], slide.frames[:, :, :16])
     background = np.clip(np.rint(np.median(slide.frames, axis=0)), 0, 255).astype(np.uint8)
-    assert np.array_equal(isolated.frames[:, :, 16:], np.broadcast_to(background[:, 16:], isolated.frames[:, :, 16:].shape))
+    outside = isolated.frames[:, :, 16:]
+    assert np.array_equal(outside, np.broadcast_to(background[:, 16:], outside.shape))
     assert np.array_equal(isolated.mask, select(slide, left, g).mask)  # the loss weight is the same W ⊙ S
     assert not np.allclose(featurizer.vector(isolated, ""), featurizer.vector(select(slide, left, g), ""))
     everything = QuerySelection((Box(0, 0, 64, 64),), isolate=True)
