@@ -388,7 +388,8 @@ def test_projection_runs_serially_and_restores_the_thread_count():
 
 
 def test_two_threads_project_blocks_side_by_side_with_the_same_result(monkeypatch):
-    """Many block batches (a small buffer) run on two threads; the sum is taken in block order, so it is exact."""
+    """Many block batches (a small buffer) run on two threads, summed in block order: the same vector up to
+    the matrix library rounding a product differently on another thread (seen with MKL, ~1e-7)."""
     monkeypatch.setitem(fastfood._BUFFER_ELEMENTS, "cpu", 2048)
     projector = FastfoodProjector(SMALL, 40_000)
     vectors = torch.randn(3, 40_000)
@@ -396,4 +397,5 @@ def test_two_threads_project_blocks_side_by_side_with_the_same_result(monkeypatc
     torch.set_num_threads(2)
     two = projector.project(vectors[0]), projector.project_batch(vectors)
     assert torch.get_num_threads() == 2
-    assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1])
+    torch.testing.assert_close(two[0], one[0], rtol=1e-6, atol=1e-6 * one[0].abs().max().item())
+    torch.testing.assert_close(two[1], one[1], rtol=1e-6, atol=1e-6 * one[1].abs().max().item())

@@ -285,7 +285,9 @@ class FastfoodProjector:
         with serial_cpu_ops(blocks.device):
             signs, gauss, scaling = self.block_randoms(first_block, blocks.shape[-2], blocks.device)
             mixed = walsh_hadamard(blocks * signs)
-            permuted = torch.index_select(mixed, -1, self.permutation(blocks.device))  # 3x faster than x[..., Π]
+            # index_select on a 2-D view: 3x faster than x[..., Π], and far faster than on more dimensions
+            flat = mixed.reshape(-1, mixed.shape[-1])
+            permuted = torch.index_select(flat, 1, self.permutation(blocks.device)).view(mixed.shape)
             head = walsh_hadamard(permuted.mul_(gauss), rows=self.config.dim)
             return (head * scaling).sum(dim=-2) * self.scale
 
@@ -304,7 +306,8 @@ class FastfoodProjector:
         if vectors.ndim != 2 or vectors.shape[1] != self.total_dim:
             raise ValueError(f"project_batch expects (N, {self.total_dim}) gradients, got {tuple(vectors.shape)}")
         b, device = self.block_size, vectors.device
-        step = ProjectionStream(self, device).batch_blocks  # the same block batches as project()
+        budget = _BUFFER_ELEMENTS["cuda" if device.type == "cuda" else "cpu"]
+        step = max(1, min(budget // (b * vectors.shape[0]), self.num_blocks))  # N·count·b floats stay in cache
 
         def batch(first: int) -> torch.Tensor:
             count = min(step, self.num_blocks - first)
