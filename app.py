@@ -590,6 +590,8 @@ def _curate_tab(ui: UI) -> None:  # noqa: PLR0915 - one tab's components
     with gr.Row():
         ui.csv = gr.File(label="selection.csv", interactive=False, elem_id="csv-file")
         ui.jsonl = gr.File(label="selection.jsonl", interactive=False, elem_id="jsonl-file")
+        ui.others = gr.File(label="every other clip (the opposite list).csv", interactive=False,
+                            elem_id="others-file")
     ui.selected = gr.State(None)
     with gr.Accordion("Review: save, reopen, share, report", open=True):
         gr.Markdown("A review keeps the curation list (queries, prompts, windows, scores), the current query's "
@@ -911,17 +913,23 @@ def _wire(engine: Engine, ui: UI) -> None:
         settings = rv.selection_settings(_identity(engine), queries, float(fraction), float(percentile))
         rv.stamp_csv(csv_path, settings)
         rv.stamp_jsonl(jsonl_path, settings)
+        chosen = set(selection.indices.tolist())
+        others = rv.write_clip_list(folder / "motive_other_clips.csv", engine.clips,
+                                    [n for n in range(len(engine.clips)) if n not in chosen], settings,
+                                    "every clip not in the selection")
         voted = int((selection.votes > 0).sum())
         noun = "query" if len(queries) == 1 else "queries"
         md = (f"Kept **{len(selection.indices)}** of {len(engine.clips)} clips ({fraction:.0%}) from "
               f"**{len(queries)}** {noun} at the {percentile:g}th percentile; {voted} clips got at least one vote. "
               f"File paths are relative to the clip folder "
-              f"`{shown_path(engine.attributor.index.clip_path({'file': '.'}), REPO)}`.")
+              f"`{shown_path(engine.attributor.index.clip_path({'file': '.'}), REPO)}`. The selection is the keep "
+              "list when curating data for a motion, and the removal list when tracing a defect to its training "
+              "clips; the third file lists every other clip (the opposite list).")
         rows = ud.selection_rows(selection, engine.clips)
         kept = {"rows": rows, "headers": ud.SELECTION_HEADERS, "fraction": float(fraction),
                 "percentile": float(percentile)}
         return (rows, ud.overlap_figure(selection.per_query_selected, names), md, str(csv_path), str(jsonl_path),
-                kept)
+                str(others), kept)
 
     @handled
     def save_review(notes: str, fraction: float, percentile: float, prompt: str, name: str,
@@ -1070,7 +1078,8 @@ def _connect(ui: UI, engine: Engine, fn: dict) -> None:
     ui.clear.click(fn["clear_queries"], None, [ui.query_table, ui.queries, ui.vote_md], api_name="clear_queries",
                    **QUICK)
     ui.vote.click(fn["vote"], [ui.fraction, ui.percentile, ui.queries],
-                  [ui.selection, ui.overlap, ui.vote_md, ui.csv, ui.jsonl, ui.selected], api_name="vote", **HEAVY)
+                  [ui.selection, ui.overlap, ui.vote_md, ui.csv, ui.jsonl, ui.others, ui.selected], api_name="vote",
+                  show_progress_on=[ui.vote_md], **HEAVY)
     ui.remove.click(fn["remove_query"], [ui.remove_row, ui.queries], [ui.query_table, ui.queries, ui.vote_md],
                     api_name="remove_query", **QUICK)
     ui.save.click(fn["save_review"], [ui.notes, ui.fraction, ui.percentile, ui.prompt, ui.name, ui.window_start,
@@ -1138,38 +1147,52 @@ def _gradio_copy(path: str) -> bool:
     return Path(path).parent.name == _content_hash(path, info.st_size, info.st_mtime_ns)
 
 
+# the shipped worlds: (model, index, no-mask index, examples); the artifact world plants motion defects
+WORLDS = {"clean": (DEFAULT_MODEL, DEFAULT_INDEX, DEFAULT_NOMASK, DEFAULT_EXAMPLES),
+          "artifact": (REPO / "precomputed" / "artifact" / "model", REPO / "precomputed" / "artifact" / "index-motion",
+                       REPO / "precomputed" / "artifact" / "index-nomask", REPO / "assets" / "examples-artifact")}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options; --model/--index/--examples default to the chosen --world's."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default=str(DEFAULT_MODEL), help="demo or diffusers Wan model folder")
-    p.add_argument("--index", default=str(DEFAULT_INDEX), help="attribution index folder (Motive mask)")
+    p.add_argument("--world", choices=sorted(WORLDS), default="clean",
+                   help="shipped world: clean demo, or the artifact world (clips with planted motion defects)")
+    p.add_argument("--model", default=None, help="demo or diffusers Wan model folder (default: the world's)")
+    p.add_argument("--index", default=None, help="attribution index folder, Motive mask (default: the world's)")
     p.add_argument("--nomask-index", default=None,
-                   help=f"no-mask index for the comparison switch (default: {DEFAULT_NOMASK} with the demo index)")
-    p.add_argument("--examples", default=None, help=f"folder of example queries (default {DEFAULT_EXAMPLES})")
+                   help="no-mask index for the comparison switch (default: the world's, with the world's index)")
+    p.add_argument("--examples", default=None, help="folder of example queries (default: the world's)")
     p.add_argument("--cache-dir", default=None, help="where rendered clips are cached (default: system temp)")
     p.add_argument("--device", default=None, help="cpu / cuda (default: cuda when available)")
     p.add_argument("--max-seconds", type=float, default=60.0, help="longest query clip accepted")
     p.add_argument("--max-upload-mb", type=int, default=MAX_UPLOAD_MB, help="largest upload accepted (MB)")
     p.add_argument("--port", type=int, default=None, help="default 7860 or $GRADIO_SERVER_PORT")
     p.add_argument("--host", default=None, help="default 127.0.0.1 or $GRADIO_SERVER_NAME (0.0.0.0 on Spaces)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    model, index, nomask, examples = WORLDS[args.world]
+    world_index = args.index is None or Path(args.index).resolve() == index.resolve()
+    args.model, args.index = args.model or str(model), args.index or str(index)
+    args.nomask_index = args.nomask_index or (str(nomask) if world_index and nomask.is_dir() else None)
+    args.examples = args.examples or (str(examples) if examples.is_dir() else None)
+    args.world_index = world_index
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     args = parse_args(argv)
-    demo_index = Path(args.index).resolve() == DEFAULT_INDEX.resolve()
-    nomask = args.nomask_index or (DEFAULT_NOMASK if demo_index and DEFAULT_NOMASK.is_dir() else None)
-    examples = args.examples or (DEFAULT_EXAMPLES if DEFAULT_EXAMPLES.is_dir() else None)
     start = time.perf_counter()
     try:
-        demo = build_app(args.model, args.index, nomask, examples, args.cache_dir, args.device, args.max_seconds,
-                         args.max_upload_mb)
+        demo = build_app(args.model, args.index, args.nomask_index, args.examples, args.cache_dir, args.device,
+                         args.max_seconds, args.max_upload_mb)
     except MotiveError as err:
         print(f"motive-studio: {err}", file=sys.stderr)
-        if demo_index:
-            print("The demo world lives in precomputed/; rebuild it with `python -m motive_core demo`, or pass "
-                  "--model DIR --index DIR.", file=sys.stderr)
+        if args.world_index:
+            stage = " --stage artifact" if args.world == "artifact" else ""
+            print(f"The {args.world} world lives in precomputed/; rebuild it with `python -m motive_core demo{stage}`, "
+                  "or pass --model DIR --index DIR.", file=sys.stderr)
         return 2
     log.info("loaded in %.1f s", time.perf_counter() - start)
     launch(demo, port=args.port, host=args.host)

@@ -68,6 +68,26 @@ def stamp_jsonl(path: str | os.PathLike, settings: dict) -> None:
     _write_atomic(path, json.dumps({SETTINGS_KEY: settings}, ensure_ascii=False) + "\n" + path.read_text())
 
 
+def write_clip_list(path: str | os.PathLike, clips: list[dict], rows: list[int], settings: dict, role: str) -> Path:
+    """A plain list of clips (id, file, caption, labels as JSON) under ``# `` settings lines, e.g. every clip a
+    selection left out: the keep list when the selection is a removal list, and the other way round."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["id", "file", "caption", "labels"])
+    for row in rows:
+        clip = clips[row]
+        writer.writerow([clip["id"], clip.get("file", ""), clip.get("caption", ""),
+                         json.dumps(clip.get("labels") or {}, ensure_ascii=False)])
+    path = Path(path)
+    head = "".join(f"# {key}: {json.dumps(value, ensure_ascii=False)}\n"
+                   for key, value in {"list": role, **settings}.items())
+    _write_atomic(path, head + buffer.getvalue())
+    return path
+
+
 # ---------------------------------------------------------------------------------------------- files
 
 

@@ -323,9 +323,20 @@ def score_text(score: float) -> str:
     return f"{score:+.4f}"
 
 
+def artifact_tag(entry: dict) -> str:
+    """'planted: jitter' / 'not planted' for a clip of a world with planted artifacts, else ''."""
+    artifact = (entry.get("labels") or {}).get("artifact")
+    if artifact is None:
+        return ""
+    return "not planted" if artifact == "none" else f"planted: {artifact}"
+
+
 def candidate_caption(rank: int, entry: dict, positive: bool, short: bool = False) -> str:
-    """'+1 · +0.847 · 00022_swing · a red circle swinging…': signed rank, score, id and (unless short) caption."""
+    """'+1 · +0.847 · 00022_swing · a red circle swinging…': signed rank, score, id, whether the clip carries a
+    planted artifact (artifact world only) and (unless short) caption."""
     text = f"{'+' if positive else '−'}{rank} · {entry['score']:+.3f} · {entry['id']}"
+    tag = artifact_tag(entry)
+    text = f"{text} · {tag}" if tag else text
     return text if short else f"{text} · {entry['caption']}"
 
 

@@ -195,7 +195,7 @@ def test_generate_attribute_curate_download(server, world):
     table, _ = c.predict("", api_name="/add_query")
     assert [row[1] for row in table["data"]] == ["generated", first["motion"]]
 
-    selection, overlap, vote_md, csv_path, jsonl_path = c.predict(0.25, 75, api_name="/vote")
+    selection, overlap, vote_md, csv_path, jsonl_path, others_path = c.predict(0.25, 75, api_name="/vote")
     assert len(selection["data"]) == math.ceil(0.25 * 16) and "Kept **4** of 16" in vote_md
     assert json.loads(overlap["plot"])["data"][0]["type"] == "heatmap"
     rows = list(csv.DictReader(line for line in open(csv_path) if not line.startswith("#")))
@@ -609,7 +609,7 @@ def test_selection_files_carry_their_settings(server, world):
     ex = examples(world)[0]
     _attributed(c, ex, "stamped")
     c.predict("", api_name="/add_query")
-    _, _, _, csv_path, jsonl_path = c.predict(0.25, 80, api_name="/vote")
+    _, _, _, csv_path, jsonl_path, others_path = c.predict(0.25, 80, api_name="/vote")
     header = [line for line in open(csv_path) if line.startswith("#")]
     settings = {line[2:].split(": ", 1)[0]: json.loads(line.split(": ", 1)[1]) for line in header}
     assert settings["fraction"] == 0.25 and settings["percentile"] == 80
@@ -619,6 +619,10 @@ def test_selection_files_carry_their_settings(server, world):
     assert settings["index_settings"]["conditioning"] in ("caption", "null")
     first = json.loads(open(jsonl_path).readline())["motive_selection_settings"]
     assert first == settings
+    kept = [r["id"] for r in csv.DictReader(line for line in open(csv_path) if not line.startswith("#"))]
+    others = [r["id"] for r in csv.DictReader(line for line in open(others_path) if not line.startswith("#"))]
+    assert len(kept) == 4 and len(others) == 12 and not set(kept) & set(others)  # the two lists split the index
+    assert open(others_path).readline().startswith('# list: "every clip not in the selection"')
 
 
 def test_review_saves_reopens_in_another_session_and_exports_a_report(server, world, tmp_path):
@@ -725,3 +729,19 @@ def test_one_session_runs_one_model_job_at_a_time_while_others_are_served(server
     assert refused and len(refused) < 3 and any(o.startswith("busy") for o in outcomes)
     assert served[10]["query"]["name"] == "other"
     assert client(server).predict(api_name="/info")["limits"]["jobs_per_session"] == 1
+
+
+def test_artifact_world_tiles_say_whether_a_clip_was_planted_and_the_world_is_one_flag_away():
+    import app
+    from motive_core.ui_data import candidate_caption
+
+    entry = {"id": "00003_bounce", "score": 0.5, "caption": "a red square bouncing", "labels": {"artifact": "jitter"}}
+    assert candidate_caption(1, entry, True, short=True) == "+1 · +0.500 · 00003_bounce · planted: jitter"
+    entry["labels"]["artifact"] = "none"
+    assert candidate_caption(2, entry, False, short=True).endswith("· not planted")
+    del entry["labels"]["artifact"]  # the clean world carries no such label: nothing is claimed
+    assert candidate_caption(1, entry, True, short=True) == "+1 · +0.500 · 00003_bounce"
+    args = app.parse_args(["--world", "artifact"])
+    assert Path(args.index) == REPO / "precomputed" / "artifact" / "index-motion"
+    assert Path(args.model) == REPO / "precomputed" / "artifact" / "model"
+    assert app.parse_args([]).index == str(REPO / "precomputed" / "index-motion")
