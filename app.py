@@ -77,6 +77,8 @@ log = logging.getLogger("motive_studio")
 CSS = """
 .motive-header h1 {margin-bottom: 0.1em}
 .motive-status {min-height: 1.6em}
+#pos-gallery .caption-label, #neg-gallery .caption-label {white-space: normal; text-overflow: clip; max-width: none;
+  overflow-wrap: anywhere; left: 0; right: 0; opacity: 0.9}
 """
 
 

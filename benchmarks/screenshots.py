@@ -5,7 +5,8 @@
     python benchmarks/screenshots.py --tiny                # build a tiny world first (when precomputed/ is absent)
 
 Starts the app in-process on a free port, clicks through query → generate → motion → attribution →
-candidate → no-mask comparison → curation (several queries, vote, downloads) → a bad upload, and saves
+candidate → no-mask comparison → curation (several queries, vote, downloads) → review (save, link,
+report) → a bad upload, and saves
 PNGs plus ``screenshots.json`` (which world, when, seconds per step) under ``assets/screenshots/``.
 """
 
@@ -155,6 +156,13 @@ def click_through(url: str, out: Path, generate_steps: int) -> list[dict]:
             page.click("#vote-btn")
             expect(page.locator("#csv-file a[href*='.csv']").first).to_be_attached()
             shots.take("curate", "tab 4: four queries, majority vote, per-query overlap, CSV / JSONL downloads")
+
+            page.fill("#notes textarea", "bounce and spin share their top clips; check the camera pans")
+            page.click("#save-btn")
+            expect(page.locator("#review-md a[href*='?review=']").first).to_be_attached()
+            page.click("#report-btn")
+            expect(page.locator("#report-file a[href*='.html']").first).to_be_attached()
+            shots.take("review", "tab 4: the review saved as a file and a link, and its self-contained HTML report")
 
             page.get_by_role("tab", name="1 · Query").click()
             page.locator("#query-video button[aria-label='Clear']").first.click()

@@ -289,6 +289,11 @@ def test_small_frictions_messages_progress_layout_and_numbers(page):
     expect(page.locator("#status")).to_contain_text("attributed against 16 clips")
 
     open_tab(page, "3 · Attribution")
+    expect(page.locator("#pos-gallery .caption-label")).to_have_count(5)
+    captions = page.locator("#pos-gallery .caption-label, #neg-gallery .caption-label").evaluate_all(
+        "els => els.map(e => [e.scrollWidth <= e.clientWidth, e.innerText])")
+    assert all(fits for fits, _ in captions), captions  # nothing cut off with an ellipsis
+    assert all(re.fullmatch(r"[+−]\d · [+-]\d\.\d{3} · \d{5}_\w+", text) for _, text in captions), captions
     page.locator("#nomask-switch input").check()
     expect(page.locator("#nomask-md")).to_contain_text("Jaccard")
     switch, result = page.locator("#nomask-switch").bounding_box(), page.locator("#nomask-md").bounding_box()
