@@ -149,6 +149,11 @@ class DemoVideoModel:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.transformer.save_pretrained(folder / "transformer", safe_serialization=True)
+        # diffusers records where a loaded model came from; a saved model must not carry this machine's path
+        transformer_config = folder / "transformer" / "config.json"
+        saved = json.loads(transformer_config.read_text())
+        if saved.pop("_name_or_path", None) is not None:
+            transformer_config.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
         save_file({k: v.contiguous().cpu() for k, v in self.text_encoder.state_dict().items()},
                   folder / "text_encoder.safetensors")
         (folder / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2))
