@@ -90,7 +90,7 @@ class Plan:
                            log_every=max(1, self.steps // 4))
 
 
-QUICK = dict(root="/tmp/demo_try/pre", pool_size=20, motions=("bounce", "spin"), queries_per_motion=1, steps=2,
+QUICK = dict(pool_size=20, motions=("bounce", "spin"), queries_per_motion=1, steps=2,
              batch_size=4, prompts_per_motion=1, sample_steps=2, seeds=(0,))
 
 
@@ -544,7 +544,7 @@ def parse_plan(argv: list[str] | None = None) -> tuple[Plan, argparse.Namespace]
     parser.add_argument("--deadline", default=None, help="UTC HH:MM after which no new arm is started")
     parser.add_argument("--arms", default=None, help="run only arms whose names contain one of these comma-separated "
                         "words (the tables still show every finished arm); for splitting a run over processes")
-    parser.add_argument("--quick", action="store_true", help="a tiny run on /tmp/demo_try/pre, for debugging")
+    parser.add_argument("--quick", action="store_true", help="a tiny run (20-clip pool, 2 steps) on --root, for debugging")
     parser.add_argument("--name", default=None)
     parser.add_argument("--k", type=int, default=None, help="counterfactual: clips removed (default: 10 %% of the pool)")
     parser.add_argument("--cf-motions", default=None, help="counterfactual: query motions, comma-separated "
