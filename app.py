@@ -69,7 +69,7 @@ HEAVY = dict(concurrency_id="heavy", concurrency_limit=HEAVY_SLOTS)
 LIGHT = dict(queue=False)  # instant UI updates that cannot fail
 # quick actions that can refuse (a message needs the queue: an unqueued error shows only a bare "Error")
 QUICK = dict(concurrency_id="quick", concurrency_limit=8, show_progress="minimal")
-QUERY_HEADERS = ["#", "name", "prompt", "window", "top clip", "max motion px/frame"]
+QUERY_HEADERS = ["#", "name", "prompt", "window", "top clip", "max motion"]
 API_NAMES = ("info", "generate", "motion", "attribute", "rerank", "compare", "compare_nomask",
              "add_query", "remove_query", "clear_queries", "vote", "save_review", "open_review", "report")
 log = logging.getLogger("motive_studio")
@@ -575,7 +575,8 @@ def _curate_tab(ui: UI) -> None:  # noqa: PLR0915 - one tab's components
                                           elem_id="remove-row", scale=0, min_width=90))
         ui.remove = gr.Button("Remove this row", elem_id="remove-btn")
         ui.clear = gr.Button("Clear the list", elem_id="clear-btn")
-    ui.query_table = gr.DataFrame(headers=QUERY_HEADERS, label="curation list", interactive=False, wrap=True,
+    ui.query_table = gr.DataFrame(headers=QUERY_HEADERS, label="curation list (max motion in px/frame)",
+                                  interactive=False, wrap=True, column_widths=["5%", "22%", "33%", "20%", "12%", "8%"],
                                   elem_id="query-table")
     with gr.Row():
         ui.fraction = bounded(gr.Slider(0.01, 1.0, 0.1, step=0.01, label="fraction kept", elem_id="fraction"))
@@ -585,7 +586,8 @@ def _curate_tab(ui: UI) -> None:  # noqa: PLR0915 - one tab's components
     ui.vote_md = gr.Markdown(label="curation status", elem_id="vote-md")
     with gr.Row():
         with gr.Column(scale=3):
-            ui.selection = gr.DataFrame(headers=ud.SELECTION_HEADERS, label="selected clips", interactive=False, wrap=True,
+            ui.selection = gr.DataFrame(headers=ud.SELECTION_HEADERS, label="selected clips", interactive=False,
+                                        wrap=True, column_widths=["8%", "21%", "13%", "9%", "12%", "37%"],
                                         max_height=420, elem_id="selection-table")
         with gr.Column(scale=2):
             ui.overlap = gr.Plot(label="per-query overlap", elem_id="overlap-plot")
