@@ -83,6 +83,19 @@ def dismiss_toasts(page) -> None:
             pass
 
 
+def open_curate(page) -> None:
+    """Show tab 4 (clicked again if a late tab switch from the run replaced it)."""
+    add = page.locator("#add-btn")
+    for _ in range(5):
+        page.get_by_role("tab", name="4 · Curate").click()
+        try:
+            add.wait_for(state="visible", timeout=5000)
+            return
+        except Exception:  # noqa: BLE001 - try the tab again
+            time.sleep(1.0)
+    add.wait_for(state="visible")
+
+
 def run_query(page, expect, row: int) -> str:
     """Pick example ``row``, run Motive, wait until it is attributed; returns the query name."""
     page.get_by_role("tab", name="1 · Query").click()
@@ -146,11 +159,11 @@ def click_through(url: str, out: Path, generate_steps: int) -> list[dict]:
             page.click("#run-btn")
             expect(page.locator("#status")).to_contain_text("generated: a red circle bouncing right on a plain background "
                                                             "(seed 0): attributed against")
-            page.get_by_role("tab", name="4 · Curate").click()
+            open_curate(page)
             page.click("#add-btn")
             for row in (0, 2):
                 run_query(page, expect, row)
-                page.get_by_role("tab", name="4 · Curate").click()
+                open_curate(page)
                 page.click("#add-btn")
             expect(page.locator("#query-table [role=grid]")).to_have_attribute("aria-rowcount", "5")
             page.click("#vote-btn")
