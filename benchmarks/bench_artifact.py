@@ -519,6 +519,7 @@ def main() -> None:
     log(f"world: {len(world.records)} pool clips, planted " + ", ".join(
         f"{int(np.sum(world.artifacts == k))} {k}" for k in PLANTED))
     key = plan.key(world.model.identity()["weight_hash"])
+    reused = (world.cache / f"scores-{key}.npz").is_file()
     detector = json.loads(cached(world.cache / f"detector-{key}.npz",
                                  lambda: {"rows": np.array(json.dumps(detector_rows(world)))})["rows"].item())
     queries = make_queries(world)
@@ -538,7 +539,8 @@ def main() -> None:
              "motion but never the artifact; the caption-only baseline and the same-motion oracle show what the "
              "motion alone gets.",
              finding_reading(queries, metrics),
-             f"Finding the cause took {finding_seconds / 60:.1f} min (detector on the pool, query generation, scoring)."]
+             f"Finding the cause took {finding_seconds / 60:.1f} min in this process (detector on the pool, query "
+             "generation, scoring" + ("; reused from the cache of an earlier run" if reused else "") + ")."]
     if not args.no_causal:
         runs = Runs(world.cache / f"runs-{plan.key(world.model.identity()['weight_hash'])}.jsonl")
         # Fine-tuning data: the whole pool folder in its own order (the artifact model's training data, static
@@ -580,11 +582,12 @@ def main() -> None:
                   f"that of the artifact version, mean over {PREFERENCE_PAIRS} held-out-look pairs per kind at the fixed "
                   "(t, noise) pairs of bench_curation (> 0: the model fits the artifact better; a generation-free, "
                   "more sensitive read of the same effect). Cells: mean [min, max] over seeds.",
-                  f"The causal study took {(time.perf_counter() - causal_start) / 60:.1f} min in this process "
-                  f"({sum(r['seconds'] for r in runs.records.values()) / 60:.1f} min of fine-tuning and evaluation "
-                  "recorded for its arms).",
+                  f"The causal study took {(time.perf_counter() - causal_start) / 60:.1f} min in this process; its "
+                  f"arms recorded {sum(r['seconds'] for r in runs.records.values()) / 60:.1f} min of fine-tuning and "
+                  "evaluation in all (process time of each arm, whichever process ran it; arms run side by side "
+                  "with --arms overlap in wall time).",
                   *([f"Not run (deadline): {', '.join(skipped)}."] if skipped else [])]
-    notes.append(f"Whole study: {(time.perf_counter() - started) / 60:.1f} min on a shared 2-core CPU, niced, one "
+    notes.append(f"This process: {(time.perf_counter() - started) / 60:.1f} min on a shared 2-core CPU, niced, one "
                  "torch thread.")
     save(name, {t: rows for t, rows in tables.items() if rows}, notes, model=world.art / "model",
          extra={"plan": asdict(plan), "queries": [{k: v for k, v in q.items() if k != "frames"} for q in queries],
