@@ -1,8 +1,9 @@
 """Read, standardise, resize and write video clips (paper §4.4: every clip to one length and rate).
 
-Decoding and encoding run in process through PyAV (FFmpeg's libraries, bundled in its wheel), so nothing
-depends on a system ffmpeg, nothing is downloaded and no process is started per clip. Sizes, rates and
-durations come from the container's metadata. Every bad input raises :class:`VideoError` with one
+Decoding runs in process through PyAV (FFmpeg's libraries, bundled in its wheel): no process is started
+per clip, and sizes, rates and durations come from the container's metadata. Writing mp4 goes through the
+ffmpeg binary bundled with ``imageio-ffmpeg`` (see :func:`_encode` for why). Nothing depends on a system
+ffmpeg and nothing is downloaded. Every bad input raises :class:`VideoError` with one
 sentence saying what was wrong and what to do.
 
 Size policy: a clip whose long side exceeds ``max_side``, or whose decoded frames would exceed
@@ -20,12 +21,12 @@ import re
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
 import av
 import cv2
+import imageio_ffmpeg
 import numpy as np
 
 from motive_core.errors import VideoError
@@ -477,16 +478,21 @@ def write_mp4(frames: np.ndarray, path: str | Path, fps: float, scale: int = 1) 
 
 
 def _encode(frames: np.ndarray, path: str, fps: float) -> None:
-    """H.264 (libx264, CRF 18, veryfast), yuv420p, moov atom first (faststart) for progressive playback."""
+    """H.264 (libx264, CRF 18, veryfast), yuv420p, moov atom first (faststart), by the bundled ffmpeg tool.
+
+    Encoding stays in a subprocess: PyAV's in-process x264 gave different bytes for the same frames once
+    the process had run torch, which broke the bit-identical demo rebuild; a fresh ffmpeg process does not.
+    """
     height, width = frames.shape[1:3]
-    rate = Fraction(fps).limit_denominator(1001)
+    writer = imageio_ffmpeg.write_frames(
+        path, (width, height), fps=float(fps), codec="libx264", pix_fmt_out="yuv420p", quality=None,
+        macro_block_size=1, output_params=["-crf", "18", "-preset", "veryfast", "-movflags", "+faststart"])
     try:
-        with av.open(path, "w", format="mp4", options={"movflags": "+faststart"}) as container:
-            stream = container.add_stream("libx264", rate=rate, options={"crf": "18", "preset": "veryfast"})
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            for frame in frames:
-                container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
-            container.mux(stream.encode())
-    except (av.error.FFmpegError, OSError) as err:
+        writer.send(None)
+        for frame in frames:
+            writer.send(np.ascontiguousarray(frame))
+    except (OSError, RuntimeError) as err:
         raise VideoError(f"Writing {Path(path).name} failed ({err}): check there is disk space and the folder "
                          "is writable.") from err
+    finally:
+        writer.close()
