@@ -45,7 +45,7 @@ from motive_core.attribution.scoring import majority_vote
 from motive_core.data import load_clip_folder
 from motive_core.demo_world import DemoRecipe, finetune_from
 from motive_core.featurize import Featurizer
-from motive_core.index import AttributionIndex
+from motive_core.index import AttributionIndex, clip_list_sha
 from motive_core.metrics import (FlowMotionClassifier, average_precision, clip_descriptor, descriptor_similarity,
                                  motion_accuracy, precision_at_k)
 from motive_core.models.demo import DemoVideoModel
@@ -589,7 +589,9 @@ def main() -> None:
                   *([f"Not run (deadline): {', '.join(skipped)}."] if skipped else [])]
     notes.append(f"This process: {(time.perf_counter() - started) / 60:.1f} min on a shared 2-core CPU, niced, one "
                  "torch thread.")
-    save(name, {t: rows for t, rows in tables.items() if rows}, notes, model=world.art / "model",
+    notes.append(f"Artifact world: pool clip list {clip_list_sha(load_clip_folder(world.art / 'clips'))[:16]}, artifact model "
+                 f"weights {world.model.identity()['weight_hash']}, fine-tuned from the demo model recorded above.")
+    save(name, {t: rows for t, rows in tables.items() if rows}, notes, model=world.base,
          extra={"plan": asdict(plan), "queries": [{k: v for k, v in q.items() if k != "frames"} for q in queries],
                 "per_query": {m: {k: v.tolist() for k, v in d.items()} for m, d in metrics.items()}})
 
