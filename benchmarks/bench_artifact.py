@@ -592,7 +592,7 @@ def main() -> None:
     notes.append(f"Artifact world: pool clip list {clip_list_sha(load_clip_folder(world.art / 'clips'))[:16]}, artifact model "
                  f"weights {world.model.identity()['weight_hash']}, fine-tuned from the demo model recorded above.")
     save(name, {t: rows for t, rows in tables.items() if rows}, notes, model=world.base,
-         extra={"plan": asdict(plan), "queries": [{k: v for k, v in q.items() if k != "frames"} for q in queries],
+         extra={"plan": {**asdict(plan), "root": shown(Path(plan.root))}, "queries": [{k: v for k, v in q.items() if k != "frames"} for q in queries],
                 "per_query": {m: {k: v.tolist() for k, v in d.items()} for m, d in metrics.items()}})
 
 
