@@ -362,7 +362,9 @@ def _connect(address: str):
                  log_to_driver=False, logging_level=logging.WARNING)
     except ConnectionError as err:
         raise MotiveError(f"cannot join a Ray cluster at {address!r} ({_last_line(err)}); start one with "
-                          "`ray start --head` or give its address") from None
+                          "`ray start --head` or give its address; a cluster started with token authentication "
+                          "(Ray's default once ~/.ray/auth_token exists) is joined with RAY_AUTH_MODE=token and "
+                          "the same token (~/.ray/auth_token or RAY_AUTH_TOKEN)") from None
     return ray
 
 

@@ -36,8 +36,11 @@ from motive_core.models import load_model
 REPO = Path(__file__).resolve().parents[1]
 RAY = Path(sys.executable).with_name("ray")
 NUM_UNITS = 8  # the 8 clips of `clip_folder`, one per unit
+# Ray ≥ 2.5x turns token authentication on for a cluster whenever ~/.ray/auth_token exists (any earlier local
+# ray.init() writes one) and a driver joining by address then needs RAY_AUTH_MODE=token; the cluster and every
+# build here say "disabled" explicitly, so the tests do not depend on what this machine's home folder holds.
 CLUSTER_ENV = {**{k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "RAY_ADDRESS")},
-               "RAY_USAGE_STATS_ENABLED": "0"}
+               "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 ENV = {**CLUSTER_ENV, "OMP_NUM_THREADS": "1"}  # the reference build: one torch thread, as the workers pin it
 
 
@@ -56,6 +59,23 @@ class Cluster:
             except (ProcessLookupError, psutil.Error):
                 continue
         return found
+
+
+@pytest.fixture(scope="module")
+def tiny_demo_dir(tmp_path_factory, tiny_geometry) -> Path:
+    """This module's model: 2048 tokens a clip, so that a unit's gradient takes a tenth of a second or more.
+
+    The kill tests must catch a worker inside a unit; with in-process decoding and the conftest's smaller
+    model a whole build ends in well under a second, before any worker can be seen at work.
+    """
+    from motive_core.models import DemoVideoModel
+    from motive_core.motionshapes import MOTIONS
+
+    model = DemoVideoModel.create(
+        vocab=list(MOTIONS) + ["a", "red", "square", "on", "background"], geometry=tiny_geometry, seed=0,
+        transformer=dict(patch_size=(1, 2, 2), num_layers=3, num_attention_heads=2, attention_head_dim=16,
+                         ffn_dim=64, freq_dim=32), text_dim=16)
+    return model.save(tmp_path_factory.mktemp("demo_model"))
 
 
 def _free_port() -> int:
