@@ -88,3 +88,16 @@ def check_text_encoder(folder: Path, text_dim: int, dim_name: str = "text_dim", 
     if width is not None and int(width) != text_dim:
         raise ModelNotFoundError(f"{encoder} produces {width}-dimensional embeddings but the transformer "
                                  f"expects {dim_name} {text_dim}: the text encoder belongs to another model")
+
+
+def load_text_encoder(folder: Path, encoder_class: str, dtype, device) -> tuple:
+    """The folder's ``tokenizer/`` and ``text_encoder/`` (a transformers ``encoder_class``), from local files only."""
+    try:
+        import transformers
+    except ImportError as err:
+        raise ModelNotFoundError(
+            f"{folder / 'text_encoder'} needs the `transformers` package (pip install transformers)") from err
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder / "tokenizer", local_files_only=True)
+    encoder = getattr(transformers, encoder_class).from_pretrained(folder / "text_encoder", local_files_only=True,
+                                                                   torch_dtype=dtype).to(device)
+    return tokenizer, encoder

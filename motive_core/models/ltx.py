@@ -19,8 +19,8 @@ from diffusers import AutoencoderKLLTXVideo, LTXVideoTransformer3DModel
 from motive_core.errors import ModelNotFoundError
 from motive_core.models.base import VideoGeometry
 from motive_core.models.flow import attribution_scheduler, folder_scheduler, noising_identity, sampling_scheduler
-from motive_core.models.folder import (check_text_encoder, components_hash, geometry_with_override, read_json,
-                                       require_parts, text_encoder_identity)
+from motive_core.models.folder import (check_text_encoder, components_hash, geometry_with_override, load_text_encoder,
+                                       read_json, require_parts, text_encoder_identity)
 
 TEXT_LENGTH = 128  # LTXPipeline's max_sequence_length
 TRANSFORMER_CLASS = "LTXVideoTransformer3DModel"
@@ -129,16 +129,8 @@ class LTXVideoModel:
         if not (self.folder / "text_encoder").is_dir():
             raise ModelNotFoundError(f"{self.folder / 'text_encoder'} is absent: LTX-Video folders need their "
                                      "text encoder and tokenizer")
-        try:
-            from transformers import AutoTokenizer, T5EncoderModel
-        except ImportError as err:
-            raise ModelNotFoundError(
-                f"{self.folder / 'text_encoder'} needs the `transformers` package (pip install transformers)") from err
         if self._text is None:
-            tokenizer = AutoTokenizer.from_pretrained(self.folder / "tokenizer", local_files_only=True)
-            encoder = T5EncoderModel.from_pretrained(self.folder / "text_encoder", local_files_only=True,
-                                                     torch_dtype=self.dtype).to(self.device)
-            self._text = (tokenizer, encoder)
+            self._text = load_text_encoder(self.folder, "T5EncoderModel", self.dtype, self.device)
         tokenizer, encoder = self._text
         tokens = tokenizer([prompt], padding="max_length", max_length=TEXT_LENGTH, truncation=True,
                            add_special_tokens=True, return_tensors="pt")

@@ -25,8 +25,8 @@ from safetensors.torch import load_file, save_file
 from motive_core.errors import ModelNotFoundError, MotiveError
 from motive_core.models.base import VideoGeometry
 from motive_core.models.flow import attribution_scheduler, folder_scheduler, noising_identity, sampling_scheduler
-from motive_core.models.folder import (check_text_encoder, components_hash, geometry_with_override, read_json,
-                                       require_parts, text_encoder_identity)
+from motive_core.models.folder import (check_text_encoder, components_hash, geometry_with_override, load_text_encoder,
+                                       read_json, require_parts, text_encoder_identity)
 
 PROMPT_EMBEDS = "prompt_embeds.safetensors"
 TEXT_LENGTH = 512  # WanPipeline's max_sequence_length: captions are padded with zeros to 512 tokens
@@ -225,16 +225,8 @@ class WanVideoModel:
             "motive_core.models.wan.save_prompt_embeddings on a machine with the text encoder")
 
     def _text_encoder_embed(self, prompt: str) -> torch.Tensor:
-        try:
-            from transformers import AutoTokenizer, UMT5EncoderModel
-        except ImportError as err:
-            raise ModelNotFoundError(
-                f"{self.folder / 'text_encoder'} needs the `transformers` package (pip install transformers)") from err
         if self._text is None:
-            tokenizer = AutoTokenizer.from_pretrained(self.folder / "tokenizer", local_files_only=True)
-            encoder = UMT5EncoderModel.from_pretrained(self.folder / "text_encoder", local_files_only=True,
-                                                       torch_dtype=self.dtype).to(self.device)
-            self._text = (tokenizer, encoder)
+            self._text = load_text_encoder(self.folder, "UMT5EncoderModel", self.dtype, self.device)
         tokenizer, encoder = self._text
         tokens = tokenizer([clean_caption(prompt)], padding="max_length", max_length=TEXT_LENGTH, truncation=True,
                            add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
