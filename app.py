@@ -41,6 +41,7 @@ from motive_core.models import load_model  # noqa: E402
 from motive_core import review as rv  # noqa: E402
 from motive_core.disk import FolderCleaner, FolderLimit  # noqa: E402
 from motive_core.query import Attributor, conditioning_note  # noqa: E402
+from motive_core.selection import Box, QuerySelection, outline_selection, select  # noqa: E402
 from motive_core.serving import FileGuard, is_inside, shown_path  # noqa: E402
 from motive_core.video import probe_video, read_video, write_mp4  # noqa: E402
 from motive_core.window import (check_start, motion_elsewhere, motion_profile,  # noqa: E402
@@ -101,6 +102,14 @@ class Prepared:
     clip: PreparedClip
     series: dict[str, list[float]]
     window: dict
+    selection: QuerySelection | None = None  # what the reviewer pointed at (None: the whole window)
+
+    @property
+    def view_key(self) -> str:
+        """The key of this window under this selection (cache key of its vectors and rendered media)."""
+        if self.selection is None:
+            return self.key
+        return f"{self.key}_{ud.text_digest(json.dumps(self.selection.to_dict(), sort_keys=True))}"
 
 
 @dataclass
@@ -180,8 +189,9 @@ class Engine:
         series = ud.magnitude_series(prepared.motion.magnitude)
         window = {"start": start, "duration": self.span if windowed else duration, "clip_duration": duration,
                   "chosen": chosen, "decoded_frames": len(clip.frames)}
-        # the dense displacement field is not needed past this point (and is large for big models)
-        result = Prepared(key, dataclasses.replace(prepared, motion=None), series, window)
+        # the dense displacement field is kept (a box drawn on a frame follows the object with it); the LRU
+        # cache bounds how many are held
+        result = Prepared(key, prepared, series, window)
         self.prepared.put(key, result)
         return result
 
@@ -220,15 +230,24 @@ class Engine:
         return None if best is None else outside_window_message(window["start"], self.span, window["clip_duration"],
                                                                 best)
 
+    def restricted(self, prepared: Prepared, masked: bool = True) -> PreparedClip:
+        """The window as the gradient of the mask (or no-mask) index sees it: its weight restricted to the
+        selection (W ⊙ S, or S alone without the mask; Eq. 14), or the whole window without a selection."""
+        if prepared.selection is None:
+            return prepared.clip
+        settings = (self.attributor if masked else self.nomask).featurizer.settings
+        return select(prepared.clip, prepared.selection, self.adapter.geometry, settings.use_mask)
+
     def vector(self, prepared: Prepared, prompt: str, masked: bool) -> tuple[np.ndarray, dict]:
-        """The query's projected gradient under the mask (or without it), cached per (clip, prompt, mask)."""
+        """The query's projected gradient under the mask (or without it), cached per (clip, selection, prompt,
+        mask)."""
         attributor = self.attributor if masked else self.nomask
-        key = (prepared.key, prompt, masked)
+        key = (prepared.view_key, prompt, masked)
         with self.lock:  # one model evaluation at a time; the others wait here, not in the queue
             cached = self.vectors.get(key)
             if cached is not None:
                 return cached
-            vector, timings = _gpu_gradient(attributor.featurizer, prepared.clip, prompt)
+            vector, timings = _gpu_gradient(attributor.featurizer, self.restricted(prepared, masked), prompt)
             self.vectors.put(key, (vector, timings))
             return vector, timings
 
@@ -340,6 +359,8 @@ class Query:
     scores: np.ndarray | None = None
     nomask_scores: np.ndarray | None = None
     top: int = 5
+    region: QuerySelection | None = None  # the selection as given (None: the whole window)
+    selection: dict | None = None  # what it selected (the library's record: frames, tracked boxes, motion kept)
 
 
 def refuse(message: str, title: str) -> gr.Error:
@@ -525,8 +546,30 @@ def _motion_tab(engine: Engine, ui: UI) -> None:
                         "the weight of each location in the attribution loss.")
             ui.latent = gr.Image(label="latent-grid mask", show_label=False, type="filepath", interactive=False,
                                  elem_id="latent-mask")
+    _selection_controls(ui)
     with gr.Accordion("motion statistics (JSON)", open=False):
         ui.stats = gr.JSON(label="motion statistics")
+
+
+def _selection_controls(ui: UI) -> None:
+    """A box and a frame range that restrict the attribution to one object and one stretch of time."""
+    with gr.Accordion("Point at the defect: attribute one box and one stretch of frames (optional)", open=True,
+                      elem_id="selection-box"):
+        gr.Markdown("Pixels and frame numbers of the attributed window **as read** (its size and frame count are "
+                    "under `query_size` in the statistics below; frames count from the window's start). The box "
+                    "is left, top, right, bottom (right and bottom excluded); with a frame it follows the object "
+                    "from that frame. The range is frames *from* … *to* − 1; leave a field empty for no limit. "
+                    "The players above then show the motion the gradient sees (W ⊙ S).")
+        with gr.Row():
+            ui.box = [gr.Number(None, label=label, elem_id=f"box-{label}", min_width=70)
+                      for label in ("x0", "y0", "x1", "y1")]
+            ui.box_frame = gr.Number(None, label="box drawn on frame", step=1, elem_id="box-frame", min_width=90)
+            ui.frames_from = gr.Number(None, label="frames from", step=1, elem_id="frames-from", min_width=90)
+            ui.frames_to = gr.Number(None, label="to (excluded)", step=1, elem_id="frames-to", min_width=90)
+            ui.isolate = gr.Checkbox(False, label="isolate (hide the rest from the model)", elem_id="isolate")
+        with gr.Row():
+            ui.attribute_selection = gr.Button("Attribute the selection ▶", variant="primary", elem_id="selection-btn")
+            ui.clear_selection = gr.Button("Whole window (clear the selection)", elem_id="clear-selection-btn")
 
 
 def _attribution_tab(engine: Engine, ui: UI) -> None:
@@ -562,7 +605,7 @@ def _attribution_tab(engine: Engine, ui: UI) -> None:
     gr.Markdown("<small>Histogram: every training clip's score, the shown clips marked. Scatter: a Spearman ρ near "
                 "0 means the ranking is not simply “clips with more motion” (paper Fig. 6).</small>")
     with gr.Accordion("full result (JSON)", open=False):
-        ui.result = gr.JSON(label="attribution result")
+        ui.result = gr.JSON(label="attribution result", elem_id="attr-result")
 
 
 def _curate_tab(ui: UI) -> None:  # noqa: PLR0915 - one tab's components
@@ -635,13 +678,13 @@ def _motion_outputs(engine: Engine, query: Query, prepared: Prepared) -> tuple:
     triptych = engine.media.video(f"query/{query.key}", "triptych", lambda: ud.query_triptych(query.visual),
                                   engine.fps)
     latent = engine.media.image(f"query/{query.key}", "latent",
-                                lambda: ud.latent_mask_image(prepared.clip.latent_mask))
+                                lambda: ud.latent_mask_image(engine.restricted(prepared).latent_mask))
     figure = ud.motion_figure(prepared.series, engine.fps)
     stats = query.stats
     warning_md = "\n\n".join(f"**Warning.** {n}" for n in notes) or (
         f"**Motion looks usable**: max {stats['motion_max']:.2f} px/frame, mean {stats['motion_mean']:.3f}, "
         f"camera score {stats['camera_motion_score']:.2f}.")
-    warning_md = f"**Attributed:** {_window_text(query.window)}.\n\n{warning_md}"
+    warning_md = f"**Attributed:** {_window_text(query.window)}{_selection_text(query)}.\n\n{warning_md}"
     status = (f"**{md_text(query.name)}**: motion ready ({query.stats['frames']} frames, "
               f"{_window_text(query.window)}); see tab 2.")
     return str(triptych), figure, str(latent), warning_md, query.stats, query, status
@@ -661,14 +704,61 @@ def _window_start(text: str | float | None) -> float | None:
     return start
 
 
+def _frame_number(label: str, value: float | None) -> int | None:
+    """A frame number typed by the user (None when left empty); refused unless whole and ≥ 0."""
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value) or value < 0:
+        raise refuse(f"{label} must be a whole frame number ≥ 0, or empty (got {value!r}).", "Bad selection")
+    return int(value)
+
+
+def _region(x0: float | None, y0: float | None, x1: float | None, y1: float | None, box_frame: float | None,
+            first: float | None, end: float | None, isolate: bool, source: dict) -> QuerySelection | None:
+    """The selection typed as plain numbers (pixels and frames of the attributed window, as read), or None when
+    every field is empty; a range with only one end runs from the window's first frame or to its last."""
+    edges = (x0, y0, x1, y1)
+    if any(v is not None for v in edges) and any(v is None for v in edges):
+        raise refuse("A box needs all four edges x0, y0, x1, y1 (left, top, right, bottom in pixels of the query), "
+                     "or none of them.", "Bad selection")
+    box_frame = _frame_number("the box's frame", box_frame)
+    if box_frame is not None and x0 is None:
+        raise refuse("A box frame was given without a box: give x0, y0, x1, y1 too, or clear the frame.",
+                     "Bad selection")
+    first, end = _frame_number("the range's first frame", first), _frame_number("the range's end frame", end)
+    boxes = () if x0 is None else (Box(x0, y0, x1, y1, frame=box_frame),)
+    frames = None if first is None and end is None else (first or 0, source["frames"] if end is None else end)
+    if not boxes and frames is None:
+        if isolate:
+            raise refuse("Isolating needs a box: it hides what lies outside the box from the model.", "Bad selection")
+        return None
+    return QuerySelection(boxes, frames, bool(isolate))
+
+
 def _make_query(engine: Engine, video: str, prompt: str, name: str, start: str | float | None,
-                progress: gr.Progress) -> tuple[Query, Prepared]:
+                progress: gr.Progress, region: tuple = ()) -> tuple[Query, Prepared]:
+    """The query and its prepared window; ``region``: the selection's plain numbers (see ``_region``)."""
     prepared = engine.prepare(_need_video(video), _window_start(start), progress)
     clip = prepared.clip
-    query = Query(key=prepared.key, video=video, window=prepared.window, name=_query_name(name, prompt, video),
-                  prompt=prompt or "", stats={**clip.stats.to_dict(), "window": prepared.window},
-                  visual=ud.visual_from(clip.frames, clip.mask), timings=dict(clip.timings))
+    selection = _region(*region, source=clip.source) if any(v not in (None, False) for v in region) else None
+    prepared = dataclasses.replace(prepared, selection=selection)
+    restricted = engine.restricted(prepared)  # refuses a box outside the frame or a selection without motion
+    frames = clip.frames if selection is None else outline_selection(clip.frames, restricted.selection)
+    stats = {**clip.stats.to_dict(), "window": prepared.window,
+             "query_size": {k: clip.source[k] for k in ("width", "height", "frames", "fps")},
+             "selection": restricted.selection}
+    query = Query(key=prepared.view_key, video=video, window=prepared.window, name=_query_name(name, prompt, video),
+                  prompt=prompt or "", stats=stats, visual=ud.visual_from(frames, restricted.mask),
+                  timings=dict(clip.timings), region=selection, selection=restricted.selection)
     return query, prepared
+
+
+def _selection_text(query: Query) -> str:
+    """", selection …" for the lines naming what was attributed ("" for the whole window)."""
+    if query.selection is None:
+        return ""
+    return (f", selection {query.selection['description']} ({query.selection['motion_kept']:.0%} of the window's "
+            "motion)")
 
 
 def _entries(engine: Engine, scores: np.ndarray, top: int) -> tuple[list[dict], list[dict]]:
@@ -731,13 +821,13 @@ def _attribution_outputs(engine: Engine, query: Query) -> tuple:
     timings = " · ".join(f"{k} {v:.2f} s" for k, v in query.timings.items())
     summary = (f"**{md_text(query.name)}** against **{len(query.scores)}** training clips: top +{first['score']:.3f} "
                f"(`{first['id']}`), bottom {negatives[0]['score']:+.3f} (`{negatives[0]['id']}`).\n\n"
-               f"{_prompt_used(engine, query.prompt)}\n\nAttributed {_window_text(query.window)}.\n\n"
+               f"{_prompt_used(engine, query.prompt)}\n\nAttributed {_window_text(query.window)}{_selection_text(query)}.\n\n"
                f"<small>{timings}</small>")
     result = {"query": {"name": query.name, "prompt": query.prompt, "window": query.window,
                         "conditioning": engine.conditioning,
                         "prompt_in_gradient": engine.conditioning == "caption" and bool(query.prompt),
                         "conditioning_note": conditioning_note(engine.conditioning, query.prompt),
-                        "motion": query.stats},
+                        "selection": query.selection, "motion": query.stats},
               "num_clips": len(query.scores), "positives": positives, "negatives": negatives,
               "timings": query.timings,
               "nomask": None if query.nomask_scores is None else engine.nomask.index.rank(query.nomask_scores,
@@ -787,26 +877,35 @@ def _wire(engine: Engine, ui: UI) -> None:
 
     @handled
     @admitted(engine)
-    def motion(video: str, prompt: str, name: str, window_start: str = "", request: gr.Request = None,
-               progress=gr.Progress()) -> tuple:
+    def motion(video: str, prompt: str, name: str, window_start: str = "", x0: float | None = None,
+               y0: float | None = None, x1: float | None = None, y1: float | None = None,
+               box_frame: float | None = None, frames_from: float | None = None, frames_to: float | None = None,
+               isolate: bool = False, request: gr.Request = None, progress=gr.Progress()) -> tuple:
         """Decode the query's window, estimate its motion; returns overlays, magnitude plot, latent mask,
-        warnings, stats (with the window) and status."""
-        query, prepared = _make_query(engine, video, prompt, name, window_start, progress)
+        warnings, stats (with the window and the selection) and status. Optional selection: a box x0, y0, x1, y1
+        (pixels of the window as read; ``box_frame``: the frame it is drawn on, to follow the object), frames
+        ``frames_from`` … ``frames_to`` − 1 of the window, ``isolate``; the overlays then show W ⊙ S."""
+        region = (x0, y0, x1, y1, box_frame, frames_from, frames_to, isolate)
+        query, prepared = _make_query(engine, video, prompt, name, window_start, progress, region)
         progress(0.9, desc="rendering overlays")
         return _motion_outputs(engine, query, prepared)
 
     @handled
     @admitted(engine)
     def attribute(video: str, prompt: str, name: str, top: float, with_nomask: bool,
-                  window_start: str = "", request: gr.Request = None, progress=gr.Progress()) -> tuple:
+                  window_start: str = "", x0: float | None = None, y0: float | None = None,
+                  x1: float | None = None, y1: float | None = None, box_frame: float | None = None,
+                  frames_from: float | None = None, frames_to: float | None = None, isolate: bool = False,
+                  request: gr.Request = None, progress=gr.Progress()) -> tuple:
         """Rank every training clip by influence on the query's window (decoding, motion, gradient,
-        projection, ranking)."""
-        query, prepared = _make_query(engine, video, prompt, name, window_start, progress)
+        projection, ranking), or on the selected part of it (same optional selection as ``motion``)."""
+        region = (x0, y0, x1, y1, box_frame, frames_from, frames_to, isolate)
+        query, prepared = _make_query(engine, video, prompt, name, window_start, progress, region)
         if not prepared.clip.latent_mask.any() or query.stats.get("is_near_static"):
             elsewhere = engine.still_window_message(query)
             if elsewhere:
                 raise refuse(elsewhere, "Motion outside the window")
-        ud.check_attributable(prepared.clip.latent_mask, engine.attributor.featurizer.settings.use_mask)
+        ud.check_attributable(engine.restricted(prepared).latent_mask, engine.attributor.featurizer.settings.use_mask)
         progress(0.4, desc="gradient → projection (motion-weighted loss)")
         vector, timings = engine.vector(prepared, query.prompt, masked=True)
         progress(0.8, desc="ranking")
@@ -861,6 +960,7 @@ def _wire(engine: Engine, ui: UI) -> None:
         query = _need_scores(query)
         if query.nomask_scores is None:
             prepared = engine.prepare(query.video, query.window["start"], progress)  # cached, or decoded again
+            prepared = dataclasses.replace(prepared, selection=query.region)
             progress(0.3, desc="gradient → projection without the mask")
             vector, _ = engine.vector(prepared, query.prompt, masked=False)
             progress(0.9, desc="ranking")
@@ -1055,18 +1155,28 @@ def _connect(ui: UI, engine: Engine, fn: dict) -> None:
     attribution_outputs = [ui.pos, ui.neg, ui.hist, ui.scatter, ui.summary, ui.candidate, ui.compare,
                            ui.candidate_md, ui.nomask_md, ui.nomask_table, ui.result, ui.current, ui.status]
     motion_outputs = [ui.triptych, ui.motion_plot, ui.latent, ui.warnings, ui.stats, ui.current, ui.status]
+    region = [*ui.box, ui.box_frame, ui.frames_from, ui.frames_to, ui.isolate]
     gr.api(fn["info"], api_name="info", queue=False)
     ui.generate.click(fn["generate"], [ui.prompt, ui.seed, ui.steps, ui.guidance], [ui.video, ui.name],
                       api_name="generate", **HEAVY)
     # a new clip starts without the previous clip's prompt (else it would silently become this clip's caption)
-    ui.video.upload(lambda v: (Path(v).stem if v else "", "", ""), ui.video, [ui.name, ui.prompt, ui.window_start],
-                    api_visibility="private", **LIGHT)
+    # … and without its selection (pixels and frames of another clip)
+    ui.video.upload(lambda v: (Path(v).stem if v else "", "", "", *[None] * 7, False), ui.video,
+                    [ui.name, ui.prompt, ui.window_start, *region], api_visibility="private", **LIGHT)
     near_run = [ui.run_progress, ui.status]  # progress, queue position and ETA show under the button
-    run = ui.run.click(fn["motion"], [ui.video, ui.prompt, ui.name, ui.window_start], motion_outputs,
+    run = ui.run.click(fn["motion"], [ui.video, ui.prompt, ui.name, ui.window_start, *region], motion_outputs,
                        api_name="motion", show_progress_on=near_run, **HEAVY)
     run = run.success(lambda: gr.Tabs(selected="motion"), None, ui.tabs, api_visibility="private", **LIGHT)
-    run.success(fn["attribute"], [ui.video, ui.prompt, ui.name, ui.top, ui.compare_nomask, ui.window_start],
-                attribution_outputs, api_name="attribute", show_progress_on=near_run, **HEAVY)
+    attribute_inputs = [ui.video, ui.prompt, ui.name, ui.top, ui.compare_nomask, ui.window_start, *region]
+    run.success(fn["attribute"], attribute_inputs, attribution_outputs, api_name="attribute",
+                show_progress_on=near_run, **HEAVY)
+    near_selection = [ui.warnings, ui.status]
+    again = ui.attribute_selection.click(fn["motion"], [ui.video, ui.prompt, ui.name, ui.window_start, *region],
+                                         motion_outputs, api_visibility="private", show_progress_on=near_selection,
+                                         **HEAVY)
+    again.success(fn["attribute"], attribute_inputs, attribution_outputs, api_visibility="private",
+                  show_progress_on=near_selection, **HEAVY)
+    ui.clear_selection.click(lambda: (*[None] * 7, False), None, region, api_visibility="private", **LIGHT)
     ui.top.release(fn["rerank"], [ui.top, ui.current], attribution_outputs, api_name="rerank", **HEAVY)
     ui.candidate.input(fn["compare"], [ui.candidate, ui.current], [ui.compare, ui.candidate_md], api_name="compare",
                        **HEAVY)

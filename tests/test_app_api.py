@@ -745,3 +745,73 @@ def test_artifact_world_tiles_say_whether_a_clip_was_planted_and_the_world_is_on
     assert Path(args.index) == REPO / "precomputed" / "artifact" / "index-motion"
     assert Path(args.model) == REPO / "precomputed" / "artifact" / "model"
     assert app.parse_args([]).index == str(REPO / "precomputed" / "index-motion")
+
+
+# ------------------------------------------------------------------------------------ region and time selection
+
+
+@pytest.fixture(scope="module")
+def corner_clip(tmp_path_factory) -> Path:
+    """2 s at 8 fps, 64×64: a square moves right in the top-left; a still square sits in the bottom-right."""
+    from motive_core.video import write_mp4
+
+    frames = np.full((16, 64, 64, 3), 30, np.uint8)
+    frames[:, 44:60, 44:60] = (40, 200, 90)
+    for t in range(16):
+        frames[t, 4:20, 2 + 2 * t:18 + 2 * t] = (240, 90, 40)
+    return write_mp4(frames, tmp_path_factory.mktemp("corner") / "corner_mover.mp4", 8.0)
+
+
+def test_a_box_and_frame_range_restrict_the_attribution_and_are_recorded(server, corner_clip):
+    """Optional trailing numbers select a box and frames: the result records them; a box over the whole frame
+    changes nothing (W ⊙ 1 = W), a box on the mover for a few frames changes the ranking's scores."""
+    from gradio_client import handle_file
+
+    c = client(server)
+    video = handle_file(str(corner_clip))
+    whole = c.predict(video, "", "corner", TOP, False, "", api_name="/attribute")[10]
+    assert whole["query"]["selection"] is None
+
+    full = c.predict(video, "", "corner", TOP, False, "", 0, 0, 64, 64, api_name="/attribute")[10]
+    assert full["query"]["selection"]["description"] == "box 0,0,64,64"
+    assert full["query"]["selection"]["motion_kept"] == pytest.approx(1.0)
+    for side in ("positives", "negatives"):
+        assert [e["id"] for e in full[side]] == [e["id"] for e in whole[side]]
+        assert [e["score"] for e in full[side]] == pytest.approx([e["score"] for e in whole[side]], abs=1e-5)
+
+    out = c.predict(video, "", "corner", TOP, False, "", 0, 0, 44, 24, None, 0, 4, api_name="/attribute")
+    chosen = out[10]["query"]["selection"]
+    assert chosen["boxes"] == [{"x0": 0.0, "y0": 0.0, "x1": 44.0, "y1": 24.0, "frame": None}]
+    assert chosen["frames"] == [0, 4] and chosen["description"] == "box 0,0,44,24, frames 0:4"
+    assert chosen["query_frames"] and all(0 <= f < 4 for f in chosen["query_frames"])
+    assert 0 < chosen["motion_kept"] < 1
+    assert "selection box 0,0,44,24, frames 0:4" in out[4]
+    whole_scores = {e["id"]: e["score"] for e in whole["positives"] + whole["negatives"]}
+    assert any(abs(e["score"] - whole_scores[e["id"]]) > 1e-6
+               for e in out[10]["positives"] + out[10]["negatives"] if e["id"] in whole_scores)
+
+    # the same selection on the motion tab: drawn on the players and echoed in the statistics
+    *_, warnings, stats, status = c.predict(video, "", "corner", "", 0, 0, 44, 24, 0, None, None, api_name="/motion")
+    assert stats["selection"]["description"] == "box 0,0,44,24@0"
+    assert stats["query_size"] == {"width": 64, "height": 64, "frames": 8, "fps": 8.0}  # the 1 s window read
+    assert "selection box 0,0,44,24@0" in warnings
+
+
+@pytest.mark.parametrize("region, message", [
+    ((100, 100, 120, 120), "lies outside the query's 64×64 frame"),
+    ((44, 44, 60, 60), "holds no motion"),
+    ((0, 0, 44), "needs all four edges"),
+    ((None, None, None, None, 3), "box frame was given without a box"),
+    ((0, 0, 44, 24, None, 4, 2), "is empty or negative"),
+    ((None, None, None, None, None, 1.5), "whole frame number"),
+])
+def test_a_bad_selection_is_refused_by_what_is_wrong(server, world, corner_clip, region, message):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    c = client(server)
+    for api_name, args in (("/motion", ("", "corner", "")), ("/attribute", ("", "corner", TOP, False, ""))):
+        with pytest.raises(AppError) as caught:
+            c.predict(handle_file(str(corner_clip)), *args, *region, api_name=api_name)
+        assert message in str(caught.value) and "Traceback" not in str(caught.value)
+    _still_serving(c, world)

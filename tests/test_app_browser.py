@@ -340,3 +340,30 @@ def test_window_limits_escaping_and_private_files_in_the_page(page, world, long_
     for private in ("vectors.npy", "clips.jsonl", "config.json"):
         reply = page.request.get(f"{page.url.split('?')[0]}gradio_api/file={world['index'] / private}")
         assert reply.status == 403, private
+
+
+def test_a_box_and_frame_range_typed_on_the_motion_tab_reach_the_result(page, long_clip):
+    """Type a box and a frame range under the players, attribute the selection: the players are redrawn for it,
+    the summary names it and the result JSON records it."""
+    from playwright.sync_api import expect
+
+    upload(page, long_clip)
+    page.click("#run-btn")
+    expect(page.locator("#status")).to_contain_text("attributed against 16 clips")
+    before = page.locator("#triptych video").get_attribute("src")
+    for field, value in (("#box-x0", "0"), ("#box-y0", "16"), ("#box-x1", "64"), ("#box-y1", "48"),
+                         ("#frames-from", "0"), ("#frames-to", "4")):
+        page.fill(f"{field} input", value)
+    page.click("#selection-btn")
+    described = "selection box 0,16,64,48, frames 0:4"
+    expect(page.locator("#motion-warnings")).to_contain_text(described)
+    assert page.locator("#triptych video").get_attribute("src") != before  # the players show W ⊙ S now
+    open_tab(page, "3 · Attribution")
+    expect(page.locator("#attr-summary")).to_contain_text(described)
+    page.get_by_text("full result (JSON)").click()
+    expect(page.locator("#attr-result")).to_contain_text("box 0,16,64,48, frames 0:4")
+    expect(page.locator("#attr-result")).to_contain_text("motion_kept")
+
+    open_tab(page, "2 · Motion")
+    page.click("#clear-selection-btn")  # back to the whole window
+    expect(page.locator("#box-x0 input")).to_have_value("")
