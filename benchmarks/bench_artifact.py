@@ -39,8 +39,8 @@ import torch
 from benchmarks.bench_curation import (Query, Runs, cache_root, common_rows, motion_classifier, past_deadline,
                                        query_losses, selected, spread)
 from benchmarks.queries import paired_summary, training_features, word_overlap_scores
-from benchmarks.results_io import REPO, save
-from motive_core.artifacts import PLANTED, ArtifactReading, artifact_rate, detect_artifact
+from benchmarks.results_io import REPO, repo_relative, save
+from motive_core.artifacts import PLANTED, artifact_rate, detect_artifact
 from motive_core.attribution.scoring import majority_vote
 from motive_core.data import load_clip_folder
 from motive_core.demo_world import DemoRecipe, finetune_from
@@ -80,12 +80,6 @@ class Plan:
     def key(self, model_hash: str) -> str:
         data = {k: v for k, v in asdict(self).items() if k != "seeds"}
         return hashlib.sha256(json.dumps({**data, "model": model_hash}, sort_keys=True).encode()).hexdigest()[:10]
-
-
-def shown(path: Path) -> str:
-    """A path as results text shows it: repo-relative inside the repository."""
-    path = Path(path).resolve()
-    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
 def log(message: str) -> None:
@@ -568,7 +562,7 @@ def main() -> None:
         tables["Per seed"] = per_seed
         tables[f"What each removal takes out (seed {plan.seeds[0]})"] = selection_rows(world, removed0)
         recipe = plan.finetune
-        notes += [f"Causal: every arm re-fine-tunes the clean model ({shown(Path(plan.root) / 'model')}) with the artifact model's "
+        notes += [f"Causal: every arm re-fine-tunes the clean model ({repo_relative(Path(plan.root) / 'model')}) with the artifact model's "
                   f"recipe ({recipe.steps} steps, batch {recipe.batch_size}, lr {recipe.lr:g}, {recipe.loss_space} loss "
                   f"with temporal weight {recipe.temporal_weight:g}) from the training seed; k = the clips planted with "
                   "each kind, Motive's top-k by majority vote over that kind's generated queries (its rendered ones where "
@@ -592,7 +586,7 @@ def main() -> None:
     notes.append(f"Artifact world: pool clip list {clip_list_sha(load_clip_folder(world.art / 'clips'))[:16]}, artifact model "
                  f"weights {world.model.identity()['weight_hash']}, fine-tuned from the demo model recorded above.")
     save(name, {t: rows for t, rows in tables.items() if rows}, notes, model=world.base,
-         extra={"plan": {**asdict(plan), "root": shown(Path(plan.root))}, "queries": [{k: v for k, v in q.items() if k != "frames"} for q in queries],
+         extra={"plan": {**asdict(plan), "root": repo_relative(Path(plan.root))}, "queries": [{k: v for k, v in q.items() if k != "frames"} for q in queries],
                 "per_query": {m: {k: v.tolist() for k, v in d.items()} for m, d in metrics.items()}})
 
 

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.queries import heldout_queries  # noqa: E402
-from benchmarks.results_io import RESULTS, save  # noqa: E402
+from benchmarks.results_io import RESULTS, repo_relative, save  # noqa: E402
 from motive_core.attribution.loss import per_location_error  # noqa: E402
 from motive_core.attribution.scoring import majority_vote, selection_size  # noqa: E402
 from motive_core.data import Clip, load_clip_folder  # noqa: E402
@@ -478,12 +478,6 @@ def reference_rows(world: World) -> list[dict]:
              "subject consistency": float(np.mean([subject_consistency(c) for c in clips]))}]
 
 
-def repo_relative(path: str | Path) -> Path:
-    """``path`` relative to the repository when inside it: saved results never carry a machine's paths."""
-    path = Path(path).resolve()
-    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-
-
 def design_notes(world: World, extra: list[str] | None = None) -> list[str]:
     p = world.plan
     root = repo_relative(p.root)
@@ -527,7 +521,7 @@ def write_tables(world: World, runs: Runs, chosen: dict[str, np.ndarray], name: 
                   attribution_rows(world),
               "Reference: rendered clips": reference}
     save(name, {title: rows for title, rows in tables.items() if rows}, notes, model=Path(world.plan.root) / "model",
-         extra={"plan": {**asdict(world.plan), "root": str(repo_relative(world.plan.root))},
+         extra={"plan": {**asdict(world.plan), "root": repo_relative(world.plan.root)},
                 "runs": [runs.get(a, s) for s in seeds for a in arms if runs.get(a, s)]})
 
 

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.queries import heldout_queries, rows_in_order  # noqa: E402
-from benchmarks.results_io import save  # noqa: E402
+from benchmarks.results_io import repo_relative, save  # noqa: E402
 from motive_core.attribution.fastfood import FastfoodConfig, FastfoodProjector, l2_normalize  # noqa: E402
 from motive_core.attribution.gradient import GradientProjector  # noqa: E402
 from motive_core.attribution.loss import motion_weighted_loss  # noqa: E402
@@ -355,7 +355,7 @@ def main() -> None:
     agreement, retrieval = timestep_studies(lab, base, queries, items, corpus, subset)
     seconds = tuple(int(s) for s in args.seconds.split(","))
     lengths, by_length = length_study(lab, featurizer, args.queries, args.length_per_motion, seconds)
-    shown = root.resolve().relative_to(ROOT) if root.resolve().is_relative_to(ROOT) else root  # repo-relative
+    shown = repo_relative(root)
     notes = [
         f"Demo world at {shown}: {len(clips)} training clips of index-motion (balanced over the ten motions) and "
         f"{len(queries)} held-out queries (unseen shape, colour and background); mask on, noise seed "

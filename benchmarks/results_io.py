@@ -15,6 +15,12 @@ RESULTS = REPO / "benchmarks" / "results"
 DEMO_MODEL = REPO / "precomputed" / "model"
 
 
+def repo_relative(path: str | Path) -> str:
+    """``path`` as saved results show it: relative to the repository when inside it (never a machine's path)."""
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def command_line() -> str:
     """How this benchmark was started, with repository-relative paths (``python -m benchmarks.x`` when run so)."""
     spec = getattr(sys.modules["__main__"], "__spec__", None)
@@ -22,7 +28,7 @@ def command_line() -> str:
     if spec is not None:
         head = f"python -m {spec.name}"
     else:
-        head = "python " + (os.path.relpath(script, REPO) if script.is_relative_to(REPO) else script.name)
+        head = "python " + (repo_relative(script) if script.is_relative_to(REPO) else script.name)
     return " ".join([head, *sys.argv[1:]])
 
 
@@ -53,7 +59,7 @@ def save(name: str, tables: dict[str, list[dict]], notes: list[str] | None = Non
     """Write results/<name>.json and results/<name>.md; returns the markdown path.
 
     ``model`` is the demo model the figures were measured on: its weight hash is recorded, so that
-    update_readme.py can flag tables measured on other weights than the committed model's.
+    update_docs.py can flag tables measured on other weights than the committed model's.
     """
     RESULTS.mkdir(parents=True, exist_ok=True)
     meta = {"command": command_line(), "date": time.strftime("%Y-%m-%d %H:%M"),

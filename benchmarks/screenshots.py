@@ -26,6 +26,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.results_io import repo_relative  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -222,8 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         demo.close()
     engine = demo.motive_engine
-    world = root.resolve().relative_to(REPO) if root.resolve().is_relative_to(REPO) else root.resolve()
-    record = {"world": str(world), "tiny_world": bool(args.tiny), "clips": len(engine.clips),
+    record = {"world": repo_relative(root), "tiny_world": bool(args.tiny), "clips": len(engine.clips),
               "model": engine.attributor.index.config.get("model"), "app_build_seconds": round(startup, 2),
               "taken": time.strftime("%Y-%m-%d %H:%M:%S"), "steps": steps}
     (Path(args.out) / "screenshots.json").write_text(json.dumps(record, indent=2) + "\n")
