@@ -483,7 +483,9 @@ def design_notes(world: World, extra: list[str] | None = None) -> list[str]:
     root = repo_relative(p.root)
     return [f"Design: base = {root}/model (the demo model, trained on {root}/clips). Pool = {len(world.pool)} "
             f"fresh MotionShapes clips (sample_specs({p.pool_size}, seed={p.pool_seed}), training looks), indexed "
-            f"with and without the motion mask. Queries: {len(world.queries)} rendered clips with held-out looks "
+            f"with and without the motion mask under conditioning {world.indexes['mask'].config['settings']['conditioning']!r} "
+            f"(query protocol: each query is given its caption, which enters its gradient only under 'caption'). "
+            f"Queries: {len(world.queries)} rendered clips with held-out looks "
             f"({p.queries_per_motion} each of {', '.join(p.motions)}). Selections: majority vote (percentile "
             f"{p.percentile:g}, fraction {p.fraction:g}). Each arm fine-tunes a fresh copy of the base for {p.steps} "
             f"steps (batch {p.batch_size}, AdamW lr {p.lr:g}, warm-up {p.warmup}, cosine decay; plain flow-matching "
