@@ -28,6 +28,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 from gradio import processing_utils  # noqa: E402
+from gradio.context import LocalContext  # noqa: E402
 from gradio import utils as gradio_utils  # noqa: E402
 import numpy as np  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
@@ -293,6 +294,31 @@ class Engine:
                                                           entry["score"]), self.fps))
 
 
+class Worlds:
+    """Several loaded worlds (model, indexes, examples) in one app: each session works in the one it picked
+    (the first until it picks another), without a restart. Handlers use it as they use an :class:`Engine`:
+    every attribute is the current session's world's, found from the request gradio is serving."""
+
+    def __init__(self, engines: dict[str, Engine]):
+        self.engines = engines
+        self.chosen = ud.LruCache(4096)  # session → world name (a forgotten session is back in the first world)
+
+    def choose(self, session: str | None, name: str) -> Engine:
+        if name not in self.engines:
+            raise MotiveError(f"unknown world {name!r}: this app has {', '.join(self.engines)}")
+        if session:
+            self.chosen.put(session, name)
+        return self.engines[name]
+
+    def current_name(self) -> str:
+        request = LocalContext.request.get(None)
+        session = getattr(request, "session_hash", None)
+        return (session and self.chosen.get(session)) or next(iter(self.engines))
+
+    def __getattr__(self, name: str):
+        return getattr(self.engines[self.current_name()], name)
+
+
 @gpu_task(duration=120)
 def _gpu_gradient(featurizer, clip: PreparedClip, prompt: str) -> tuple[np.ndarray, dict]:
     """The query's projected gradient (on a ZeroGPU Space, with a GPU attached for this call only);
@@ -447,16 +473,26 @@ def _query_name(name: str, prompt: str, video: str) -> str:
 def build_app(model: str | Path = DEFAULT_MODEL, index: str | Path = DEFAULT_INDEX,
               nomask_index: str | Path | None = None, examples: str | Path | None = None,
               cache_dir: str | Path | None = None, device: str | None = None, max_seconds: float = 60.0,
-              max_upload_mb: int = MAX_UPLOAD_MB) -> gr.Blocks:
-    """The Motive Studio Blocks for one model and index (loaded here, once, for all sessions)."""
-    engine = load_engine(model, index, nomask_index, examples, cache_dir, device, max_seconds)
-    engine.max_upload_mb = max_upload_mb
+              max_upload_mb: int = MAX_UPLOAD_MB, world: str = "clean",
+              more_worlds: dict[str, tuple] | None = None) -> gr.Blocks:
+    """The Motive Studio Blocks for one model and index (loaded here, once, for all sessions), named ``world``;
+    ``more_worlds`` ({name: (model, index, no-mask index, examples)}) are loaded too, and each session can
+    switch to one of them without a restart (a "world" menu in the header)."""
+    given = {world: (model, index, nomask_index, examples), **(more_worlds or {})}
+    engines = {}
+    for position, (name, paths) in enumerate(given.items()):
+        # a folder per world (clip ids may repeat across worlds), beside the given one
+        cache = cache_dir if cache_dir is None or not position else Path(cache_dir).with_name(
+            f"{Path(cache_dir).name}-{name}")
+        engines[name] = load_engine(*paths, cache, device, max_seconds)
+        engines[name].max_upload_mb = max_upload_mb
+    engine = engines[world]
     os.environ.setdefault("GRADIO_TEMP_DIR", str(UPLOADS))  # a folder of its own, so it can be capped
     with gr.Blocks(title="Motive Studio", delete_cache=(1800, int(UPLOADS_LIMIT[1]))) as demo:
-        demo.motive_engine = engine
-        ui = _layout(engine)
+        demo.motive_engine, demo.motive_engines = engine, engines
+        ui = _layout(engines)
         ui.demo = demo
-        _wire(engine, ui)
+        _wire(Worlds(engines) if len(engines) > 1 else engine, ui)
     return demo
 
 
@@ -488,16 +524,22 @@ class UI(SimpleNamespace):
     """The app's components by name."""
 
 
-def _layout(engine: Engine) -> UI:
-    """Header, status line and the four tabs; returns the components by name."""
+def _layout(engines: dict[str, Engine]) -> UI:
+    """Header (with the world menu when there are several), status line and the four tabs; returns the
+    components by name."""
     ui = UI()
-    gr.Markdown(_header(engine), elem_classes="motive-header", elem_id="header")
+    engine = next(iter(engines.values()))
+    ui.world = None
+    if len(engines) > 1:
+        ui.world = gr.Dropdown([(WORLD_LABELS.get(name, name), name) for name in engines], value=next(iter(engines)),
+                               label="world (model, indexes and examples; this page only)", elem_id="world")
+    ui.header = gr.Markdown(_header(engine), elem_classes="motive-header", elem_id="header")
     ui.status = gr.Markdown("Start in tab 1: generate, upload or pick a query clip, then **Run Motive**.",
                             label="status", elem_classes="motive-status", elem_id="status")
     ui.current, ui.queries = gr.State(None), gr.State([])
     with gr.Tabs(selected="query") as ui.tabs:
         with gr.Tab("1 · Query", id="query"):
-            _query_tab(engine, ui)
+            _query_tab(engines, ui)
         with gr.Tab("2 · Motion", id="motion"):
             _motion_tab(engine, ui)
         with gr.Tab("3 · Attribution", id="attribution"):
@@ -507,7 +549,8 @@ def _layout(engine: Engine) -> UI:
     return ui
 
 
-def _query_tab(engine: Engine, ui: UI) -> None:
+def _query_tab(engines: dict[str, Engine], ui: UI) -> None:
+    engine = next(iter(engines.values()))
     with gr.Row():
         with gr.Column(scale=2):
             ui.prompt = gr.Textbox(label="Prompt / caption" if engine.conditioning == "caption" else
@@ -529,10 +572,13 @@ def _query_tab(engine: Engine, ui: UI) -> None:
             ui.video = gr.Video(label=f"Query clip (uploads up to {engine.max_upload_mb} MB and "
                                       f"{engine.max_seconds:g} s)", sources=["upload"],
                                 height=300, loop=True, autoplay=True, elem_id="query-video")
-    if engine.examples:
-        gr.Examples([[str(e.file), e.prompt, e.name] for e in engine.examples], [ui.video, ui.prompt, ui.name],
-                    label="Examples (held-out looks and model generations)", examples_per_page=12,
-                    elem_id="examples")
+    ui.examples = {}  # world → the column holding its examples (only the session's world's is shown)
+    for position, (name, world) in enumerate(engines.items()):
+        with gr.Column(visible=not position) as ui.examples[name]:
+            if world.examples:
+                gr.Examples([[str(e.file), e.prompt, e.name] for e in world.examples], [ui.video, ui.prompt, ui.name],
+                            label="Examples (held-out looks and model generations)", examples_per_page=12,
+                            elem_id="examples" if not position else f"examples-{name}")
 
 
 def _motion_tab(engine: Engine, ui: UI) -> None:
@@ -1116,6 +1162,20 @@ def _wire(engine: Engine, ui: UI) -> None:
         size = path.stat().st_size / 1e6
         return str(path), f"Report ready ({size:.1f} MB, {len(queries)} queries): download it below."
 
+    @handled
+    def switch_world(name: str, request: gr.Request) -> tuple:
+        """This page's world: model, indexes and examples; the query and the curation list start empty (their
+        scores belong to the other index)."""
+        chosen = engine.choose(getattr(request, "session_hash", None), name)
+        note = (f"Now in the **{WORLD_LABELS.get(name, name)}** world ({len(chosen.clips)} training clips): run a "
+                "query from its examples or your own clip.")
+        return (_header(chosen), *[gr.Column(visible=world == name) for world in ui.examples], None, [],
+                _query_rows([]), _list_count([]), note)
+
+    if ui.world is not None:
+        ui.world.input(switch_world, ui.world, [ui.header, *ui.examples.values(), ui.current, ui.queries,
+                                                ui.query_table, ui.vote_md, ui.status],
+                       api_visibility="private", **QUICK)
     _connect(ui, engine, dict(info=info, generate=generate, motion=motion, attribute=attribute, rerank=rerank,
                               compare=compare, select=select, compare_nomask=compare_nomask, add_query=add_query,
                               clear_queries=clear_queries, vote=vote, remove_query=remove_query,
@@ -1213,22 +1273,25 @@ def _connect(ui: UI, engine: Engine, fn: dict) -> None:
 def launch(demo: gr.Blocks, port: int | None = None, host: str | None = None, **kwargs):
     """Queue and launch with the app's settings (also used by tests and the screenshot script)."""
     engine: Engine = demo.motive_engine
-    roots = [engine.media.root, *sorted({e.file.parent for e in engine.examples})]
+    engines = demo.motive_engines.values()
+    roots = [*{e.media.root for e in engines}, *sorted({x.file.parent for e in engines for x in e.examples})]
     guard = Middleware(FileGuard, allowed=functools.partial(_served, demo, roots))
     app_kwargs = {**kwargs.pop("app_kwargs", {}), "middleware": [guard]}
     demo.queue(default_concurrency_limit=2, max_size=QUEUE_SIZE)
     if not hasattr(demo, "motive_cleaner"):
-        demo.motive_cleaner = FolderCleaner(_folder_limits(engine)).start()
+        demo.motive_cleaner = FolderCleaner(_folder_limits(list(engines))).start()
     return demo.launch(server_name=host, server_port=port, allowed_paths=[str(r) for r in roots],
                        max_file_size=f"{engine.max_upload_mb}mb", css=CSS, theme=gr.themes.Soft(),
                        footer_links=["api", "settings"],
                        app_kwargs=app_kwargs, **kwargs)
 
 
-def _folder_limits(engine: Engine) -> list[FolderLimit]:
-    """Size caps and ages for gradio's temp folder (when it is this app's own), rendered media, reviews."""
-    limits = [FolderLimit(engine.media.root, *MEDIA_LIMIT, skip=("reviews",)),
-              FolderLimit(engine.media.root / "reviews", *REVIEWS_LIMIT)]
+def _folder_limits(engines: list[Engine]) -> list[FolderLimit]:
+    """Size caps and ages for gradio's temp folder (when it is this app's own), each world's rendered media and
+    reviews."""
+    limits = [limit for engine in engines for limit in (
+        FolderLimit(engine.media.root, *MEDIA_LIMIT, skip=("reviews",)),
+        FolderLimit(engine.media.root / "reviews", *REVIEWS_LIMIT))]
     uploads = Path(os.environ.get("GRADIO_TEMP_DIR", ""))
     if uploads.resolve() == UPLOADS.resolve():  # never prune a temp folder shared with other apps
         limits.append(FolderLimit(uploads, *UPLOADS_LIMIT))
@@ -1262,6 +1325,7 @@ def _gradio_copy(path: str) -> bool:
 
 
 # the shipped worlds: (model, index, no-mask index, examples); the artifact world plants motion defects
+WORLD_LABELS = {"clean": "clean demo", "artifact": "artifact (planted jitter/stutter)"}
 WORLDS = {"clean": (DEFAULT_MODEL, DEFAULT_INDEX, DEFAULT_NOMASK, DEFAULT_EXAMPLES),
           "artifact": (REPO / "precomputed" / "artifact" / "model", REPO / "precomputed" / "artifact" / "index-motion",
                        REPO / "precomputed" / "artifact" / "index-nomask", REPO / "assets" / "examples-artifact")}
@@ -1293,6 +1357,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _other_worlds(args: argparse.Namespace) -> dict[str, tuple]:
+    """The shipped worlds a session may switch to: those built in precomputed/, when the app runs a shipped
+    world's own index (not the user's model and index)."""
+    if not args.world_index:
+        return {}
+    return {name: (model, index, nomask if nomask.is_dir() else None, examples if examples.is_dir() else None)
+            for name, (model, index, nomask, examples) in WORLDS.items()
+            if name != args.world and model.is_dir() and index.is_dir()}
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -1300,7 +1374,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         demo = build_app(args.model, args.index, args.nomask_index, args.examples, args.cache_dir, args.device,
-                         args.max_seconds, args.max_upload_mb)
+                         args.max_seconds, args.max_upload_mb, args.world, _other_worlds(args))
     except MotiveError as err:
         print(f"motive-studio: {err}", file=sys.stderr)
         if args.world_index:

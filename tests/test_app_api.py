@@ -33,13 +33,13 @@ UPLOAD_MB = 5
 # ------------------------------------------------------------------------------------ shared builders
 
 
-def build_tiny_world(root: Path) -> dict[str, Path]:
+def build_tiny_world(root: Path, num_clips: int = 16) -> dict[str, Path]:
     """A 16-clip MotionShapes world with a 1-layer demo model, both indexes and examples (≈ 5-10 s on CPU)."""
     from motive_core.demo_world import DemoRecipe, build_demo
     from motive_core.models import VideoGeometry
     from motive_core.train import TrainConfig
 
-    recipe = DemoRecipe(num_clips=16, clip_frames=16, clip_size=32,
+    recipe = DemoRecipe(num_clips=num_clips, clip_frames=16, clip_size=32,
                         geometry=VideoGeometry(num_frames=8, fps=8.0, height=32, width=32),
                         transformer=dict(patch_size=(1, 4, 4), num_layers=1, num_attention_heads=2,
                                          attention_head_dim=16, ffn_dim=64, freq_dim=32),

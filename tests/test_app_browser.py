@@ -367,3 +367,45 @@ def test_a_box_and_frame_range_typed_on_the_motion_tab_reach_the_result(page, lo
     open_tab(page, "2 · Motion")
     page.click("#clear-selection-btn")  # back to the whole window
     expect(page.locator("#box-x0 input")).to_have_value("")
+
+
+@pytest.fixture(scope="module")
+def two_worlds_url(world, tmp_path_factory):
+    """The app with a second, smaller world a page can switch to (as the artifact world is offered)."""
+    import app
+
+    other = build_tiny_world(tmp_path_factory.mktemp("second_world"), num_clips=12)
+    demo = app.build_app(world["model"], world["index"], world["nomask"], world["examples"], cache_dir=world["cache"],
+                         more_worlds={"artifact": (other["model"], other["index"], other["nomask"],
+                                                   other["examples"])})
+    _, local_url, _ = app.launch(demo, port=free_port(), host="127.0.0.1", prevent_thread_lock=True,
+                                 show_error=True, quiet=True)
+    try:
+        yield local_url
+    finally:
+        demo.close()
+
+
+def test_a_page_switches_world_without_a_restart_and_other_pages_keep_theirs(browser, two_worlds_url):
+    """The world menu swaps model, indexes and examples for one page; another page stays in its world."""
+    from playwright.sync_api import expect
+
+    pages = [browser.new_page(viewport={"width": 1400, "height": 1000}) for _ in range(2)]
+    try:
+        for tab in pages:
+            tab.set_default_timeout(WAIT_MS)
+            tab.goto(two_worlds_url)
+            expect(tab.locator("#header")).to_contain_text(f"{NUM_CLIPS} clips")
+        switched, other = pages
+        switched.locator("#world input").click()
+        switched.get_by_role("option", name="artifact (planted jitter/stutter)").click()
+        expect(switched.locator("#header")).to_contain_text("(12 clips")
+        expect(switched.locator("#status")).to_contain_text("12 training clips")
+        for tab, clips in ((switched, 12), (other, NUM_CLIPS)):  # each page ranks against its own world's index
+            tab.locator("#examples-artifact tbody tr" if tab is switched else "#examples tbody tr").first.click()
+            tab.click("#run-btn")
+            expect(tab.locator("#status")).to_contain_text(f"attributed against {clips} clips")
+        expect(other.locator("#header")).to_contain_text(f"({NUM_CLIPS} clips")
+    finally:
+        for tab in pages:
+            tab.close()
