@@ -1350,9 +1350,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     model, index, nomask, examples = WORLDS[args.world]
     world_index = args.index is None or Path(args.index).resolve() == index.resolve()
+    chosen = model if args.model is None else DEFAULT_MODEL if args.model == "demo" else Path(args.model)
+    world_model = chosen.resolve() == model.resolve()  # the world's examples were made by its own model only
     args.model, args.index = args.model or str(model), args.index or str(index)
     args.nomask_index = args.nomask_index or (str(nomask) if world_index and nomask.is_dir() else None)
-    args.examples = args.examples or (str(examples) if examples.is_dir() else None)
+    args.examples = args.examples or (str(examples) if world_model and examples.is_dir() else None)
     args.world_index = world_index
     return args
 
