@@ -160,8 +160,8 @@ def upload(page, path: Path) -> None:
     """Replace the query clip by uploading ``path`` through the page's file input."""
     page.get_by_role("tab", name="1 · Query").click()
     clear = page.locator("#query-video button[aria-label='Clear']")
-    if clear.count():
-        clear.first.click()
+    if clear.count():  # dispatched, not clicked: a playing video may lie over the button and take the click
+        clear.first.dispatch_event("click")
     page.set_input_files("#query-video input[type=file]", str(path))
 
 
@@ -179,7 +179,7 @@ def test_bad_upload_shows_a_message_and_the_app_keeps_serving(page, bad_inputs, 
     page.screenshot(path=tmp_path / f"error_{case}.png")
     dismiss_toasts(page)
 
-    page.locator("#query-video button[aria-label='Clear']").first.click()
+    page.locator("#query-video button[aria-label='Clear']").first.dispatch_event("click")
     page.locator("#examples tbody tr").first.click()  # a good example right after: still served
     expect(page.locator("#query-video video")).to_have_attribute("src", re.compile(r"\.mp4"))
     page.click("#run-btn")
