@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from motive_core.attribution.fastfood import FastfoodConfig, index_hash_range, run_in_order, serial_cpu_ops
+from motive_core.attribution.fastfood import (FastfoodConfig, StreamBase, index_hash_range, run_in_order,
+                                              serial_cpu_ops)
 from motive_core.errors import MotiveError
 
 _PIECE = 1 << 17  # entries hashed and scattered at a time (stays in cache)
@@ -66,37 +67,20 @@ class CountSketchProjector:
         return CountSketchStream(self, self.device if device is None else torch.device(device))
 
 
-class CountSketchStream:
+class CountSketchStream(StreamBase):
     """Accumulates P·x from consecutive chunks of x; keeps no buffer (every entry lands on its own)."""
-
-    def __init__(self, projector: CountSketchProjector, device: torch.device):
-        self.projector = projector
-        self.device = device
-        self._fed = 0
-        self._total = torch.zeros(projector.config.dim, dtype=torch.float32, device=device)
-        self._finished = False
 
     def update(self, chunk: torch.Tensor) -> None:
         """Feed the next consecutive piece of the flat gradient (any shape; cast to fp32 as it enters)."""
-        if self._finished:
-            raise MotiveError("this projection stream is finished; start a new one with projector.stream()")
-        flat = chunk.detach().reshape(-1)
-        if self._fed + flat.numel() > self.projector.total_dim:
-            raise MotiveError(f"fed {self._fed + flat.numel()} gradient entries, more than the "
-                              f"{self.projector.total_dim} this projector was built for")
+        offset = self._fed
+        flat = self._accept(chunk)
         tasks = [lambda start=start: self.projector.project_piece(flat[start:start + _PIECE].to(self.device, torch.float32),
-                                                                  self._fed + start)
+                                                                  offset + start)
                  for start in range(0, flat.numel(), _PIECE)]
         for part in run_in_order(self.device, tasks):
             self._total += part
-        self._fed += flat.numel()
 
     def finish(self) -> torch.Tensor:
         """P·x (D′,) float32; refuses a gradient of the wrong length."""
-        if self._finished:
-            raise MotiveError("this projection stream was already finished")
-        if self._fed != self.projector.total_dim:
-            raise MotiveError(f"the gradient had {self._fed} entries but the projector expects "
-                              f"{self.projector.total_dim}; the parameter selection differs from the index's")
-        self._finished = True
+        self._close()
         return self._total

@@ -326,24 +326,18 @@ class FastfoodProjector:
         return ProjectionStream(self, self.device if device is None else torch.device(device))
 
 
-class ProjectionStream:
-    """Accumulates P·x from consecutive chunks of x; buffers at most ~16M floats, whole blocks at a time."""
+class StreamBase:
+    """What every projection stream shares: the running total P·x and the checks on how much x it was fed."""
 
-    def __init__(self, projector: FastfoodProjector, device: torch.device):
+    def __init__(self, projector, device: torch.device):
         self.projector = projector
         self.device = device
-        b = projector.block_size
-        budget = _BUFFER_ELEMENTS["cuda" if device.type == "cuda" else "cpu"]
-        self.batch_blocks = max(1, min(budget // b, projector.num_blocks))
-        self._buffer: torch.Tensor | None = None
-        self._filled = 0  # entries in the buffer
-        self._next_block = 0  # global index of the buffer's first block
         self._fed = 0
         self._total = torch.zeros(projector.config.dim, dtype=torch.float32, device=device)
         self._finished = False
 
-    def update(self, chunk: torch.Tensor) -> None:
-        """Feed the next consecutive piece of the flat gradient (any shape; cast to fp32 as it enters)."""
+    def _accept(self, chunk: torch.Tensor) -> torch.Tensor:
+        """``chunk`` flattened and counted, once neither the stream is finished nor the gradient too long."""
         if self._finished:
             raise MotiveError("this projection stream is finished; start a new one with projector.stream()")
         flat = chunk.detach().reshape(-1)
@@ -351,6 +345,33 @@ class ProjectionStream:
             raise MotiveError(f"fed {self._fed + flat.numel()} gradient entries, more than the "
                               f"{self.projector.total_dim} this projector was built for")
         self._fed += flat.numel()
+        return flat
+
+    def _close(self) -> None:
+        """Refuse a second finish and a gradient of the wrong length; mark the stream finished."""
+        if self._finished:
+            raise MotiveError("this projection stream was already finished")
+        if self._fed != self.projector.total_dim:
+            raise MotiveError(f"the gradient had {self._fed} entries but the projector expects "
+                              f"{self.projector.total_dim}; the parameter selection differs from the index's")
+        self._finished = True
+
+
+class ProjectionStream(StreamBase):
+    """Accumulates P·x from consecutive chunks of x; buffers at most ~16M floats, whole blocks at a time."""
+
+    def __init__(self, projector: FastfoodProjector, device: torch.device):
+        super().__init__(projector, device)
+        b = projector.block_size
+        budget = _BUFFER_ELEMENTS["cuda" if device.type == "cuda" else "cpu"]
+        self.batch_blocks = max(1, min(budget // b, projector.num_blocks))
+        self._buffer: torch.Tensor | None = None
+        self._filled = 0  # entries in the buffer
+        self._next_block = 0  # global index of the buffer's first block
+
+    def update(self, chunk: torch.Tensor) -> None:
+        """Feed the next consecutive piece of the flat gradient (any shape; cast to fp32 as it enters)."""
+        flat = self._accept(chunk)
         start, b = 0, self.projector.block_size
         while start < flat.numel():
             if self._filled == 0 and flat.numel() - start >= b:
@@ -399,14 +420,9 @@ class ProjectionStream:
 
     def finish(self) -> torch.Tensor:
         """Pad the last block and return P·x (D′,) float32; refuses a gradient of the wrong length."""
-        if self._finished:
-            raise MotiveError("this projection stream was already finished")
-        if self._fed != self.projector.total_dim:
-            raise MotiveError(f"the gradient had {self._fed} entries but the projector expects "
-                              f"{self.projector.total_dim}; the parameter selection differs from the index's")
+        self._close()
         if self._filled:
             self._flush()
-        self._finished = True
         self._buffer = None
         return self._total
 
