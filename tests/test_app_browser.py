@@ -40,6 +40,13 @@ def url(world):
     import app
 
     demo = app.build_app(world["model"], world["index"], world["nomask"], world["examples"], cache_dir=world["cache"])
+    yield from serve(demo)
+
+
+def serve(demo):
+    """Launch ``demo`` on a free local port, yield its URL, close it afterwards (a fixture's body)."""
+    import app
+
     _, local_url, _ = app.launch(demo, port=free_port(), host="127.0.0.1", prevent_thread_lock=True,
                                  show_error=True, quiet=True)
     try:
@@ -378,12 +385,7 @@ def two_worlds_url(world, tmp_path_factory):
     demo = app.build_app(world["model"], world["index"], world["nomask"], world["examples"], cache_dir=world["cache"],
                          more_worlds={"artifact": (other["model"], other["index"], other["nomask"],
                                                    other["examples"])})
-    _, local_url, _ = app.launch(demo, port=free_port(), host="127.0.0.1", prevent_thread_lock=True,
-                                 show_error=True, quiet=True)
-    try:
-        yield local_url
-    finally:
-        demo.close()
+    yield from serve(demo)
 
 
 def test_a_page_switches_world_without_a_restart_and_other_pages_keep_theirs(browser, two_worlds_url):
