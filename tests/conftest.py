@@ -64,3 +64,14 @@ def write_tiny_wan(folder: Path, captions: list[str]) -> Path:
 @pytest.fixture(scope="session")
 def tiny_wan_dir(tmp_path_factory) -> Path:
     return write_tiny_wan(tmp_path_factory.mktemp("wan"), ["a ball bouncing", "a ball"])
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Projection tests run many small ops: on 2 shared cores a second intra-op thread only adds waiting."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -9,12 +9,7 @@ from motive_core.attribution.fastfood import FastfoodConfig, index_hash, index_h
 from motive_core.errors import MotiveError
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def dense_count_sketch(config: FastfoodConfig, total: int) -> torch.Tensor:

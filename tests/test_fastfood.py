@@ -28,13 +28,7 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 SMALL = FastfoodConfig(dim=64, seed=3, block_size=1024)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Many small ops: on 2 shared cores, a second intra-op thread only adds waiting (10× slower under load)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def sylvester(n: int) -> torch.Tensor:

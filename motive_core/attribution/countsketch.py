@@ -12,22 +12,14 @@ from __future__ import annotations
 
 import torch
 
-from motive_core.attribution.fastfood import (FastfoodConfig, StreamBase, index_hash_range, run_in_order,
+from motive_core.attribution.fastfood import (ProjectorBase, StreamBase, index_hash_range, run_in_order,
                                               serial_cpu_ops)
-from motive_core.errors import MotiveError
 
 _PIECE = 1 << 17  # entries hashed and scattered at a time (stays in cache)
 
 
-class CountSketchProjector:
+class CountSketchProjector(ProjectorBase):
     """Projects a flat gradient of ``total_dim`` entries to ``config.dim`` (uses dim and seed; no blocks)."""
-
-    def __init__(self, config: FastfoodConfig, total_dim: int, device="cpu"):
-        if total_dim < 1:
-            raise MotiveError(f"cannot project an empty gradient (total_dim={total_dim})")
-        self.config = config
-        self.total_dim = int(total_dim)
-        self.device = torch.device(device)
 
     def _rows_and_signs(self, start: int, count: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Output row h(i) (int64) and whether σ(i) = −1, for i = start … start+count−1."""

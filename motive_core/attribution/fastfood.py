@@ -220,8 +220,8 @@ def effective_block_size(config: FastfoodConfig, total_dim: int) -> int:
     return min(config.block_size, max(_next_pow2(total_dim), _next_pow2(config.dim)))
 
 
-class FastfoodProjector:
-    """Projects a flat gradient of ``total_dim`` entries to ``config.dim`` (P·x, Eq. 8, unnormalised)."""
+class ProjectorBase:
+    """What every projector holds: its config (D′, seed), the gradient length it takes and its device."""
 
     def __init__(self, config: FastfoodConfig, total_dim: int, device="cpu"):
         if total_dim < 1:
@@ -229,6 +229,13 @@ class FastfoodProjector:
         self.config = config
         self.total_dim = int(total_dim)
         self.device = torch.device(device)
+
+
+class FastfoodProjector(ProjectorBase):
+    """Projects a flat gradient of ``total_dim`` entries to ``config.dim`` (P·x, Eq. 8, unnormalised)."""
+
+    def __init__(self, config: FastfoodConfig, total_dim: int, device="cpu"):
+        super().__init__(config, total_dim, device)
         self.block_size = effective_block_size(config, self.total_dim)
         self.num_blocks = -(-self.total_dim // self.block_size)
         self.scale = 1.0 / math.sqrt(self.block_size * config.dim)  # 1/(ξ√D′), ξ = √b
