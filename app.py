@@ -3,7 +3,7 @@
 Run ``python app.py`` for the embedded demo world (CPU, no network), or point it at your own model and
 attribution index: ``python app.py --model DIR --index DIR [--nomask-index DIR] [--examples DIR]``.
 This file is UI wiring only: the pipeline lives in ``motive_core`` and display data in
-``motive_core.ui_data``. Every action has a stable Gradio API name (see ``API_NAMES``).
+``motive_core.ui.display``. Every action has a stable Gradio API name (see ``API_NAMES``).
 """
 
 from __future__ import annotations
@@ -24,29 +24,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
 import gradio as gr  # noqa: E402
-from gradio import processing_utils  # noqa: E402
-from gradio.context import LocalContext  # noqa: E402
-from gradio import utils as gradio_utils  # noqa: E402
 import numpy as np  # noqa: E402
+from gradio import processing_utils  # noqa: E402
+from gradio import utils as gradio_utils  # noqa: E402
+from gradio.context import LocalContext  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from motive_core import ui_data as ud  # noqa: E402
 from motive_core.attribution.scoring import majority_vote, write_selection_csv, write_selection_jsonl  # noqa: E402
 from motive_core.errors import MotiveError  # noqa: E402
 from motive_core.featurize import PreparedClip  # noqa: E402
 from motive_core.gpu import gpu_task  # noqa: E402
 from motive_core.models import load_model  # noqa: E402
-from motive_core import review as rv  # noqa: E402
-from motive_core.disk import FolderCleaner, FolderLimit  # noqa: E402
 from motive_core.query import Attributor, conditioning_note  # noqa: E402
 from motive_core.selection import Box, QuerySelection, outline_selection, select  # noqa: E402
-from motive_core.serving import FileGuard, is_inside, shown_path  # noqa: E402
+from motive_core.ui import display as ud  # noqa: E402
+from motive_core.ui import review as rv  # noqa: E402
+from motive_core.ui.disk import FolderCleaner, FolderLimit  # noqa: E402
+from motive_core.ui.serving import FileGuard, is_inside, shown_path  # noqa: E402
 from motive_core.video import probe_video, read_video, write_mp4  # noqa: E402
-from motive_core.window import (check_start, motion_elsewhere, motion_profile,  # noqa: E402
-                                most_moving_start, outside_window_message)
+from motive_core.window import (check_start, most_moving_start, motion_elsewhere, motion_profile,  # noqa: E402
+                                outside_window_message)
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
 
 REPO = Path(__file__).resolve().parent
 DEFAULT_MODEL = REPO / "precomputed" / "model"

@@ -5,7 +5,7 @@ clips in which a share of the bounce clips jitters and a share of the swing clip
 say so), the clean demo model fine-tuned on that pool (the artifact model), and its Motive (mask) and no-mask
 indexes over the pool.
 
-Detector: every rate below comes from ``motive_core.artifacts.detect_artifact`` (the object's track); its
+Detector: every rate below comes from ``motive_core.demo.artifacts.detect_artifact`` (the object's track); its
 true and false positive rates on the pool's rendered clips are reported first.
 
 Finding the cause. Queries: clips the artifact model generates from held-out-look prompts of the affected
@@ -40,19 +40,19 @@ from benchmarks.bench_curation import (Query, Runs, cache_root, common_rows, mot
                                        query_losses, selected, spread)
 from benchmarks.queries import paired_summary, training_features, word_overlap_scores
 from benchmarks.results_io import REPO, repo_relative, save
-from motive_core.artifacts import PLANTED, artifact_rate, detect_artifact
 from motive_core.attribution.scoring import majority_vote
 from motive_core.data import load_clip_folder
-from motive_core.demo_world import DemoRecipe, finetune_from
+from motive_core.demo.artifacts import PLANTED, artifact_rate, detect_artifact
+from motive_core.demo.model import DemoVideoModel
+from motive_core.demo.motionshapes import caption, render_clip, sample_specs
+from motive_core.demo.train import TrainConfig, load_training_tensors
+from motive_core.demo.world import DemoRecipe, finetune_from
+from motive_core.eval.metrics import (FlowMotionClassifier, average_precision, clip_descriptor, descriptor_similarity,
+                                      motion_accuracy, precision_at_k)
 from motive_core.featurize import Featurizer
 from motive_core.index import AttributionIndex, clip_list_sha
-from motive_core.metrics import (FlowMotionClassifier, average_precision, clip_descriptor, descriptor_similarity,
-                                 motion_accuracy, precision_at_k)
-from motive_core.models.demo import DemoVideoModel
 from motive_core.models.flow import sample
-from motive_core.motionshapes import caption, render_clip, sample_specs
 from motive_core.query import settings_from_config
-from motive_core.train import TrainConfig, load_training_tensors
 from motive_core.video import Video, read_video, standardize
 
 QUERY_SEED, EVAL_SEED = 300, 400  # held-out-look specs for the queries and for the causal study's prompts

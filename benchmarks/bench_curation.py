@@ -12,7 +12,7 @@ Design (CPU-sized; every number below is a command-line option):
          (e) the 10 % with the largest mean motion magnitude; plus the base itself, not fine-tuned.
   eval   clips generated from held-out-look prompts of the target motions (fixed prompts; noise seeds fixed
          per training seed, shared by all arms), scored with the VBench-style proxies of
-         ``motive_core.metrics`` (dynamic degree, motion smoothness, subject consistency) and the flow
+         ``motive_core.eval.metrics`` (dynamic degree, motion smoothness, subject consistency) and the flow
          classifier's motion accuracy (fitted on the base training clips, cached as JSON); plus the
          flow-matching loss of the query clips at fixed (t, noise) pairs.
 Every finished arm is appended to a runs file in the cache and the tables are rewritten, so an interrupted
@@ -35,24 +35,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 from benchmarks.queries import heldout_queries  # noqa: E402
 from benchmarks.results_io import RESULTS, repo_relative, save  # noqa: E402
 from motive_core.attribution.loss import per_location_error  # noqa: E402
 from motive_core.attribution.scoring import majority_vote, selection_size  # noqa: E402
+from motive_core.build import compute_unit, run_build  # noqa: E402
 from motive_core.data import Clip, load_clip_folder  # noqa: E402
-from motive_core.demo_world import DemoRecipe  # noqa: E402
+from motive_core.demo.model import DemoVideoModel  # noqa: E402
+from motive_core.demo.motionshapes import caption, heldout_appearance, sample_specs, write_clip_folder  # noqa: E402
+from motive_core.demo.train import TrainConfig, load_training_tensors, train  # noqa: E402
+from motive_core.demo.world import DemoRecipe  # noqa: E402
+from motive_core.eval.metrics import (FlowMotionClassifier, clip_descriptor, dynamic_degree,  # noqa: E402
+                                      dynamic_degree_score, motion_accuracy, motion_smoothness, subject_consistency)
 from motive_core.featurize import Featurizer, PreparedClip  # noqa: E402
-from motive_core.index import CONFIG, AttributionIndex, clip_list_sha, compute_unit, prepare_build, run_build  # noqa: E402
-from motive_core.metrics import (FlowMotionClassifier, clip_descriptor, dynamic_degree,  # noqa: E402
-                                 dynamic_degree_score, motion_accuracy, motion_smoothness, subject_consistency)
-from motive_core.models.demo import DemoVideoModel  # noqa: E402
+from motive_core.index import CONFIG, AttributionIndex, clip_list_sha, prepare_build  # noqa: E402
 from motive_core.models.flow import fixed_noise, noise_at_index, sample  # noqa: E402
-from motive_core.motionshapes import caption, heldout_appearance, sample_specs, write_clip_folder  # noqa: E402
-from motive_core.train import TrainConfig, load_training_tensors, train  # noqa: E402
 from motive_core.video import read_video, standardize  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
 
 CACHE = RESULTS / "cache"
 QUERY_SEED, PROMPT_SEED = 100, 200  # held-out-look specs for the queries and for the evaluation prompts
@@ -494,7 +496,7 @@ def design_notes(world: World, extra: list[str] | None = None) -> list[str]:
             f"guidance {p.guidance:g}; noise seeds fixed per training seed and shared by all arms).",
             "Metrics: motion accuracy = flow classifier (fitted on the base training clips) agrees with the prompted "
             "motion, mean over target motions; dynamic degree / motion smoothness / subject consistency are the "
-            "VBench-style proxies of motive_core.metrics (our flow and pixel features, not RAFT/AMT/DINO: compare "
+            "VBench-style proxies of motive_core.eval.metrics (our flow and pixel features, not RAFT/AMT/DINO: compare "
             "rows with each other only); query loss = flow-matching MSE of the query clips under their captions, "
             f"mean over t index {LOSS_T_INDICES} × noise seeds {LOSS_NOISE_SEEDS} (lower is better), 'motion' = "
             "weighted by the query's motion mask. Cells: mean [min, max] over training seeds.",

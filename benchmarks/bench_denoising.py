@@ -19,16 +19,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.bench_generation import fit_classifier  # noqa: E402
+from benchmarks.results_io import save  # noqa: E402
+from motive_core.demo import DEMO_MODEL_DIR
+from motive_core.demo.motionshapes import MOTIONS, caption, render_clip, sample_specs  # noqa: E402
+from motive_core.eval.metrics import motion_accuracy  # noqa: E402
+from motive_core.models import load_model  # noqa: E402
+from motive_core.models.flow import fixed_noise  # noqa: E402
+from motive_core.video import Video, standardize  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_generation import fit_classifier  # noqa: E402
-from benchmarks.results_io import save  # noqa: E402
-from motive_core.metrics import motion_accuracy  # noqa: E402
-from motive_core.models import DEMO_MODEL_DIR, load_model  # noqa: E402
-from motive_core.models.flow import fixed_noise  # noqa: E402
-from motive_core.motionshapes import MOTIONS, caption, render_clip, sample_specs  # noqa: E402
-from motive_core.video import Video, standardize  # noqa: E402
 
 SIGMAS = (0.3, 0.6, 0.75, 0.8, 0.9, 0.97)
 

@@ -30,24 +30,25 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 from benchmarks.queries import heldout_queries, rows_in_order  # noqa: E402
 from benchmarks.results_io import repo_relative, save  # noqa: E402
 from motive_core.attribution.fastfood import FastfoodConfig, FastfoodProjector, l2_normalize  # noqa: E402
 from motive_core.attribution.gradient import GradientProjector  # noqa: E402
 from motive_core.attribution.loss import motion_weighted_loss  # noqa: E402
 from motive_core.config import AttributionSettings  # noqa: E402
+from motive_core.demo.motionshapes import MOTIONS, caption, heldout_appearance, render_clip, sample_specs  # noqa: E402
+from motive_core.eval.metrics import precision_at_k  # noqa: E402
 from motive_core.featurize import Featurizer  # noqa: E402
 from motive_core.index import AttributionIndex  # noqa: E402
 from motive_core.mask import mask_to_latent, motion_mask  # noqa: E402
-from motive_core.metrics import precision_at_k  # noqa: E402
 from motive_core.models import load_model  # noqa: E402
 from motive_core.models.flow import fixed_noise, noise_at_index  # noqa: E402
-from motive_core.motionshapes import MOTIONS, caption, heldout_appearance, render_clip, sample_specs  # noqa: E402
 from motive_core.query import settings_from_config  # noqa: E402
 from motive_core.video import Video, read_video, resize_center_crop  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
 
 DIMS = (128, 256, 512, 1024, 2048)
 PAPER_RHO = {128: 0.469, 256: float("nan"), 512: 0.747, 1024: 0.757, 2048: 0.761}

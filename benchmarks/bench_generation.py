@@ -19,16 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.results_io import save  # noqa: E402
+from motive_core.data import load_clip_folder  # noqa: E402
+from motive_core.demo.motionshapes import MOTIONS, caption, motion_phrase, render_clip, sample_specs  # noqa: E402
+from motive_core.eval.metrics import FlowMotionClassifier, clip_descriptor, motion_accuracy  # noqa: E402
+from motive_core.models import load_model  # noqa: E402
+from motive_core.models.flow import sample  # noqa: E402
+from motive_core.video import Video, read_video, standardize  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.results_io import save  # noqa: E402
-from motive_core.data import load_clip_folder  # noqa: E402
-from motive_core.metrics import FlowMotionClassifier, clip_descriptor, motion_accuracy  # noqa: E402
-from motive_core.models import load_model  # noqa: E402
-from motive_core.models.flow import sample  # noqa: E402
-from motive_core.motionshapes import MOTIONS, caption, motion_phrase, render_clip, sample_specs  # noqa: E402
-from motive_core.video import Video, read_video, standardize  # noqa: E402
 
 
 def fit_classifier(clip_folder: Path, geometry) -> FlowMotionClassifier:

@@ -36,11 +36,11 @@ import numpy as np
 
 from benchmarks.queries import paired_summary
 from benchmarks.results_io import REPO, RESULTS, save
-from motive_core.artifacts import PLANTED
+from motive_core.demo.artifacts import PLANTED
+from motive_core.demo.motionshapes import PALETTES, ShapeSpec, heldout_appearance, render_clip
 from motive_core.errors import MotiveError
+from motive_core.eval.metrics import average_precision, precision_at_k
 from motive_core.mask import grey_fade
-from motive_core.metrics import average_precision, precision_at_k
-from motive_core.motionshapes import PALETTES, ShapeSpec, heldout_appearance, render_clip
 from motive_core.query import Attributor
 from motive_core.selection import Box, QuerySelection, outline_selection, select
 from motive_core.video import Video

@@ -24,7 +24,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from motive_core.motionshapes import DIRECTION_WORDS, MOTION_WORDS, MOTIONS
+from motive_core.demo.motionshapes import DIRECTION_WORDS, MOTION_WORDS, MOTIONS
 
 FPS = 16.0
 NUM_FRAMES = 33
@@ -540,8 +540,8 @@ def _flow_check(per_motion: int) -> None:
     """
     from benchmarks.queries import training_features
     from benchmarks.results_io import REPO, save
+    from motive_core.eval.metrics import clip_descriptor, descriptor_similarity, precision_at_k
     from motive_core.index import AttributionIndex
-    from motive_core.metrics import clip_descriptor, descriptor_similarity, precision_at_k
     from motive_core.models import VideoGeometry
     from motive_core.video import Video, standardize
 

@@ -16,11 +16,11 @@ import re
 import numpy as np
 
 from benchmarks.results_io import RESULTS
+from motive_core.demo.motionshapes import (DIRECTION_WORDS, MOTION_WORDS, MOTIONS, Appearance, caption,
+                                           heldout_appearance, render_clip, sample_specs, train_appearance)
+from motive_core.eval.metrics import appearance_leak, clip_descriptor, color_histogram, retrieval_table
 from motive_core.index import AttributionIndex
-from motive_core.metrics import appearance_leak, clip_descriptor, color_histogram, retrieval_table
 from motive_core.models.flow import sample
-from motive_core.motionshapes import (DIRECTION_WORDS, MOTION_WORDS, MOTIONS, Appearance, caption, heldout_appearance,
-                                      render_clip, sample_specs, train_appearance)
 from motive_core.video import Video, read_video, standardize
 
 PROTOCOLS = ("full caption", "caption without motion words", "no prompt")

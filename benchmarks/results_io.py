@@ -34,8 +34,8 @@ def command_line() -> str:
 
 def demo_model_hash(folder: Path = DEMO_MODEL) -> str | None:
     """Weight hash of a demo model (default: the committed one), as index configs record it; None if absent."""
+    from motive_core.demo.model import DemoVideoModel
     from motive_core.errors import ModelNotFoundError
-    from motive_core.models import DemoVideoModel
 
     try:
         return DemoVideoModel.load(folder).identity()["weight_hash"]

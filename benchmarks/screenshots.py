@@ -22,11 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.results_io import repo_relative  # noqa: E402
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.results_io import repo_relative  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -49,8 +50,8 @@ def world_is_complete(root: Path, assets: Path) -> bool:
 
 def build_tiny(folder: Path) -> tuple[Path, Path]:
     """A 40-clip world with a small model (a minute or two on CPU); only for when precomputed/ is missing."""
-    from motive_core.demo_world import DemoRecipe, build_demo
-    from motive_core.train import TrainConfig
+    from motive_core.demo.train import TrainConfig
+    from motive_core.demo.world import DemoRecipe, build_demo
 
     recipe = DemoRecipe(num_clips=40, train=TrainConfig(steps=20, batch_size=8, warmup=2), generate_steps=4)
     build_demo(folder / "pre", folder / "assets", recipe)

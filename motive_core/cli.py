@@ -132,11 +132,11 @@ def _progress_lines(report) -> None:
 
 
 def cmd_build_index(args: argparse.Namespace) -> dict:
+    from motive_core.build import build_index
     from motive_core.featurize import Featurizer
-    from motive_core.index import build_index
     from motive_core.models import load_model
 
-    model_spec = str(Path(args.model).resolve()) if args.model != "demo" else "demo"
+    model_spec = str(Path(args.model).resolve())
     progress = _progress_lines if args.json else _progress_bar()
     if args.ray:
         from motive_core.distributed import RayOptions, build_index_ray
@@ -210,7 +210,7 @@ def cmd_generate(args: argparse.Namespace) -> dict:
 def cmd_demo(args: argparse.Namespace) -> dict:
     from dataclasses import replace
 
-    from motive_core.demo_world import REPO, STAGES, DemoRecipe, build_demo
+    from motive_core.demo.world import REPO, STAGES, DemoRecipe, build_demo
 
     recipe = DemoRecipe()
     if args.steps is not None:
@@ -319,6 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "model", None) == "demo":  # the bundled demo model, by name
+        from motive_core.demo import DEMO_MODEL_DIR
+
+        args.model = str(DEMO_MODEL_DIR)
     try:
         result = args.func(args)
     except Exception as err:  # noqa: BLE001 - the command line promises one line, not a traceback

@@ -7,14 +7,13 @@ key is a label (motion, shape, colour, ...) that the app shows and the retrieval
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
 from motive_core.errors import MotiveError
+from motive_core.files import atomic_write_text
 
 METADATA_NAME = "metadata.jsonl"
 _EXPECTED = "one JSON object per line: file_name, text, and optional label fields"
@@ -53,15 +52,7 @@ def write_metadata(folder: str | Path, rows: Iterable[dict]) -> Path:
     """Write ``folder/metadata.jsonl`` atomically (temp file + rename), so a reader never sees half a file."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    handle, tmp = tempfile.mkstemp(dir=folder, prefix=".metadata.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, folder / METADATA_NAME)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(folder / METADATA_NAME, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     return folder / METADATA_NAME
 
 

@@ -37,12 +37,13 @@ from typing import Iterator
 
 import numpy as np
 
+from motive_core.build import Preparer, ProgressCallback, ProgressMeter, compute_unit, run_build
 from motive_core.config import AttributionSettings
 from motive_core.data import Clip
 from motive_core.errors import MotiveError
 from motive_core.featurize import Featurizer, PreparedClip
-from motive_core.index import (UNITS, BuildPlan, Preparer, ProgressCallback, ProgressMeter, atomic_write_bytes,
-                               compute_unit, prepare_build, run_build)
+from motive_core.files import atomic_write_bytes
+from motive_core.index import UNITS, BuildPlan, prepare_build
 from motive_core.mask import MotionStats
 from motive_core.models import load_model
 from motive_core.models.base import VideoGeometry
@@ -216,7 +217,7 @@ def build_index_ray(data: str | Path, out: str | Path, model_spec: str, settings
                     progress: ProgressCallback | None = None) -> dict:
     """Build (or resume) the index of ``data`` on the Ray cluster at ``options.address``.
 
-    ``model_spec`` is ``"demo"`` or a model folder every node sees at that path. Returns what ``build_index``
+    ``model_spec`` is a model folder every node sees at that path. Returns what ``build_index``
     returns, plus ``retries`` (units handed out again after a worker died or failed). Ray's own messages to the
     driver (a worker died, …) go to stderr, so stdout keeps only what the caller prints.
     """
@@ -232,7 +233,7 @@ def _build(ray, data: str | Path, out: str | Path, model_spec: str, settings: At
            options: RayOptions, progress: ProgressCallback | None) -> dict:
     """The stages of ``build_index_ray`` on a connected cluster; paths are made absolute for the workers."""
     data, out = Path(data).resolve(), Path(out).resolve()
-    model_spec = model_spec if model_spec == "demo" else str(Path(model_spec).resolve())
+    model_spec = str(Path(model_spec).resolve())
     spec = WorkerSpec(model_spec, settings, options.worker_device(), options.dtype,
                       max(1, int(options.num_cpus_per_worker)))
     capacity = options.capacity(ray.cluster_resources())

@@ -1,8 +1,8 @@
-"""The on-disk attribution index: build once (resumable, parallel), load memory-mapped, query cheaply.
+"""The on-disk attribution index: its layout, the writer a build fills, and the memory-mapped reader.
 
 Layout (DESIGN "Contracts"):
   config.json   {"vector_config": every setting that changes a vector, "clip_list_sha", "num_clips",
-                 "unit_size", "dim", "complete"}
+                 "unit_size", "dim", "data_root" and "model_spec" (relative to this folder), "complete"}
   units/        unit-NNNNNN.jsonl + unit-NNNNNN.npy: one work unit of clips; the .npy is renamed into place
                 last, so its presence marks the unit done (kill -9 at any moment loses at most the unit in
                 flight and never leaves a half-written file under a final name)
@@ -10,7 +10,7 @@ Layout (DESIGN "Contracts"):
                 (``distributed.py``)
   clips.jsonl   per-clip metadata (id, file, caption, labels, motion statistics, row), after the last unit
   vectors.npy   (N, D′) float32 ℓ2-normalised rows, memory-mapped on load
-No pickle anywhere.
+No pickle anywhere. What fills the units (featurizing clips, locally or on a cluster) is ``build.py``.
 """
 
 from __future__ import annotations
@@ -19,11 +19,8 @@ import hashlib
 import json
 import os
 import shutil
-import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -31,44 +28,9 @@ from motive_core.attribution.scoring import cosine_scores, top_and_bottom
 from motive_core.config import require_same_config, upgrade_vector_config
 from motive_core.data import Clip, load_clip_folder
 from motive_core.errors import ConfigMismatchError, MotiveError
-from motive_core.featurize import Featurizer, PreparedClip
+from motive_core.files import atomic_write_json, atomic_write_npy, read_jsonl, write_jsonl
 
 CONFIG, CLIPS, VECTORS, UNITS = "config.json", "clips.jsonl", "vectors.npy", "units"
-
-
-def _temporary_name(path: Path) -> str:
-    """A sibling name no other writer uses, even another host's process with the same pid on a shared disk."""
-    return f".{path.name}.{uuid.uuid4().hex}.tmp"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary sibling, fsync, then rename: readers never see a partial file."""
-    tmp = path.with_name(_temporary_name(path))
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_json(path: Path, data: dict) -> None:
-    atomic_write_bytes(path, json.dumps(data, indent=2, sort_keys=True).encode())
-
-
-def atomic_write_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(_temporary_name(path) + ".npy")
-    np.save(tmp, array)
-    with open(tmp, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
-    atomic_write_bytes(path, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows).encode())
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def clip_list_sha(clips: list[Clip]) -> str:
@@ -99,6 +61,12 @@ class BuildPlan:
         base = self.out / UNITS / f"unit-{unit:06d}"
         return base.with_suffix(".jsonl"), base.with_suffix(".npy")
 
+    def commit_unit(self, unit: int, rows: list[dict], vectors: list[np.ndarray], dim: int) -> None:
+        """Write one unit: its records first, its vectors last (their presence marks the unit done)."""
+        meta_path, vector_path = self.unit_paths(unit)
+        write_jsonl(meta_path, rows)
+        atomic_write_npy(vector_path, np.stack(vectors) if vectors else np.zeros((0, dim), np.float32))
+
     def unit_done(self, unit: int) -> bool:
         meta, vectors = self.unit_paths(unit)
         return meta.is_file() and vectors.is_file()
@@ -113,40 +81,12 @@ class BuildPlan:
         return [u for u in range(self.num_units) if not self.unit_done(u)]
 
 
-Preparer = Callable[[Clip], PreparedClip]
-
-
-def compute_unit(featurizer: Featurizer, plan: BuildPlan, unit: int, prepare: Preparer | None = None) -> dict:
-    """Featurize one unit's clips and commit them atomically; returns summed per-stage seconds.
-
-    ``prepare`` replaces the decode → motion → mask step (e.g. by a read from a mask cache); it must give
-    the same frames, latent mask and statistics. A clip that fails (unreadable video, non-finite
-    gradient) is recorded with its error and no row; the rest of the unit is kept.
-    """
-    rows, vectors, timings = [], [], {}
-    for clip in plan.unit_clips(unit):
-        record = clip.to_dict()
-        try:
-            prepared = prepare(clip) if prepare else featurizer.prepare_file(clip.file)
-            vectors.append(featurizer.vector(prepared, clip.caption))
-            record.update(row=len(vectors) - 1, motion=prepared.stats.to_dict())
-            for stage, seconds in prepared.timings.items():
-                timings[stage] = timings.get(stage, 0.0) + seconds
-        except MotiveError as err:
-            record.update(row=None, error=str(err))
-        rows.append(record)
-    meta_path, vector_path = plan.unit_paths(unit)
-    dim = featurizer.settings.proj_dim
-    write_jsonl(meta_path, rows)
-    atomic_write_npy(vector_path, np.stack(vectors) if vectors else np.zeros((0, dim), np.float32))
-    return timings
-
-
 def prepare_build(data: str | Path, out: str | Path, vector_config: dict, dim: int, unit_size: int = 8,
                   model_spec: str | None = None) -> BuildPlan:
     """Create or reopen an index folder; refuse to resume one built with other settings or clips.
 
-    ``vector_config`` is ``Featurizer.config()`` of the process(es) that compute the vectors.
+    ``vector_config`` is ``Featurizer.config()`` of the process(es) that compute the vectors; the clip folder
+    and ``model_spec`` (the model folder) are recorded relative to the index folder, so the three move together.
     """
     clips = load_clip_folder(data)
     out = Path(out)
@@ -163,7 +103,8 @@ def prepare_build(data: str | Path, out: str | Path, vector_config: dict, dim: i
             raise ConfigMismatchError(f"{out} holds an index built differently; use a new --out folder. {err}") from None
     else:
         data_root = os.path.relpath(Path(data).resolve(), out.resolve())
-        atomic_write_json(config_path, {**header, "data_root": data_root, "model_spec": model_spec, "complete": False})
+        model_root = os.path.relpath(Path(model_spec).resolve(), out.resolve()) if model_spec else None
+        atomic_write_json(config_path, {**header, "data_root": data_root, "model_spec": model_root, "complete": False})
     plan = BuildPlan(out, clips, unit_size)
     if not plan.is_complete():
         (out / UNITS).mkdir(exist_ok=True)
@@ -200,131 +141,6 @@ def finalize(plan: BuildPlan) -> dict:
     atomic_write_json(plan.out / CONFIG, {**config, "complete": True, "num_indexed": len(indexed), "failed": failed})
     shutil.rmtree(plan.out / UNITS, ignore_errors=True)
     return {"indexed": len(indexed), "failed": failed}
-
-
-@dataclass(frozen=True)
-class BuildProgress:
-    """Where one stage of a build stands: units done of total, and this run's clip rate and time to go."""
-
-    stage: str
-    units_done: int
-    units_total: int
-    clips_done: int
-    clips_left: int
-    seconds: float
-
-    @property
-    def clips_per_second(self) -> float:
-        return self.clips_done / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def eta_seconds(self) -> float | None:
-        rate = self.clips_per_second
-        return self.clips_left / rate if rate > 0 else None
-
-    def __str__(self) -> str:
-        eta = "?" if self.eta_seconds is None else _hours(self.eta_seconds)
-        return (f"{self.stage}: {self.units_done}/{self.units_total} units, "
-                f"{self.clips_per_second:.2f} clips/s, ETA {eta}")
-
-
-def _hours(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
-
-
-ProgressCallback = Callable[[BuildProgress], None]
-
-
-class ProgressMeter:
-    """Counts the units (and their clips) a run finishes, for BuildProgress reports."""
-
-    def __init__(self, plan: BuildPlan, pending: list[int], stage: str = "units"):
-        self.plan, self.stage = plan, stage
-        self.units_done = plan.num_units - len(pending)
-        self.clips_done = 0
-        self.clips_left = sum(len(plan.unit_clips(unit)) for unit in pending)
-        self.start = time.perf_counter()
-
-    def advance(self, unit: int) -> BuildProgress:
-        clips = len(self.plan.unit_clips(unit))
-        self.units_done += 1
-        self.clips_done += clips
-        self.clips_left -= clips
-        return self.report()
-
-    def report(self) -> BuildProgress:
-        return BuildProgress(self.stage, self.units_done, self.plan.num_units, self.clips_done, self.clips_left,
-                             time.perf_counter() - self.start)
-
-
-UnitRunner = Callable[[BuildPlan, list[int]], Iterable[tuple[int, dict]]]
-
-
-def build_index(data: str | Path, out: str | Path, featurizer: Featurizer, unit_size: int = 8,
-                workers: int = 1, model_spec: str | None = None, progress: ProgressCallback | None = None) -> dict:
-    """Build (or resume) an index of every clip in ``data``; returns counts and per-stage seconds.
-
-    ``workers > 1`` runs units in that many local processes (each loads the model from ``model_spec``).
-    """
-    plan = prepare_build(data, out, featurizer.config(), featurizer.settings.proj_dim, unit_size, model_spec)
-
-    def run_units(plan: BuildPlan, pending: list[int]) -> Iterable[tuple[int, dict]]:
-        if workers > 1:
-            return _run_parallel(plan, pending, featurizer, workers, model_spec)
-        return ((unit, compute_unit(featurizer, plan, unit)) for unit in pending)
-    return run_build(plan, run_units, progress)
-
-
-def run_build(plan: BuildPlan, run_units: UnitRunner, progress: ProgressCallback | None = None) -> dict:
-    """Compute the pending units with ``run_units`` (which yields (unit, per-stage seconds) as units
-    finish, in any order), report progress, then merge; the same for local and cluster builds."""
-    pending = plan.pending_units()
-    start = time.perf_counter()
-    timings: dict[str, float] = {}
-    meter = ProgressMeter(plan, pending)
-    if progress:
-        progress(meter.report())
-    for unit, unit_timings in (run_units(plan, pending) if pending else ()):
-        for stage, seconds in unit_timings.items():
-            timings[stage] = timings.get(stage, 0.0) + seconds
-        report = meter.advance(unit)
-        if progress:
-            progress(report)
-    summary = finalize(plan)
-    return {**summary, "units": plan.num_units, "units_built": len(pending),
-            "seconds": time.perf_counter() - start, "stage_seconds": timings}
-
-
-def _run_parallel(plan: BuildPlan, units: list[int], featurizer: Featurizer, workers: int, model_spec: str | None):
-    """Units over a local process pool; every process loads its own model once."""
-    import multiprocessing as mp
-
-    if model_spec is None:
-        raise MotiveError("parallel builds need the model given by name or folder (model_spec)")
-    device = str(featurizer.adapter.device)
-    dtype = str(featurizer.adapter.dtype).replace("torch.", "")
-    context = mp.get_context("spawn")
-    with context.Pool(workers, initializer=_init_worker,
-                      initargs=(model_spec, device, dtype, featurizer.settings, max(1, (os.cpu_count() or 1) // workers))) as pool:
-        yield from pool.imap_unordered(_worker_unit, [(plan, unit) for unit in units])
-
-
-_WORKER: dict = {}
-
-
-def _init_worker(model_spec: str, device: str, dtype: str, settings, threads: int) -> None:
-    import torch
-
-    from motive_core.models import load_model
-
-    torch.set_num_threads(threads)
-    _WORKER["featurizer"] = Featurizer(load_model(model_spec, device=device, dtype=dtype), settings)
-
-
-def _worker_unit(args: tuple[BuildPlan, int]) -> tuple[int, dict]:
-    plan, unit = args
-    return unit, compute_unit(_WORKER["featurizer"], plan, unit)
 
 
 class AttributionIndex:
@@ -365,6 +181,14 @@ class AttributionIndex:
         clip = self.clips[int(row)]
         return {"id": clip["id"], "file": clip["file"], "caption": clip["caption"], "labels": clip.get("labels", {}),
                 "score": float(scores[int(row)]), "motion": clip.get("motion", {})}
+
+    def model_folder(self) -> Path:
+        """The model folder the index was built with (recorded relative to the index folder)."""
+        spec = self.header.get("model_spec")
+        if not spec or spec == "demo":
+            raise MotiveError(f"{self.folder / CONFIG} does not record its model folder (model_spec={spec!r}); "
+                              "give the model folder explicitly (--model)")
+        return (self.folder / spec).resolve()
 
     def clip_path(self, clip: dict) -> Path:
         """A clip's video: the clip folder is recorded relative to the index folder."""

@@ -68,7 +68,7 @@ class Attributor:
                                       f"(index={built!r} query={conditioning!r}); use an index built with "
                                       f"--conditioning {conditioning} or query with --conditioning {built}")
         if model is None or isinstance(model, str):
-            model = load_model(model or self.index.header.get("model_spec", "demo"), device=device,
+            model = load_model(model or self.index.model_folder(), device=device,
                                dtype=config.get("dtype"))
         self.featurizer = Featurizer(model, settings_from_config(config))
         self.index.check_query_config(self.featurizer.config())

@@ -16,9 +16,7 @@ seeks and decodes only that window.
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ import imageio_ffmpeg
 import numpy as np
 
 from motive_core.errors import VideoError
+from motive_core.files import atomic_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 VIDEO_HINT = "upload an mp4, webm, mov, avi, mkv or gif clip (or a folder of png/jpg frames)"
@@ -464,16 +463,8 @@ def write_mp4(frames: np.ndarray, path: str | Path, fps: float, scale: int = 1) 
     if pad_h or pad_w:
         frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4", dir=path.parent)
-    os.close(handle)
-    try:
-        _encode(frames, temp, fps)
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temp:
+        _encode(frames, str(temp), fps)
     return path
 
 

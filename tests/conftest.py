@@ -13,7 +13,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 @pytest.fixture(scope="session")
 def clip_folder(tmp_path_factory) -> Path:
     """Eight rendered MotionShapes clips (real H.264 files + metadata.jsonl)."""
-    from motive_core.motionshapes import sample_specs, write_clip_folder
+    from motive_core.demo.motionshapes import sample_specs, write_clip_folder
 
     folder = tmp_path_factory.mktemp("clips")
     write_clip_folder(folder, sample_specs(8, seed=3, pan_fraction=0.0, static_fraction=0.0), num_frames=16, size=32)
@@ -30,8 +30,8 @@ def tiny_geometry():
 @pytest.fixture(scope="session")
 def tiny_demo_dir(tmp_path_factory, tiny_geometry) -> Path:
     """A random-weight demo model (2 layers) saved in the demo layout, loadable with load_model(path)."""
-    from motive_core.models import DemoVideoModel
-    from motive_core.motionshapes import MOTIONS
+    from motive_core.demo.model import DemoVideoModel
+    from motive_core.demo.motionshapes import MOTIONS
 
     model = DemoVideoModel.create(
         vocab=list(MOTIONS) + ["a", "red", "square", "on", "background"], geometry=tiny_geometry, seed=0,

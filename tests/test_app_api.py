@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.screenshots import free_port  # noqa: E402
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.screenshots import free_port  # noqa: E402
 
 TOP = 4
 UPLOAD_MB = 5
@@ -35,9 +36,9 @@ UPLOAD_MB = 5
 
 def build_tiny_world(root: Path, num_clips: int = 16) -> dict[str, Path]:
     """A 16-clip MotionShapes world with a 1-layer demo model, both indexes and examples (≈ 5-10 s on CPU)."""
-    from motive_core.demo_world import DemoRecipe, build_demo
+    from motive_core.demo.train import TrainConfig
+    from motive_core.demo.world import DemoRecipe, build_demo
     from motive_core.models import VideoGeometry
-    from motive_core.train import TrainConfig
 
     recipe = DemoRecipe(num_clips=num_clips, clip_frames=16, clip_size=32,
                         geometry=VideoGeometry(num_frames=8, fps=8.0, height=32, width=32),
@@ -334,7 +335,7 @@ def test_a_missing_training_video_gets_a_stand_in_not_an_error(demo):
 def test_rank_correlation_matches_scipy():
     from scipy.stats import spearmanr
 
-    from motive_core.ui_data import rank_correlation
+    from motive_core.ui.display import rank_correlation
 
     rng = np.random.default_rng(1)
     a, b = rng.normal(size=200), rng.normal(size=200)
@@ -347,7 +348,7 @@ def test_rank_correlation_matches_scipy():
 
 def test_overlaps_and_selection_rows():
     from motive_core.attribution.scoring import majority_vote
-    from motive_core.ui_data import query_overlap, ranking_overlap, selection_rows
+    from motive_core.ui.display import query_overlap, ranking_overlap, selection_rows
 
     chosen = np.array([[1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 0, 0]], bool)
     counts, jaccard = query_overlap(chosen)
@@ -362,7 +363,7 @@ def test_overlaps_and_selection_rows():
 
 
 def test_indexes_with_different_clips_are_compared_by_id():
-    from motive_core.ui_data import align_by_id
+    from motive_core.ui.display import align_by_id
 
     mask_clips = [{"id": "a"}, {"id": "b"}, {"id": "d"}]  # "c" failed under the mask (e.g. a static clip)
     nomask_clips = [{"id": "a"}, {"id": "b"}, {"id": "c"}, {"id": "d"}]
@@ -371,7 +372,7 @@ def test_indexes_with_different_clips_are_compared_by_id():
 
 
 def test_side_by_side_panels_are_labelled_and_aligned():
-    from motive_core.ui_data import HEADER_PX, ClipVisual, comparison, latent_mask_image, query_triptych
+    from motive_core.ui.display import HEADER_PX, ClipVisual, comparison, latent_mask_image, query_triptych
 
     rng = np.random.default_rng(0)
     visual = ClipVisual(rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8), rng.random((8, 32, 32), np.float32))
@@ -412,7 +413,7 @@ def test_result_names_the_prompt_used_and_what_it_did(server, world):
     conditioning = with_prompt[10]["query"]["conditioning"]
     assert with_prompt[10]["query"]["prompt_in_gradient"] == (conditioning == "caption")
     assert without[10]["query"]["prompt_in_gradient"] is False
-    from motive_core.demo_world import DemoRecipe
+    from motive_core.demo.world import DemoRecipe
 
     assert conditioning == DemoRecipe().settings.conditioning == "null"  # the shipped setting is what is tested
     for side in ("positives", "negatives"):  # under "null" the prompt cannot move the ranking
@@ -562,7 +563,7 @@ def test_a_still_window_of_a_moving_clip_is_told_so_not_called_static(server, lo
 
 
 def test_most_moving_window_and_motion_elsewhere(long_clip):
-    from motive_core.window import motion_elsewhere, motion_profile, most_moving_start
+    from motive_core.window import most_moving_start, motion_elsewhere, motion_profile
 
     profile = motion_profile(long_clip, fps=8.0, max_seconds=60.0)
     assert profile.duration == pytest.approx(20.0, abs=0.2) and len(profile.change) >= 150
@@ -690,7 +691,7 @@ def test_uploads_over_the_stated_limit_are_refused(server, tmp_path):
 
 
 def test_folders_are_cleaned_by_age_then_by_size_sparing_fresh_files(tmp_path):
-    from motive_core.disk import FolderLimit, prune_folder
+    from motive_core.ui.disk import FolderLimit, prune_folder
 
     now = 1_000_000.0
     ages = {"old.mp4": 7200, "mid1.png": 3000, "mid2.png": 2000, "fresh.mp4": 60, "keep/r.json": 9999}
@@ -733,7 +734,7 @@ def test_one_session_runs_one_model_job_at_a_time_while_others_are_served(server
 
 def test_artifact_world_tiles_say_whether_a_clip_was_planted_and_the_world_is_one_flag_away():
     import app
-    from motive_core.ui_data import candidate_caption
+    from motive_core.ui.display import candidate_caption
 
     entry = {"id": "00003_bounce", "score": 0.5, "caption": "a red square bouncing", "labels": {"artifact": "jitter"}}
     assert candidate_caption(1, entry, True, short=True) == "+1 · +0.500 · 00003_bounce · planted: jitter"

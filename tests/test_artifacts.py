@@ -11,14 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from motive_core.artifacts import PLANTED, artifact_rate, detect_artifact, object_track, plant_artifacts
-from motive_core.demo_world import ARTIFACT_STAGE, ArtifactRecipe, DemoRecipe, build_demo
+from motive_core.demo.artifacts import PLANTED, artifact_rate, detect_artifact, object_track, plant_artifacts
+from motive_core.demo.model import DemoVideoModel
+from motive_core.demo.motionshapes import (ARTIFACT_TICKS, JITTER_SHIFT, STUTTER_TICKS, ShapeSpec, caption, render_clip,
+                                           sample_specs, write_clip_folder)
+from motive_core.demo.train import TrainConfig
+from motive_core.demo.world import ARTIFACT_STAGE, ArtifactRecipe, DemoRecipe, build_demo
 from motive_core.errors import MotiveError
 from motive_core.index import AttributionIndex
-from motive_core.models import DemoVideoModel, VideoGeometry
-from motive_core.motionshapes import (ARTIFACT_TICKS, JITTER_SHIFT, STUTTER_TICKS, ShapeSpec, caption,
-                                      render_clip, sample_specs, write_clip_folder)
-from motive_core.train import TrainConfig
+from motive_core.models import VideoGeometry
 from motive_core.video import Video, read_video, standardize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -155,7 +156,7 @@ def test_artifact_stage_builds_pool_model_indexes_and_examples_deterministically
     assert tuned != clean and tuned == DemoVideoModel.load(art_b / "model").identity()["weight_hash"]
     for folder in ("index-motion", "index-nomask"):
         index = AttributionIndex(art / folder)
-        assert index.header["model_spec"] == str((art / "model").resolve())  # outside the repository: absolute
+        assert index.header["model_spec"] == "../model" and index.model_folder() == (art / "model").resolve()
         assert np.array_equal(index.vectors, AttributionIndex(art_b / folder).vectors)
         assert {c["labels"]["artifact"] for c in index.clips} >= {"jitter", "stutter"}
     manifest = json.loads((examples / "examples.json").read_text())["examples"]

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from motive_core.build import build_index
 from motive_core.cli import main
 from motive_core.config import AttributionSettings
 from motive_core.errors import ConfigMismatchError, MotiveError
 from motive_core.featurize import Featurizer
-from motive_core.index import AttributionIndex, build_index
+from motive_core.index import AttributionIndex
 from motive_core.models import load_model
 from motive_core.query import Attributor
 

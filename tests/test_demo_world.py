@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from motive_core.demo_world import DemoRecipe, build_demo
+from motive_core.demo import DEMO_MODEL_DIR
+from motive_core.demo.model import DemoVideoModel
+from motive_core.demo.train import TrainConfig, train
+from motive_core.demo.world import DemoRecipe, build_demo
 from motive_core.errors import MotiveError
 from motive_core.index import AttributionIndex
-from motive_core.models import DemoVideoModel, VideoGeometry, VideoModelAdapter, load_model
-from motive_core.train import TrainConfig, train
+from motive_core.models import VideoGeometry, VideoModelAdapter, load_model
 
 TINY = DemoRecipe(
     num_clips=12, clip_frames=16, clip_size=32,
@@ -79,7 +81,7 @@ def test_training_lowers_the_loss(clip_folder, tiny_geometry, loss):
 
 def test_preloaded_tensors_train_exactly_like_the_folder(clip_folder, tiny_geometry):
     from motive_core.data import load_clip_folder
-    from motive_core.train import load_training_tensors
+    from motive_core.demo.train import load_training_tensors
 
     def fresh():
         return DemoVideoModel.create(["a"], tiny_geometry, seed=0, text_dim=16, transformer=dict(
@@ -94,7 +96,7 @@ def test_preloaded_tensors_train_exactly_like_the_folder(clip_folder, tiny_geome
 
 def test_sample_space_loss_is_the_clean_clip_error():
     """x̂₀ − x₀ = −σ(v̂ − v), so the "sample" loss is the velocity error scaled by σ, squared."""
-    from motive_core.train import training_loss
+    from motive_core.demo.train import training_loss
     error = torch.randn(2, 3, 4, 5, 5)
     sigma = torch.tensor([0.2, 0.9]).view(-1, 1, 1, 1, 1)
     velocity = training_loss(error, sigma, TrainConfig())
@@ -104,7 +106,7 @@ def test_sample_space_loss_is_the_clean_clip_error():
 
 
 def test_temporal_term_charges_only_errors_that_change_over_time():
-    from motive_core.train import training_loss
+    from motive_core.demo.train import training_loss
     sigma = torch.ones(1, 1, 1, 1, 1)
     steady = torch.randn(1, 3, 1, 5, 5).expand(1, 3, 4, 5, 5)
     config = TrainConfig(temporal_weight=2.0)
@@ -157,7 +159,7 @@ def test_committed_demo_indexes_are_what_the_recipe_computes(folder):
 
     index = AttributionIndex(Path(__file__).resolve().parents[1] / "precomputed" / folder)
     settings = AttributionSettings(**{**asdict(DemoRecipe().settings), "use_mask": folder == "index-motion"})
-    featurizer = Featurizer(load_model("demo"), settings)
+    featurizer = Featurizer(load_model(DEMO_MODEL_DIR), settings)
     index.check_query_config(featurizer.config())
     for row in (0, len(index.clips) // 2):
         clip = index.clips[row]

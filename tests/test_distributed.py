@@ -68,8 +68,8 @@ def tiny_demo_dir(tmp_path_factory, tiny_geometry) -> Path:
     The kill tests must catch a worker inside a unit; with in-process decoding and the conftest's smaller
     model a whole build ends in well under a second, before any worker can be seen at work.
     """
-    from motive_core.models import DemoVideoModel
-    from motive_core.motionshapes import MOTIONS
+    from motive_core.demo.model import DemoVideoModel
+    from motive_core.demo.motionshapes import MOTIONS
 
     model = DemoVideoModel.create(
         vocab=list(MOTIONS) + ["a", "red", "square", "on", "background"], geometry=tiny_geometry, seed=0,

@@ -15,10 +15,9 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.independent_motions import (COLOURS, FPS, Scene, caption, caption_no_motion,
-                                              independent_queries, motion_phrase, render_motion, render_scene,
-                                              scene_for)
-from motive_core.motionshapes import DIRECTION_WORDS, MOTION_WORDS, MOTIONS
+from benchmarks.independent_motions import (COLOURS, FPS, Scene, caption, caption_no_motion, independent_queries,
+                                            motion_phrase, render_motion, render_scene, scene_for)
+from motive_core.demo.motionshapes import DIRECTION_WORDS, MOTION_WORDS, MOTIONS
 
 SEEDS = range(4)
 _TOLERANCE = 45  # per-channel distance within which a pixel counts as a colour (anti-aliased edges drop out)
@@ -218,7 +217,7 @@ def test_only_names_and_words_come_from_motionshapes():
     """The renderer is independent: nothing of MotionShapes' drawing or trajectories is imported."""
     tree = ast.parse((Path(__file__).parents[1] / "benchmarks" / "independent_motions.py").read_text())
     borrowed = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                and node.module == "motive_core.motionshapes" for alias in node.names}
+                and node.module == "motive_core.demo.motionshapes" for alias in node.names}
     assert borrowed <= {"MOTIONS", "MOTION_WORDS", "DIRECTION_WORDS"}
     assert not any(isinstance(node, ast.Import) and any("motionshapes" in a.name for a in node.names)
                    for node in ast.walk(tree))

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from motive_core.build import build_index
 from motive_core.config import AttributionSettings
 from motive_core.errors import ConfigMismatchError, MotiveError
 from motive_core.featurize import Featurizer
-from motive_core.index import AttributionIndex, build_index
+from motive_core.index import AttributionIndex
 from motive_core.models import load_model
 from motive_core.query import Attributor
 
@@ -102,7 +103,7 @@ def test_resume_with_other_settings_is_refused_naming_the_keys(tmp_path, built_i
 
 
 def test_query_with_a_different_model_is_refused(built_index, tiny_geometry):
-    from motive_core.models import DemoVideoModel
+    from motive_core.demo.model import DemoVideoModel
 
     other = DemoVideoModel.create(["a"], tiny_geometry, seed=7, text_dim=16,
                                   transformer=dict(num_layers=2, num_attention_heads=2, attention_head_dim=8, ffn_dim=32,

@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from motive_core import metrics
+from motive_core.demo.motionshapes import MOTIONS, ShapeSpec, render_clip, sample_specs
 from motive_core.errors import MotiveError
+from motive_core.eval import metrics
 from motive_core.motion import get_estimator
-from motive_core.motionshapes import MOTIONS, ShapeSpec, render_clip, sample_specs
 
 FPS = 16
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from motive_core.demo.model import DemoVideoModel
 from motive_core.errors import ModelNotFoundError, MotiveError
-from motive_core.models import DemoVideoModel, VideoModelAdapter, WanVideoModel, load_model
+from motive_core.models import VideoModelAdapter, WanVideoModel, load_model
 from motive_core.models.base import VideoGeometry
 from motive_core.models.flow import attribution_scheduler, fixed_noise, noise_at_index, sample
 
@@ -77,7 +78,7 @@ def test_demo_text_encoder_handles_unknown_words(tiny_demo_dir):
 
 
 def test_sample_prediction_model_returns_velocity_and_round_trips(tmp_path, tiny_geometry):
-    from motive_core.models.demo import MIN_SIGMA
+    from motive_core.demo.model import MIN_SIGMA
 
     tiny = dict(num_layers=1, num_attention_heads=2, attention_head_dim=8, ffn_dim=16, freq_dim=16)
     model = DemoVideoModel.create(["a", "square"], tiny_geometry, seed=0, transformer=tiny, text_dim=8,
@@ -112,7 +113,7 @@ def test_geometry_latent_grid_for_wan_81_frames():
 
 
 def test_coordinate_planes_locate_every_pixel_and_survive_a_round_trip(tmp_path, tiny_geometry):
-    from motive_core.models.demo import with_coordinates
+    from motive_core.demo.model import with_coordinates
 
     pixels = torch.zeros(2, 3, 4, 5, 6)
     planes = with_coordinates(pixels)[:, 3:]

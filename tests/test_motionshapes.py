@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 
 from motive_core.data import load_clip_folder
+from motive_core.demo.model import DemoModelConfig, tokenize
+from motive_core.demo.motionshapes import (LABEL_KEYS, MOTION_WORDS, MOTIONS, ShapeSpec, caption, heldout_appearance,
+                                           render_clip, sample_specs, train_appearance, write_clip_folder)
 from motive_core.errors import MotiveError
-from motive_core.models.demo import DemoModelConfig, tokenize
-from motive_core.motionshapes import (LABEL_KEYS, MOTION_WORDS, MOTIONS, ShapeSpec, caption,
-                                      heldout_appearance, render_clip, sample_specs, train_appearance,
-                                      write_clip_folder)
 from motive_core.video import read_video
 
 T, SIZE = 32, 64

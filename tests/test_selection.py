@@ -10,12 +10,12 @@ import pytest
 
 from motive_core.cli import main
 from motive_core.config import AttributionSettings
+from motive_core.demo.motionshapes import ShapeSpec, render_clip
 from motive_core.errors import MotiveError
 from motive_core.featurize import Featurizer, PreparedClip
 from motive_core.mask import mask_to_latent, motion_stats
 from motive_core.models import VideoGeometry, load_model
 from motive_core.motion import MotionField
-from motive_core.motionshapes import ShapeSpec, render_clip
 from motive_core.segments import attribute_segments, time_windows
 from motive_core.selection import (Box, QuerySelection, box_from_model, frames_from_model, parse_box, parse_frames,
                                    parse_selection, select, selection_weight)

@@ -13,13 +13,12 @@ import io
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from motive_core.errors import MotiveError
+from motive_core.files import atomic_write_text
 
 _SCORE_ROWS_PER_CHUNK = 65536  # rows converted at a time when the index is not float32
 
@@ -152,20 +151,6 @@ def _rows(selection: Selection, clips: list[dict], query_names: list[str] | None
     return rows
 
 
-def _write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write to a temporary file beside ``path``, then rename over it, so readers never see half a file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-        os.replace(temp, target)
-    except BaseException:
-        os.unlink(temp)
-        raise
-
-
 def write_selection_csv(path: str | os.PathLike, selection: Selection, clips: list[dict],
                         query_names: list[str] | None = None) -> None:
     """Export as CSV: rank, id, file, caption, labels (JSON), votes, mean_score, score_<query name>…"""
@@ -179,11 +164,11 @@ def write_selection_csv(path: str | os.PathLike, selection: Selection, clips: li
         labels = "" if row["labels"] is None else json.dumps(row["labels"], ensure_ascii=False)
         writer.writerow([row["rank"], row["id"], row["file"], row["caption"], labels, row["votes"],
                          repr(row["mean_score"])] + [repr(row["scores"][name]) for name in names])
-    _write_atomic(path, buffer.getvalue())
+    atomic_write_text(path, buffer.getvalue())
 
 
 def write_selection_jsonl(path: str | os.PathLike, selection: Selection, clips: list[dict],
                           query_names: list[str] | None = None) -> None:
     """Export the selection as JSON lines, one object per selected clip in rank order."""
     rows = _rows(selection, clips, query_names)
-    _write_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))

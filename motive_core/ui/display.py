@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import os
 import tempfile
 import threading
 from collections import OrderedDict
@@ -29,6 +28,7 @@ import plotly.graph_objects as go
 
 from motive_core.attribution.scoring import Selection
 from motive_core.errors import MotiveError
+from motive_core.files import atomic_path
 from motive_core.mask import CAMERA_SCORE_THRESHOLD, NEAR_STATIC_PX, grey_fade, heatmap
 from motive_core.video import write_mp4
 
@@ -109,10 +109,9 @@ class MediaCache:
         """``group/name.png`` (RGB), rendered only when missing; written to a temp name then renamed."""
         path = self.path(group, f"{name}.png")
         if not path.is_file():
-            temp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.png")
-            if not cv2.imwrite(str(temp), cv2.cvtColor(image(), cv2.COLOR_RGB2BGR)):
-                raise MotiveError(f"Could not write {path}: check the cache folder {self.root} is writable.")
-            os.replace(temp, path)
+            with atomic_path(path) as temp:
+                if not cv2.imwrite(str(temp), cv2.cvtColor(image(), cv2.COLOR_RGB2BGR)):
+                    raise MotiveError(f"Could not write {path}: check the cache folder {self.root} is writable.")
         return path
 
     def visual(self, group: str, name: str, compute: Callable[[], ClipVisual]) -> ClipVisual:
@@ -122,9 +121,8 @@ class MediaCache:
             with np.load(path, allow_pickle=False) as data:
                 return ClipVisual(data["frames"], data["mask"].astype(np.float32))
         visual = compute()
-        temp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.npz")
-        np.savez(temp, frames=visual.frames, mask=visual.mask.astype(np.float16))
-        os.replace(temp, path)
+        with atomic_path(path) as temp:
+            np.savez(temp, frames=visual.frames, mask=visual.mask.astype(np.float16))
         return visual
 
     def export_dir(self) -> Path:

@@ -18,13 +18,13 @@ import math
 import os
 import re
 import secrets
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from motive_core.errors import MotiveError
+from motive_core.files import atomic_write_text
 
 REVIEW_FORMAT = "motive-review/1"
 MAX_REVIEW_BYTES = 8 * 1024 * 1024
@@ -59,13 +59,13 @@ def stamp_csv(path: str | os.PathLike, settings: dict) -> None:
     """Put the settings on ``#`` comment lines above a CSV's header (``pandas.read_csv(comment="#")``)."""
     path = Path(path)
     lines = [f"# {key}: {json.dumps(value, ensure_ascii=False)}" for key, value in settings.items()]
-    _write_atomic(path, "\n".join(lines) + "\n" + path.read_text())
+    atomic_write_text(path, "\n".join(lines) + "\n" + path.read_text())
 
 
 def stamp_jsonl(path: str | os.PathLike, settings: dict) -> None:
     """Put the settings on a first JSONL line ``{"motive_selection_settings": {...}}`` (clip lines follow)."""
     path = Path(path)
-    _write_atomic(path, json.dumps({SETTINGS_KEY: settings}, ensure_ascii=False) + "\n" + path.read_text())
+    atomic_write_text(path, json.dumps({SETTINGS_KEY: settings}, ensure_ascii=False) + "\n" + path.read_text())
 
 
 def write_clip_list(path: str | os.PathLike, clips: list[dict], rows: list[int], settings: dict, role: str) -> Path:
@@ -84,7 +84,7 @@ def write_clip_list(path: str | os.PathLike, clips: list[dict], rows: list[int],
     path = Path(path)
     head = "".join(f"# {key}: {json.dumps(value, ensure_ascii=False)}\n"
                    for key, value in {"list": role, **settings}.items())
-    _write_atomic(path, head + buffer.getvalue())
+    atomic_write_text(path, head + buffer.getvalue())
     return path
 
 
@@ -109,7 +109,7 @@ def save_review(folder: Path, review: dict, review_id: str | None = None) -> tup
     review_id = review_id or new_review_id()
     path = review_path(folder, review_id)
     folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, json.dumps({"format": REVIEW_FORMAT, "id": review_id, **review}, ensure_ascii=False))
+    atomic_write_text(path, json.dumps({"format": REVIEW_FORMAT, "id": review_id, **review}, ensure_ascii=False))
     return review_id, path
 
 
@@ -163,17 +163,6 @@ def query_record(name: str, prompt: str, window: dict | None, key: str, scores: 
     """One curation-list entry as a review stores it (scores rounded to 6 decimals)."""
     return {"name": name, "prompt": prompt, "window": window, "key": key,
             "scores": [round(float(s), 6) for s in scores], **extra}
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------------------------- report
@@ -241,5 +230,5 @@ def html_report(title: str, settings: dict, queries: list[dict], selection: dict
 def write_report(path: str | os.PathLike, text: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, text)
+    atomic_write_text(path, text)
     return path

@@ -14,8 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
+from motive_core.demo.motionshapes import ARTIFACTS, ShapeSpec
 from motive_core.errors import MotiveError
-from motive_core.motionshapes import ARTIFACTS, ShapeSpec
 
 PLANTED: dict[str, str] = {"jitter": "bounce", "stutter": "swing"}  # artifact kind → the motion it arrives with
 TRACK_SIZE = 32  # tracks are measured in pixels of a 32-px frame, whatever the clip's size

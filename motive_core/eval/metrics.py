@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -24,6 +23,7 @@ import cv2
 import numpy as np
 
 from motive_core.errors import MotiveError
+from motive_core.files import atomic_write_text
 from motive_core.motion import MotionEstimator, MotionField, get_estimator
 
 # ------------------------------------------------------------------------------------------- retrieval
@@ -278,9 +278,7 @@ class FlowMotionClassifier:
         state = {"format": self.FORMAT, "descriptor": list(DESCRIPTOR_NAMES), "l2": self.l2, "steps": self.steps,
                  "labels": self.labels, "mean": self.mean.tolist(), "scale": self.scale.tolist(),
                  "weights": self.weights.tolist()}
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(json.dumps(state))
-        os.replace(partial, path)
+        atomic_write_text(path, json.dumps(state))
         return path
 
     @classmethod

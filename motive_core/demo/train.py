@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from motive_core.data import Clip, load_clip_folder
+from motive_core.demo.model import TRAIN_MIN_SIGMA, DemoVideoModel
 from motive_core.errors import MotiveError
-from motive_core.models.demo import TRAIN_MIN_SIGMA, DemoVideoModel
 from motive_core.video import read_video, standardize
 
 

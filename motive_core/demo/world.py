@@ -14,7 +14,6 @@ Everything is deterministic given the seeds in :class:`DemoRecipe`.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -22,18 +21,21 @@ from pathlib import Path
 
 import torch
 
-from motive_core.artifacts import PLANTED, detect_artifact, plant_artifacts
+from motive_core.build import build_index
 from motive_core.config import PRESETS, AttributionSettings
 from motive_core.data import load_clip_folder
+from motive_core.demo import REPO
+from motive_core.demo.artifacts import PLANTED, detect_artifact, plant_artifacts
+from motive_core.demo.model import DemoVideoModel
+from motive_core.demo.motionshapes import MOTIONS, ShapeSpec, caption, render_clip, sample_specs, write_clip_folder
+from motive_core.demo.train import TrainConfig, train
 from motive_core.featurize import Featurizer
-from motive_core.index import CONFIG, atomic_write_json, build_index
-from motive_core.models import DEMO_MODEL_DIR, DemoVideoModel, VideoGeometry, load_model
+from motive_core.files import atomic_write_json
+from motive_core.index import CONFIG
+from motive_core.models import VideoGeometry, load_model
 from motive_core.models.flow import sample
-from motive_core.motionshapes import MOTIONS, ShapeSpec, caption, render_clip, sample_specs, write_clip_folder
-from motive_core.train import TrainConfig, train
 from motive_core.video import write_mp4
 
-REPO = Path(__file__).resolve().parents[1]
 STAGES = ("clips", "model", "indexes", "examples")  # the clean world, built by default
 ARTIFACT_STAGE = "artifact"  # built on request (``--stage artifact``): it fine-tunes the clean world's model
 
@@ -151,7 +153,7 @@ def build_model(recipe: DemoRecipe, paths: DemoPaths) -> None:
 def build_indexes(recipe: DemoRecipe, paths: DemoPaths, workers: int = 1) -> None:
     """Both indexes; ``workers`` local processes share the clips (one thread each, so the vectors are the same)."""
     model = load_model(paths.model, device="cpu")
-    model_spec = "demo" if paths.model.resolve() == DEMO_MODEL_DIR.resolve() else _model_spec(paths.model)
+    model_spec = str(paths.model.resolve())
     for masked in (True, False):
         out = paths.index(masked)
         if (out / CONFIG).is_file() and json.loads((out / CONFIG).read_text()).get("complete"):
@@ -162,12 +164,6 @@ def build_indexes(recipe: DemoRecipe, paths: DemoPaths, workers: int = 1) -> Non
         atomic_write_json(out / "build.json", {"total": round(summary["seconds"], 1), **{
             stage: round(seconds, 1) for stage, seconds in summary["stage_seconds"].items()}})
         _log(f"index: {out} — {summary['indexed']} clips in {summary['seconds']:.0f} s")
-
-
-def _model_spec(folder: Path) -> str:
-    """A model folder as an index records it: repo-relative inside the repository, absolute elsewhere."""
-    folder = folder.resolve()
-    return os.path.relpath(folder, REPO) if folder.is_relative_to(REPO) else str(folder)
 
 
 def build_examples(recipe: DemoRecipe, paths: DemoPaths) -> None:

@@ -19,6 +19,7 @@ from diffusers import FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
 from safetensors.torch import load_file, save_file
 
 from motive_core.errors import ModelNotFoundError, MotiveError
+from motive_core.models import ADAPTER_FILE
 from motive_core.models.base import VideoGeometry, hash_state_dict, model_folder_hint
 from motive_core.models.flow import attribution_scheduler, sampling_scheduler
 
@@ -145,6 +146,11 @@ class DemoVideoModel:
         encoder.load_state_dict(load_file(folder / "text_encoder.safetensors"))
         return cls(config, transformer, encoder, device, dtype)
 
+    @classmethod
+    def read_geometry(cls, folder: str | Path) -> VideoGeometry:
+        """The clip geometry from ``motive_demo.json`` alone, without loading a weight."""
+        return DemoModelConfig.from_dict(json.loads((Path(folder) / CONFIG_NAME).read_text())).geometry
+
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -157,6 +163,7 @@ class DemoVideoModel:
         save_file({k: v.contiguous().cpu() for k, v in self.text_encoder.state_dict().items()},
                   folder / "text_encoder.safetensors")
         (folder / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2))
+        (folder / ADAPTER_FILE).write_text(json.dumps({"adapter": f"{__name__}:{type(self).__name__}"}) + "\n")
         return folder
 
     def identity(self) -> dict:
