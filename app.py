@@ -33,7 +33,7 @@ from starlette.middleware import Middleware  # noqa: E402
 
 from motive_core.attribution.scoring import majority_vote, write_selection_csv, write_selection_jsonl  # noqa: E402
 from motive_core.errors import MotiveError  # noqa: E402
-from motive_core.featurize import PreparedClip  # noqa: E402
+from motive_core.featurize import PreparedClip, require_motion  # noqa: E402
 from motive_core.gpu import gpu_task  # noqa: E402
 from motive_core.models import load_model  # noqa: E402
 from motive_core.query import Attributor, conditioning_note  # noqa: E402
@@ -953,7 +953,7 @@ def _wire(engine: Engine, ui: UI) -> None:
             elsewhere = engine.still_window_message(query)
             if elsewhere:
                 raise refuse(elsewhere, "Motion outside the window")
-        ud.check_attributable(engine.restricted(prepared).latent_mask, engine.attributor.featurizer.settings.use_mask)
+        require_motion(engine.restricted(prepared).latent_mask, engine.attributor.featurizer.settings.use_mask)
         progress(0.4, desc="gradient → projection (motion-weighted loss)")
         vector, timings = engine.vector(prepared, query.prompt, masked=True)
         progress(0.8, desc="ranking")

@@ -17,7 +17,7 @@ from motive_core.attribution.gradient import GradientProjector
 from motive_core.config import CODE_VERSION, AttributionSettings
 from motive_core.errors import MotiveError
 from motive_core.mask import MotionStats, mask_to_latent, motion_mask, motion_stats
-from motive_core.models.base import VideoModelAdapter
+from motive_core.models.base import VideoGeometry, VideoModelAdapter
 from motive_core.motion import MotionEstimator, MotionField, get_estimator
 from motive_core.video import Video, read_video, standardize
 
@@ -34,6 +34,33 @@ class PreparedClip:
     timings: dict = field(default_factory=dict)
     source: dict = field(default_factory=dict)  # frames, fps, height, width before standardisation
     selection: dict | None = None  # what selection.select restricted the weight to (None: the whole clip)
+
+
+def prepare_clip(video: Video, geometry: VideoGeometry, estimator: MotionEstimator) -> PreparedClip:
+    """Standardise (length, fps, size) to the model's geometry, estimate motion, build the pixel mask (Eq. 13)
+    and its latent-grid map (Eq. 14): the one place this composition lives (index builds, queries, the CLI's
+    ``mask`` and a cluster's mask stage all call it)."""
+    g = geometry
+    timings = {}
+    start = time.perf_counter()
+    frames = standardize(video, g.num_frames, g.fps, g.height, g.width)
+    timings["standardize"] = time.perf_counter() - start
+    start = time.perf_counter()
+    field_ = estimator.estimate(frames)
+    mask = motion_mask(field_.magnitude)
+    latent_mask = mask_to_latent(mask, g.latent_grid(), g.temporal_factor, g.first_frame_alone)
+    timings["motion"] = time.perf_counter() - start
+    source = {"frames": len(video.frames), "fps": video.fps, "height": video.frames.shape[1],
+              "width": video.frames.shape[2]}
+    return PreparedClip(frames, field_, mask, latent_mask, motion_stats(field_), timings, source)
+
+
+def require_motion(latent_mask: np.ndarray, use_mask: bool) -> None:
+    """Refuse a clip whose motion mask is zero everywhere: its motion-weighted loss, hence its gradient, is zero."""
+    if use_mask and not np.any(latent_mask > 0):
+        raise MotiveError("the clip has no motion at all: its motion mask is zero everywhere, so the motion-weighted "
+                          "loss has no gradient and there is nothing to attribute; use a clip in which something "
+                          "moves, or the no-mask index")
 
 
 class Featurizer:
@@ -64,20 +91,8 @@ class Featurizer:
         }
 
     def prepare(self, video: Video) -> PreparedClip:
-        """Standardise (length, fps, size), estimate motion, build the pixel and latent masks."""
-        g = self.adapter.geometry
-        timings = {}
-        start = time.perf_counter()
-        frames = standardize(video, g.num_frames, g.fps, g.height, g.width)
-        timings["standardize"] = time.perf_counter() - start
-        start = time.perf_counter()
-        field_ = self.estimator.estimate(frames)
-        mask = motion_mask(field_.magnitude)
-        latent_mask = mask_to_latent(mask, g.latent_grid(), g.temporal_factor, g.first_frame_alone)
-        timings["motion"] = time.perf_counter() - start
-        source = {"frames": len(video.frames), "fps": video.fps, "height": video.frames.shape[1],
-                  "width": video.frames.shape[2]}
-        return PreparedClip(frames, field_, mask, latent_mask, motion_stats(field_), timings, source)
+        """:func:`prepare_clip` at this model's geometry with this featurizer's motion estimator."""
+        return prepare_clip(video, self.adapter.geometry, self.estimator)
 
     def prepare_file(self, path: str | Path) -> PreparedClip:
         start = time.perf_counter()
@@ -92,9 +107,7 @@ class Featurizer:
         The caption conditions the prediction only under ``conditioning="caption"``; under "null" every clip
         and query is conditioned on the empty prompt, whatever caption is passed.
         """
-        if self.settings.use_mask and not prepared.latent_mask.any():
-            raise MotiveError("the clip is static: its motion mask is zero everywhere, so the motion-weighted loss "
-                              "has no gradient; attribute it against the no-mask index instead")
+        require_motion(prepared.latent_mask, self.settings.use_mask)
         start = time.perf_counter()
         latents = self.adapter.encode(prepared.frames)
         condition = self.adapter.encode_prompt(self.settings.conditioning_prompt(caption))

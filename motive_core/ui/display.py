@@ -284,14 +284,6 @@ def motion_warnings(stats: dict) -> list[str]:
     return notes
 
 
-def check_attributable(latent_mask: np.ndarray, use_mask: bool) -> None:
-    """Refuse, with the reason, a clip whose mask is zero everywhere: its motion-weighted gradient is zero."""
-    if use_mask and float(np.max(latent_mask)) <= 0.0:
-        raise MotiveError("This clip has no motion at all (the motion mask is 0 everywhere), so Motive's "
-                          "motion-weighted gradient is zero and there is nothing to attribute. Use a clip in which "
-                          "something moves.")
-
-
 def motion_figure(series: dict[str, list[float]], fps: float) -> go.Figure:
     """Motion magnitude per frame (mean, 95th percentile, max) with the near-static line."""
     frames = list(range(len(series["mean"])))
