@@ -62,15 +62,21 @@ def object_track(frames: np.ndarray) -> np.ndarray:
     return (centre + 0.5) * (TRACK_SIZE / np.array([frames.shape[2], frames.shape[1]], np.float32))
 
 
+def jitter_flips(track: np.ndarray) -> np.ndarray:
+    """(T − 3,) size (px) of the frame-to-frame flip of each point's offset from its neighbours' midpoint
+    (NaN where the object was not found): the shake, frame by frame."""
+    offset = track[1:-1] - (track[:-2] + track[2:]) / 2
+    return np.linalg.norm(offset[1:] - offset[:-1], axis=1) / 2
+
+
 def jitter_score(track: np.ndarray) -> float:
-    """Median size (px) of the frame-to-frame flip of each point's offset from its neighbours' midpoint.
+    """Median of :func:`jitter_flips`.
 
     A shake puts the object ~2× its amplitude off that midpoint, on alternate sides every frame, so the
     offset flips by ~4× the amplitude; a smooth path, curved or not, changes its offset slowly, and a few
     sharp turns (a bounce's floor contacts) miss the median.
     """
-    offset = track[1:-1] - (track[:-2] + track[2:]) / 2
-    flip = np.linalg.norm(offset[1:] - offset[:-1], axis=1) / 2
+    flip = jitter_flips(track)
     flip = flip[np.isfinite(flip)]
     return float(np.median(flip)) if len(flip) else 0.0
 
