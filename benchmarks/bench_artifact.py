@@ -36,11 +36,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.bench_curation import (Query, Runs, cache_root, common_rows, motion_classifier, past_deadline,
-                                       query_losses, selected, spread)
-from benchmarks.queries import paired_summary, training_features, word_overlap_scores
-from benchmarks.results_io import REPO, repo_relative, save
+from benchmarks.common.curation import Query, common_rows, query_losses
+from benchmarks.common.features import motion_classifier, training_features
+from benchmarks.common.queries import paired_summary, word_overlap_scores
+from benchmarks.common.results import REPO, cache_root, log, repo_relative, save
+from benchmarks.common.runs import Runs, past_deadline, selected, spread
 from motive_core.attribution.scoring import majority_vote
+from motive_core.config import AttributionSettings
 from motive_core.data import load_clip_folder
 from motive_core.demo.artifacts import PLANTED, artifact_rate, detect_artifact
 from motive_core.demo.model import DemoVideoModel
@@ -52,7 +54,6 @@ from motive_core.eval.metrics import (FlowMotionClassifier, average_precision, c
 from motive_core.featurize import Featurizer
 from motive_core.index import AttributionIndex, clip_list_sha
 from motive_core.models.flow import sample
-from motive_core.query import settings_from_config
 from motive_core.video import Video, read_video, standardize
 
 QUERY_SEED, EVAL_SEED = 300, 400  # held-out-look specs for the queries and for the causal study's prompts
@@ -80,10 +81,6 @@ class Plan:
     def key(self, model_hash: str) -> str:
         data = {k: v for k, v in asdict(self).items() if k != "seeds"}
         return hashlib.sha256(json.dumps({**data, "model": model_hash}, sort_keys=True).encode()).hexdigest()[:10]
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S', time.gmtime())}] {message}", flush=True)
 
 
 # ------------------------------------------------------------------------------------------ the world
@@ -183,7 +180,7 @@ def make_queries(world: World) -> list[dict]:
 
 
 def protocol(world: World) -> str:
-    settings = settings_from_config(world.indexes["mask"].config)
+    settings = AttributionSettings.from_vector_config(world.indexes["mask"].config)
     if settings.conditioning == "null":
         return "no prompt (the indexes' conditioning is null: query and pool gradients both use the empty prompt)"
     return "full caption (the query's generation prompt or rendered caption; pool gradients use their captions)"
@@ -200,7 +197,7 @@ def cached(path: Path, compute):
 
 def score_queries(world: World, queries: list[dict]) -> dict[str, np.ndarray]:
     """{method: (Q, N) scores} over the pool rows every index holds (higher = ranked first)."""
-    featurizers = {name: Featurizer(world.model, settings_from_config(index.config))
+    featurizers = {name: Featurizer(world.model, AttributionSettings.from_vector_config(index.config))
                    for name, index in world.indexes.items()}
     g = world.model.geometry
     descriptors, _ = training_features(world.indexes["mask"], g)
@@ -231,7 +228,7 @@ def variant_scores(world: World, queries: list[dict], variants: dict[str, Path])
     g = world.model.geometry
     for name, folder in variants.items():
         index = AttributionIndex(folder)
-        featurizer = Featurizer(world.model, settings_from_config(index.config))
+        featurizer = Featurizer(world.model, AttributionSettings.from_vector_config(index.config))
         position = {c["id"]: i for i, c in enumerate(index.clips)}
         rows = np.array([position.get(r["id"], -1) for r in world.records])
         matrix = []
@@ -322,7 +319,7 @@ def eval_prompts() -> list[tuple[str, str]]:
 
 def preference_pairs(world: World) -> dict[str, list[tuple[Query, Query]]]:
     """Per kind: (artifact clip, its clean twin) rendered with held-out looks, prepared for loss probes."""
-    featurizer = Featurizer(world.model, settings_from_config(world.indexes["mask"].config))
+    featurizer = Featurizer(world.model, AttributionSettings.from_vector_config(world.indexes["mask"].config))
     specs = sample_specs(20 * len(PLANTED), seed=EVAL_SEED + 1, appearance="heldout", pan_fraction=0.0,
                          static_fraction=0.0)
     pairs = {}
@@ -336,7 +333,7 @@ def preference_pairs(world: World) -> dict[str, list[tuple[Query, Query]]]:
 
 def preference(model: DemoVideoModel, pairs: dict[str, list[tuple[Query, Query]]]) -> dict[str, float]:
     """Per kind: mean over pairs of loss(clean twin) − loss(artifact clip) under the clip's caption, at the fixed
-    (t, noise) pairs of bench_curation; > 0 when the model fits the artifact version better."""
+    (t, noise) pairs of the curation world; > 0 when the model fits the artifact version better."""
     return {kind: float(np.mean([query_losses(model, clean)["loss"] - query_losses(model, planted)["loss"]
                                  for planted, clean in kind_pairs])) for kind, kind_pairs in pairs.items()}
 
@@ -541,7 +538,7 @@ def main() -> None:
         # clips included, which the mask index leaves out); removals name pool rows of the indexes.
         pool_clips = load_clip_folder(world.indexes["mask"].folder / world.indexes["mask"].header["data_root"])
         data = load_training_tensors(world.model, pool_clips)
-        classifier = motion_classifier(Path(plan.root), world.model.geometry)
+        classifier = motion_classifier(Path(plan.root) / "clips", world.model.geometry)
         pairs = preference_pairs(world)
         causal_start, skipped = time.perf_counter(), []
         for seed in plan.seeds:

@@ -13,14 +13,13 @@ Four measurements on the demo world, all with the index's settings (mask on, ind
    (own frame count, own-shape noise from the same seed, per-frame mask at that length); Spearman ρ
    between clip length and score, averaged over queries (paper: 78 % without standardisation, cut by 54 %).
 
-  OMP_NUM_THREADS=1 python benchmarks/bench_fidelity.py [--root precomputed] [--clips 120] [--queries 10]
+  OMP_NUM_THREADS=1 python -m benchmarks.bench_fidelity [--root precomputed] [--clips 120] [--queries 10]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,25 +29,20 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from benchmarks.queries import heldout_queries, rows_in_order  # noqa: E402
-from benchmarks.results_io import repo_relative, save  # noqa: E402
-from motive_core.attribution.fastfood import FastfoodConfig, FastfoodProjector, l2_normalize  # noqa: E402
-from motive_core.attribution.gradient import GradientProjector  # noqa: E402
-from motive_core.attribution.loss import motion_weighted_loss  # noqa: E402
-from motive_core.config import AttributionSettings  # noqa: E402
-from motive_core.demo.motionshapes import MOTIONS, caption, heldout_appearance, render_clip, sample_specs  # noqa: E402
-from motive_core.eval.metrics import precision_at_k  # noqa: E402
-from motive_core.featurize import Featurizer  # noqa: E402
-from motive_core.index import AttributionIndex  # noqa: E402
-from motive_core.mask import mask_to_latent, motion_mask  # noqa: E402
-from motive_core.models import load_model  # noqa: E402
-from motive_core.models.flow import fixed_noise, noise_at_index  # noqa: E402
-from motive_core.query import settings_from_config  # noqa: E402
-from motive_core.video import Video, read_video, resize_center_crop  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
+from benchmarks.common.queries import heldout_queries, rows_in_order
+from benchmarks.common.results import REPO, repo_relative, save
+from motive_core.attribution.fastfood import FastfoodConfig, FastfoodProjector, l2_normalize
+from motive_core.attribution.gradient import GradientProjector
+from motive_core.attribution.loss import motion_weighted_loss
+from motive_core.config import AttributionSettings
+from motive_core.demo.motionshapes import MOTIONS, caption, heldout_appearance, render_clip, sample_specs
+from motive_core.eval.metrics import precision_at_k
+from motive_core.featurize import Featurizer
+from motive_core.index import AttributionIndex
+from motive_core.mask import mask_to_latent, motion_mask
+from motive_core.models import load_model
+from motive_core.models.flow import fixed_noise, noise_at_index
+from motive_core.video import Video, read_video, resize_center_crop
 
 DIMS = (128, 256, 512, 1024, 2048)
 PAPER_RHO = {128: 0.469, 256: float("nan"), 512: 0.747, 1024: 0.757, 2048: 0.761}
@@ -325,7 +319,7 @@ def projection_check(lab: GradientLab, index: AttributionIndex, clip: dict, item
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default=str(ROOT / "precomputed"))
+    parser.add_argument("--root", default=str(REPO / "precomputed"))
     parser.add_argument("--clips", type=int, default=120, help="training clips N (balanced over motions)")
     parser.add_argument("--queries", type=int, default=10, help="held-out queries Q")
     parser.add_argument("--timestep-clips", type=int, default=40,
@@ -337,7 +331,7 @@ def main() -> None:
     root = Path(args.root)
     index = AttributionIndex(root / "index-motion")
     model = load_model(root / "model", device="cpu")
-    settings = settings_from_config(index.config)
+    settings = AttributionSettings.from_vector_config(index.config)
     featurizer = Featurizer(model, settings)
     lab = GradientLab(model, settings, DIMS)
     clips = balanced_clips(index, args.clips)

@@ -24,16 +24,17 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.queries import (PROTOCOLS, contradicting_caption, contradicting_motion, heldout_queries, paired_summary,
-                                protocol_prompt, query_sets, rows_in_order, training_features, word_overlap_scores)
-from benchmarks.results_io import REPO, save
+from benchmarks.common.features import training_features
+from benchmarks.common.queries import (PROTOCOLS, contradicting_caption, contradicting_motion, heldout_queries,
+                                       paired_summary, protocol_prompt, query_sets, rows_in_order, word_overlap_scores)
+from benchmarks.common.results import REPO, save
+from motive_core.config import AttributionSettings
 from motive_core.demo.motionshapes import MOTIONS
 from motive_core.eval.metrics import (appearance_leak, average_precision, clip_descriptor, color_histogram,
                                       descriptor_similarity, histogram_similarity, precision_at_k)
 from motive_core.featurize import Featurizer
 from motive_core.index import AttributionIndex
 from motive_core.models import load_model
-from motive_core.query import settings_from_config
 from motive_core.video import Video
 
 CONTRADICTING = "contradicting caption"
@@ -61,7 +62,7 @@ class Ranker:
 
     def __init__(self, model, indexes: dict[str, AttributionIndex]):
         self.indexes = indexes
-        self.featurizers = {name: Featurizer(model, settings_from_config(index.config))
+        self.featurizers = {name: Featurizer(model, AttributionSettings.from_vector_config(index.config))
                             for name, index in indexes.items()}
         self.reference = next(iter(indexes.values()))
         self.descriptors, self.histograms = training_features(self.reference, model.geometry)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,36 +19,35 @@ from motive_core.errors import MotiveError
 EXIT_BAD_INPUT = 2
 
 
-def _add_settings(parser: argparse.ArgumentParser) -> None:
-    from motive_core.config import CONDITIONINGS, LOSSES, PRESETS, PROJECTORS, AttributionSettings
-
-    d = AttributionSettings()
-    parser.add_argument("--preset", default="paper", choices=PRESETS,
-                        help="paper: Motive as published (captions, the paper's loss); motion: null prompt and "
-                             "temporal-difference loss, the demo's default (flags below override it)")
-    parser.add_argument("--no-mask", action="store_true", help="W ≡ 1: the paper's 'w/o motion mask' baseline")
-    parser.add_argument("--tracker", default=d.tracker, help="motion estimator: opencv (default) or alltracker")
-    parser.add_argument("--t-index", type=int, default=d.t_index, help="fixed scheduler index (paper: 500 of 1000)")
-    parser.add_argument("--noise-seed", type=int, default=d.noise_seed, help="seed of the shared noise draw")
-    parser.add_argument("--proj-dim", type=int, default=d.proj_dim, help="projection dimension D′ (paper: 512)")
-    parser.add_argument("--proj-seed", type=int, default=d.proj_seed, help="seed of the projection")
-    parser.add_argument("--block-size", type=int, default=d.block_size, help="Fastfood block (power of two ≤ 32768)")
-    parser.add_argument("--projector", default=d.projector, choices=PROJECTORS, help="random projection (Eq. 9)")
-    parser.add_argument("--params", default=d.params, help="regex over denoiser parameter names (default: all)")
-    parser.add_argument("--loss", default=None, choices=LOSSES, help="attribution loss (default: the preset's)")
-    parser.add_argument("--conditioning", default=None, choices=CONDITIONINGS,
-                        help="text in the gradient: each clip's caption (the paper) or the null prompt on both sides "
-                             "(default: the preset's)")
-
-
-def _settings(args: argparse.Namespace):
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """``--preset`` plus one flag per ``AttributionSettings`` field, generated from the field (its type,
+    choices and help); a flag left out keeps the preset's value."""
     from motive_core.config import PRESETS, AttributionSettings
 
-    preset = PRESETS[args.preset]
-    return AttributionSettings(use_mask=not args.no_mask, tracker=args.tracker, t_index=args.t_index,
-                               noise_seed=args.noise_seed, proj_dim=args.proj_dim, proj_seed=args.proj_seed,
-                               block_size=args.block_size, params=args.params, loss=args.loss or preset.loss,
-                               conditioning=args.conditioning or preset.conditioning, projector=args.projector)
+    parser.add_argument("--preset", default="paper", choices=PRESETS,
+                        help="paper: Motive as published (captions, the paper's loss); motion: null prompt and "
+                             "temporal-difference loss, the demo's default (the flags below override it)")
+    for item in fields(AttributionSettings):
+        flag = "--" + (item.metadata["flag"] or item.name).replace("_", "-")
+        values = {name: getattr(preset, item.name) for name, preset in PRESETS.items()}
+        shown = (f"default: {item.default}" if len(set(values.values())) == 1
+                 else ", ".join(f"{name}: {value}" for name, value in values.items()))
+        help_text = f"{item.metadata['help']} ({shown})"
+        if isinstance(item.default, bool):
+            parser.add_argument(flag, dest=item.name, action=argparse.BooleanOptionalAction, default=None,
+                                help=help_text)
+        else:
+            parser.add_argument(flag, dest=item.name, type=type(item.default), default=None,
+                                choices=item.metadata["choices"], help=help_text)
+
+
+def settings_from_args(args: argparse.Namespace):
+    """The chosen preset with every given settings flag applied."""
+    from motive_core.config import PRESETS, AttributionSettings
+
+    given = {item.name: getattr(args, item.name) for item in fields(AttributionSettings)
+             if getattr(args, item.name) is not None}
+    return replace(PRESETS[args.preset], **given)
 
 
 def _add_conditioning_check(parser: argparse.ArgumentParser) -> None:
@@ -72,7 +72,7 @@ def _tracker_options(args: argparse.Namespace) -> dict:
 
 
 def cmd_mask(args: argparse.Namespace) -> dict:
-    from motive_core.mask import grey_fade, heatmap, mask_to_latent, motion_mask, motion_stats
+    from motive_core.mask import grey_fade, heatmap, motion_mask, motion_stats
     from motive_core.motion import get_estimator
     from motive_core.video import read_video, resample_frames, write_mp4
 
@@ -93,13 +93,10 @@ def cmd_mask(args: argparse.Namespace) -> dict:
              "overlay": str(write_mp4(grey_fade(frames, mask), out / "overlay.mp4", fps)),
              "heatmap": str(write_mp4(heatmap(frames, mask), out / "heatmap.mp4", fps))}
     if args.model:
+        from motive_core.featurize import prepare_clip
         from motive_core.models import load_geometry
-        from motive_core.video import standardize
 
-        g = load_geometry(args.model)
-        model_frames = standardize(video, g.num_frames, g.fps, g.height, g.width)
-        latent = mask_to_latent(motion_mask(estimator.estimate(model_frames).magnitude),
-                                g.latent_grid(), g.temporal_factor, g.first_frame_alone)
+        latent = prepare_clip(video, load_geometry(args.model), estimator).latent_mask
         np.save(out / "latent_mask.npy", latent.astype(np.float32))
         files["latent_mask"] = str(out / "latent_mask.npy")
     stats = motion_stats(field).to_dict()
@@ -144,11 +141,11 @@ def cmd_build_index(args: argparse.Namespace) -> dict:
         options = RayOptions(address=args.ray, workers=args.workers, num_gpus_per_worker=args.num_gpus_per_worker,
                              num_cpus_per_worker=args.num_cpus_per_worker, mask_stage=args.mask_stage,
                              device=args.device, dtype=args.dtype)
-        summary = build_index_ray(args.data, args.out, model_spec, _settings(args), args.unit_size, options, progress)
+        summary = build_index_ray(args.data, args.out, model_spec, settings_from_args(args), args.unit_size, options, progress)
         return {"out": str(args.out), **summary}
     if args.mask_stage:
         raise MotiveError("--mask-stage runs on a Ray cluster; add --ray auto (or the cluster's address)")
-    featurizer = Featurizer(load_model(args.model, device=args.device, dtype=args.dtype), _settings(args))
+    featurizer = Featurizer(load_model(args.model, device=args.device, dtype=args.dtype), settings_from_args(args))
     summary = build_index(args.data, args.out, featurizer, unit_size=args.unit_size, workers=args.workers or 1,
                           model_spec=model_spec, progress=progress)
     return {"out": str(args.out), **summary}
@@ -208,8 +205,6 @@ def cmd_generate(args: argparse.Namespace) -> dict:
 
 
 def cmd_demo(args: argparse.Namespace) -> dict:
-    from dataclasses import replace
-
     from motive_core.demo.world import REPO, STAGES, DemoRecipe, build_demo
 
     recipe = DemoRecipe()
@@ -261,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --ray: CPUs per worker (also its torch threads)")
     p.add_argument("--mask-stage", action="store_true",
                    help="with --ray: compute and cache motion masks on CPU workers before the gradient stage")
-    _add_settings(p)
+    add_settings_flags(p)
     _add_device(p)
 
     p = command("query", cmd_query, "rank the indexed clips by influence on one query video")

@@ -6,7 +6,7 @@ differing keys named (DESIGN "Contracts").
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from motive_core.errors import ConfigMismatchError, MotiveError
 
@@ -22,21 +22,34 @@ PROJECTORS = ("fastfood", "countsketch")
 LEGACY_SETTINGS = {"conditioning": "caption", "projector": "fastfood"}
 
 
+def setting(default, help: str, choices: tuple[str, ...] | None = None, flag: str | None = None):
+    """A settings field with its command-line help (the CLI's flags are generated from these fields)."""
+    return field(default=default, metadata={"help": help, "choices": choices, "flag": flag})
+
+
 @dataclass(frozen=True)
 class AttributionSettings:
-    """User-facing knobs of Motive (paper defaults: mask on, index 500 of 1000, D′ = 512)."""
+    """User-facing knobs of Motive (paper defaults: mask on, index 500 of 1000, D′ = 512).
 
-    use_mask: bool = True
-    tracker: str = "opencv"
-    t_index: int = 500
-    noise_seed: int = 0
-    proj_dim: int = 512
-    proj_seed: int = 0
-    block_size: int = 32768
-    params: str = ".*"
-    loss: str = "motive"
-    conditioning: str = "caption"
-    projector: str = "fastfood"
+    Every field changes the vectors, so every field is recorded in an index's ``config.json``; the command
+    line's ``build-index`` flags are generated from these fields (``cli.add_settings_flags``).
+    """
+
+    use_mask: bool = setting(True, "weight the loss by the motion mask (Eq. 15); --no-mask: the paper's "
+                                   "'w/o motion mask' baseline (W ≡ 1)", flag="mask")
+    tracker: str = setting("opencv", "motion estimator: opencv or alltracker (§3.4)")
+    t_index: int = setting(500, "the fixed scheduler index t_fix (of 1000) shared by every clip")
+    noise_seed: int = setting(0, "seed of the shared noise draw ε_fix")
+    proj_dim: int = setting(512, "projection dimension D′")
+    proj_seed: int = setting(0, "seed of the random projection")
+    block_size: int = setting(32768, "Fastfood block length (a power of two ≤ 32768)")
+    params: str = setting(".*", "regex over the denoiser parameter names whose gradients are used")
+    loss: str = setting("motive", "attribution loss: the paper's motion-weighted loss (Eq. 15-16) or its "
+                                  "temporal-difference variant", LOSSES)
+    conditioning: str = setting("caption", "text in the gradient: each clip's caption (the paper) or the null "
+                                           "prompt on both sides", CONDITIONINGS)
+    projector: str = setting("fastfood", "random projection (Eq. 9): block Fastfood or one-sparse count-sketch",
+                             PROJECTORS)
 
     def __post_init__(self) -> None:
         for name, allowed in (("loss", LOSSES), ("conditioning", CONDITIONINGS), ("projector", PROJECTORS)):
@@ -47,6 +60,13 @@ class AttributionSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_vector_config(cls, config: dict) -> "AttributionSettings":
+        """The settings an index's vector config records (``Featurizer.config()``), so a query is computed
+        exactly as the index was; settings the index predates are filled in as they were then."""
+        config = upgrade_vector_config(config)
+        return cls(**config["settings"], tracker=config["tracker"]["name"])
 
     def conditioning_prompt(self, caption: str) -> str:
         """The text the gradient is conditioned on: the caption itself, or the empty prompt under "null"."""

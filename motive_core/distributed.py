@@ -41,12 +41,13 @@ from motive_core.build import Preparer, ProgressCallback, ProgressMeter, compute
 from motive_core.config import AttributionSettings
 from motive_core.data import Clip
 from motive_core.errors import MotiveError
-from motive_core.featurize import Featurizer, PreparedClip
+from motive_core.featurize import Featurizer, PreparedClip, prepare_clip
 from motive_core.files import atomic_write_bytes
 from motive_core.index import UNITS, BuildPlan, prepare_build
 from motive_core.mask import MotionStats
 from motive_core.models import load_model
 from motive_core.models.base import VideoGeometry
+from motive_core.motion import get_estimator
 from motive_core.video import read_video, standardize
 
 MASKS = "masks"
@@ -154,25 +155,18 @@ def cached_preparer(featurizer: Featurizer, out: str | Path) -> Preparer:
     return prepare
 
 
-@dataclass(frozen=True)
-class _GeometryOnly:
-    """Stands in for the model in the mask stage, whose CPU workers need the model's geometry, not its weights."""
-
-    geometry: VideoGeometry
-
-
 def compute_masks(out: str, clips: list[Clip], geometry: dict, settings: AttributionSettings) -> int:
-    """CPU task: cache the mask of each clip that has none yet, with ``Featurizer.prepare`` itself, so the
-    cache holds what inline preparation computes. Clips that fail are left to the gradient stage, which
-    records their error. Returns how many masks were written."""
-    featurizer = Featurizer(_GeometryOnly(VideoGeometry(**geometry)), settings)
+    """CPU task: cache the mask of each clip that has none yet, with :func:`prepare_clip` itself (no model
+    needed, only its geometry), so the cache holds what inline preparation computes. Clips that fail are left
+    to the gradient stage, which records their error. Returns how many masks were written."""
+    model_geometry, estimator = VideoGeometry(**geometry), get_estimator(settings.tracker)
     written = 0
     for clip in clips:
         path = mask_path(out, clip)
         if path.is_file():
             continue
         try:
-            save_mask(path, featurizer.prepare_file(clip.file))
+            save_mask(path, prepare_clip(read_video(clip.file), model_geometry, estimator))
             written += 1
         except MotiveError:
             continue

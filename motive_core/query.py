@@ -16,11 +16,6 @@ from motive_core.models import VideoModelAdapter, load_model
 from motive_core.selection import QuerySelection, select
 
 
-def settings_from_config(config: dict) -> AttributionSettings:
-    """The settings an index was built with, so a query is computed exactly the same way."""
-    return AttributionSettings(**config["settings"], tracker=config["tracker"]["name"])
-
-
 def conditioning_note(conditioning: str, prompt: str) -> str:
     """One sentence for people: what the prompt did to this ranking."""
     if conditioning == "null":
@@ -70,7 +65,7 @@ class Attributor:
         if model is None or isinstance(model, str):
             model = load_model(model or self.index.model_folder(), device=device,
                                dtype=config.get("dtype"))
-        self.featurizer = Featurizer(model, settings_from_config(config))
+        self.featurizer = Featurizer(model, AttributionSettings.from_vector_config(config))
         self.index.check_query_config(self.featurizer.config())
 
     def prepare(self, video: str | Path) -> PreparedClip:
