@@ -66,8 +66,25 @@ def test_vector_is_unit_norm_deterministic_and_equals_projecting_the_full_gradie
     grads = torch.autograd.grad(loss, [p for _, p in projector.parameters])
     full = torch.cat([g.reshape(-1) for g in grads])
     assert full.numel() == projector.num_parameters
+    assert torch.equal(projector.flat_gradient(projector.loss(latents, condition, weight)), full)
     expected = l2_normalize(projector.projector.project(full)).numpy()
     assert np.allclose(vector, expected, atol=1e-5)
+
+
+def test_a_projector_passed_in_replaces_the_named_one_and_must_fit(demo_model):
+    from motive_core.attribution.fastfood import FastfoodConfig, FastfoodProjector
+    from motive_core.attribution.hadamard import walsh_hadamard_butterfly
+
+    settings = AttributionSettings(proj_dim=64)
+    named = GradientProjector(demo_model, settings)
+    injected = FastfoodProjector(FastfoodConfig(64, 0, settings.block_size), named.num_parameters,
+                                 hadamard=lambda x, rows=None: walsh_hadamard_butterfly(x)[..., :rows],
+                                 batch_elements=4096)
+    inputs = _inputs(demo_model)
+    assert np.allclose(GradientProjector(demo_model, settings, injected).gradient_vector(*inputs),
+                       named.gradient_vector(*inputs), atol=1e-5)
+    with pytest.raises(ValueError, match="this gradient has"):
+        GradientProjector(demo_model, settings, FastfoodProjector(FastfoodConfig(64, 0), 1000))
 
 
 def test_mask_noise_and_clip_change_the_vector(demo_model):
@@ -121,7 +138,7 @@ def test_a_static_clip_is_refused_with_the_mask_and_attributed_without(tiny_demo
     masked = Featurizer(model, AttributionSettings(proj_dim=64))
     prepared = masked.prepare(Video(frames, 8.0, "static"))
     assert prepared.stats.is_near_static and not prepared.latent_mask.any()
-    with pytest.raises(MotiveError, match="static"):
+    with pytest.raises(MotiveError, match="no motion at all"):
         masked.vector(prepared, "a red square")
     vector = Featurizer(model, AttributionSettings(proj_dim=64, use_mask=False)).vector(prepared, "a red square")
     assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)

@@ -151,12 +151,11 @@ def test_cosines_preserved():
     assert max(errors) < 0.15
 
 
-def test_streaming_equals_one_shot(monkeypatch):
+def test_streaming_equals_one_shot():
     """Random chunk splits, 2-D chunks, and a buffer of two blocks so it fills and flushes mid-stream."""
-    monkeypatch.setitem(fastfood._BUFFER_ELEMENTS, "cpu", 2048)
     dim = 9000
     x = torch.randn(dim)
-    projector = FastfoodProjector(SMALL, dim)
+    projector = FastfoodProjector(SMALL, dim, batch_elements=2048)
     expected = projector.project(x)
     rng = np.random.default_rng(0)
     for largest in (7, 700, 5000):
@@ -381,11 +380,10 @@ def test_projection_runs_serially_and_restores_the_thread_count():
     assert torch.equal(projector.project(x), two)
 
 
-def test_two_threads_project_blocks_side_by_side_with_the_same_result(monkeypatch):
+def test_two_threads_project_blocks_side_by_side_with_the_same_result():
     """Many block batches (a small buffer) run on two threads, summed in block order: the same vector up to
     the matrix library rounding a product differently on another thread (seen with MKL, ~1e-7)."""
-    monkeypatch.setitem(fastfood._BUFFER_ELEMENTS, "cpu", 2048)
-    projector = FastfoodProjector(SMALL, 40_000)
+    projector = FastfoodProjector(SMALL, 40_000, batch_elements=2048)
     vectors = torch.randn(3, 40_000)
     one = projector.project(vectors[0]), projector.project_batch(vectors)
     torch.set_num_threads(2)
@@ -393,3 +391,19 @@ def test_two_threads_project_blocks_side_by_side_with_the_same_result(monkeypatc
     assert torch.get_num_threads() == 2
     torch.testing.assert_close(two[0], one[0], rtol=1e-6, atol=1e-6 * one[0].abs().max().item())
     torch.testing.assert_close(two[1], one[1], rtol=1e-6, atol=1e-6 * one[1].abs().max().item())
+
+
+def test_the_hadamard_and_the_batch_size_are_arguments_that_leave_the_vector_unchanged(one_torch_thread):
+    """A projector built with the butterfly Hadamard and a two-block buffer gives the default's vectors."""
+    x = torch.randn(2, 9000)
+
+    def butterfly(values, rows=None):
+        out = walsh_hadamard_butterfly(values)
+        return out if rows is None else out[..., :rows]
+
+    default = FastfoodProjector(SMALL, 9000)
+    injected = FastfoodProjector(SMALL, 9000, hadamard=butterfly, batch_elements=2048)
+    assert injected.batch_budget(torch.device("cpu")) == 2048 and default.batch_budget(torch.device("cpu")) > 2048
+    torch.testing.assert_close(injected.project_batch(x), default.project_batch(x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="batch_elements"):
+        FastfoodProjector(SMALL, 9000, batch_elements=0)

@@ -15,7 +15,7 @@ import torch
 
 from motive_core.attribution.fastfood import FastfoodConfig, l2_normalize
 from motive_core.attribution.loss import location_loss, weighted_mean
-from motive_core.attribution.projectors import build_projector
+from motive_core.attribution.projectors import Projector, build_projector
 from motive_core.config import AttributionSettings
 from motive_core.errors import GradientError, MotiveError
 from motive_core.models.base import VideoModelAdapter
@@ -32,9 +32,13 @@ def select_parameters(module: torch.nn.Module, pattern: str = ".*") -> list[tupl
 
 
 class GradientProjector:
-    """Computes projected, normalised motion gradients for one model under fixed settings."""
+    """Computes projected, normalised motion gradients for one model under fixed settings.
 
-    def __init__(self, adapter: VideoModelAdapter, settings: AttributionSettings):
+    ``projector`` replaces the one ``settings.projector`` names (e.g. a benchmark comparing Hadamard
+    backends); it must take this model's gradient length and give ``settings.proj_dim`` outputs.
+    """
+
+    def __init__(self, adapter: VideoModelAdapter, settings: AttributionSettings, projector: Projector | None = None):
         self.adapter = adapter
         self.settings = settings
         self.noise = fixed_noise(adapter.latent_shape(), settings.noise_seed)
@@ -42,7 +46,11 @@ class GradientProjector:
         self.denoiser = adapter.denoiser(timestep)
         self.parameters = select_parameters(self.denoiser, settings.params)
         self.num_parameters = sum(p.numel() for _, p in self.parameters)
-        self.projector = build_projector(
+        if projector is not None and (projector.total_dim, projector.config.dim) != (self.num_parameters,
+                                                                                   settings.proj_dim):
+            raise ValueError(f"the projector takes {projector.total_dim} entries to {projector.config.dim}; this "
+                             f"gradient has {self.num_parameters} entries and proj_dim is {settings.proj_dim}")
+        self.projector = projector or build_projector(
             settings.projector,
             FastfoodConfig(dim=settings.proj_dim, seed=settings.proj_seed, block_size=settings.block_size),
             total_dim=self.num_parameters, device=adapter.device)
@@ -58,6 +66,17 @@ class GradientProjector:
         """L_mot at (t_fix, ε_fix) (Eq. 15-16)."""
         return weighted_mean(self.location_loss(latents, condition), weight, self.adapter.geometry.num_frames)
 
+    def parameter_gradients(self, loss: torch.Tensor) -> list[torch.Tensor]:
+        """∇loss for each selected parameter, flattened, in the projector's order (zeros for unused ones)."""
+        grads = torch.autograd.grad(loss, [p for _, p in self.parameters], allow_unused=True)
+        return [torch.zeros(p.numel(), device=p.device) if g is None else g.reshape(-1)
+                for (_, p), g in zip(self.parameters, grads)]
+
+    def flat_gradient(self, loss: torch.Tensor) -> torch.Tensor:
+        """The unprojected gradient ∇loss (D,) float32, in the projector's order: what fidelity studies
+        compare the projection against (it is one full copy of the gradient; the index build never makes it)."""
+        return torch.cat(self.parameter_gradients(loss)).detach().float()
+
     def gradient_vector(self, latents: torch.Tensor, condition: torch.Tensor,
                         weight: torch.Tensor | None) -> np.ndarray:
         """g̃_mot = P∇L_mot / ‖P∇L_mot‖ (Eq. 17) as float32 (D′,)."""
@@ -65,12 +84,12 @@ class GradientProjector:
         loss = self.loss(latents, condition, weight)
         if not torch.isfinite(loss):
             raise GradientError(f"the attribution loss is {loss.item()} (not finite); the clip or model is broken")
-        grads = torch.autograd.grad(loss, [p for _, p in self.parameters], allow_unused=True)
+        grads = self.parameter_gradients(loss)
         self.timings["gradient"] = time.perf_counter() - start
         start = time.perf_counter()
         stream = self.projector.stream()
-        for (name, param), grad in zip(self.parameters, grads):
-            stream.update(torch.zeros(param.numel(), device=param.device) if grad is None else grad.reshape(-1))
+        for grad in grads:
+            stream.update(grad)
         projected = stream.finish()
         self.timings["projection"] = time.perf_counter() - start
         if not torch.isfinite(projected).all():

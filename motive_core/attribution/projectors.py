@@ -9,10 +9,11 @@ from motive_core.attribution.fastfood import FastfoodConfig, FastfoodProjector
 from motive_core.errors import MotiveError
 
 PROJECTOR_CLASSES = {"fastfood": FastfoodProjector, "countsketch": CountSketchProjector}
+Projector = FastfoodProjector | CountSketchProjector
 
 
 def build_projector(name: str, config: FastfoodConfig, total_dim: int,
-                    device: torch.device | str = "cpu") -> FastfoodProjector | CountSketchProjector:
+                    device: torch.device | str = "cpu") -> Projector:
     """The projector called ``name`` ("fastfood": block Fastfood, Eq. 8; "countsketch": one-sparse JL)."""
     if name not in PROJECTOR_CLASSES:
         raise MotiveError(f"unknown projector {name!r}; choose one of {', '.join(PROJECTOR_CLASSES)}")
