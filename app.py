@@ -1,7 +1,8 @@
 """Motive Studio: which training clips taught a video generator this motion (Motive, arXiv 2601.08828)?
 
-Run ``python app.py`` for the embedded demo world (CPU, no network), or point it at your own model and
-attribution index: ``python app.py --model DIR --index DIR [--nomask-index DIR] [--examples DIR]``.
+Run ``python app.py`` for the embedded demo worlds (CPU, no network): it opens on the artifact world (a model
+fine-tuned on clips with planted motion defects) with the clean demo world in its world menu
+(``--world clean`` opens on that one); or point it at your own model and attribution index: ``python app.py --model DIR --index DIR [--nomask-index DIR] [--examples DIR]``.
 This file is UI wiring only: the pipeline lives in ``motive_core`` and display data in
 ``motive_core.ui.display``. Every action has a stable Gradio API name (see ``API_NAMES``).
 """
@@ -32,13 +33,16 @@ from gradio.context import LocalContext  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
 from motive_core.attribution.scoring import majority_vote, write_selection_csv, write_selection_jsonl  # noqa: E402
+from motive_core.config import GENERATION  # noqa: E402
 from motive_core.errors import MotiveError  # noqa: E402
 from motive_core.featurize import PreparedClip, require_motion  # noqa: E402
 from motive_core.gpu import gpu_task  # noqa: E402
 from motive_core.models import load_model  # noqa: E402
+from motive_core.models.flow import sample  # noqa: E402
 from motive_core.query import Attributor, conditioning_note  # noqa: E402
 from motive_core.selection import Box, QuerySelection, outline_selection, select  # noqa: E402
 from motive_core.ui import display as ud  # noqa: E402
+from motive_core.ui import planted as pl  # noqa: E402
 from motive_core.ui import review as rv  # noqa: E402
 from motive_core.ui.disk import FolderCleaner, FolderLimit  # noqa: E402
 from motive_core.ui.serving import FileGuard, is_inside, shown_path  # noqa: E402
@@ -144,6 +148,12 @@ class Engine:
     @property
     def clips(self) -> list[dict]:
         return self.attributor.index.clips
+
+    @functools.cached_property
+    def planted(self) -> bool:
+        """Whether this is a world with planted artifacts (its clips say which carry one): a demo with ground
+        truth, for which the app shows the detector's reading and counts planted clips in a ranking."""
+        return pl.has_planted(self.clips)
 
     @property
     def conditioning(self) -> str:
@@ -333,7 +343,7 @@ def _gpu_gradient(featurizer, clip: PreparedClip, prompt: str) -> tuple[np.ndarr
 @gpu_task(duration=120)
 def _gpu_sample(adapter, prompt: str, seed: int, steps: int, guidance: float, on_step) -> np.ndarray:
     """A generated clip's frames (uint8 numpy), with a GPU attached on a ZeroGPU Space."""
-    return np.asarray(ud.sample_with_progress(adapter, prompt, seed, steps, guidance, on_step))
+    return np.asarray(sample(adapter, prompt, seed=seed, steps=steps, guidance=guidance, on_step=on_step))
 
 
 def _safe(name: str) -> str:
@@ -559,9 +569,9 @@ def _query_tab(engines: dict[str, Engine], ui: UI) -> None:
                                    "Prompt (to generate; optional for attribution)", elem_id="prompt",
                                    info=_prompt_info(engine))
             with gr.Row():
-                ui.seed = bounded(gr.Number(0, label="seed", precision=0, minimum=0, maximum=MAX_SEED))
-                ui.steps = bounded(gr.Slider(1, 100, 30, step=1, label="steps", elem_id="steps"))
-                ui.guidance = bounded(gr.Slider(1.0, 8.0, 3.0, step=0.5, label="guidance (CFG)"))
+                ui.seed = bounded(gr.Number(GENERATION.seed, label="seed", precision=0, minimum=0, maximum=MAX_SEED))
+                ui.steps = bounded(gr.Slider(1, 100, GENERATION.steps, step=1, label="steps", elem_id="steps"))
+                ui.guidance = bounded(gr.Slider(1.0, 8.0, GENERATION.guidance, step=0.5, label="guidance (CFG)"))
             ui.generate = gr.Button("Generate with the loaded model", elem_id="generate-btn")
             ui.name = gr.Textbox(label="Query name (used in curation)", elem_id="query-name")
             ui.window_start = gr.Textbox("", label="window start (s)", elem_id="window-start",
@@ -594,6 +604,9 @@ def _motion_tab(engine: Engine, ui: UI) -> None:
                         "the weight of each location in the attribution loss.")
             ui.latent = gr.Image(label="latent-grid mask", show_label=False, type="filepath", interactive=False,
                                  elem_id="latent-mask")
+    with gr.Column(visible=False) as ui.planted_box:  # shown for a world with planted artifacts only
+        ui.planted_md = gr.Markdown(elem_id="planted-md")
+        ui.planted_plot = gr.Plot(label="artifact detector per frame", elem_id="planted-plot")
     _selection_controls(ui)
     with gr.Accordion("motion statistics (JSON)", open=False):
         ui.stats = gr.JSON(label="motion statistics")
@@ -863,6 +876,14 @@ def _prompt_used(engine: Engine, prompt: str) -> str:
     return md_text(f"**Prompt used: {used}** · {conditioning_note(engine.conditioning, prompt)}.")
 
 
+def _planted_text(engine: Engine, positives: list[dict]) -> str:
+    """For a world with planted artifacts: the shown positives scored against its ground truth ("" otherwise)."""
+    if not engine.planted:
+        return ""
+    return (f"**Ground truth (demo world):** {pl.planted_count(positives)}; "
+            f"{pl.planted_share(engine.clips)}.\n\n")
+
+
 def _attribution_outputs(engine: Engine, query: Query) -> tuple:
     positives, negatives = _entries(engine, query.scores, query.top)
     first = positives[0]
@@ -870,7 +891,7 @@ def _attribution_outputs(engine: Engine, query: Query) -> tuple:
     summary = (f"**{md_text(query.name)}** against **{len(query.scores)}** training clips: top +{first['score']:.3f} "
                f"(`{first['id']}`), bottom {negatives[0]['score']:+.3f} (`{negatives[0]['id']}`).\n\n"
                f"{_prompt_used(engine, query.prompt)}\n\nAttributed {_window_text(query.window)}{_selection_text(query)}.\n\n"
-               f"<small>{timings}</small>")
+               f"{_planted_text(engine, positives)}<small>{timings}</small>")
     result = {"query": {"name": query.name, "prompt": query.prompt, "window": query.window,
                         "conditioning": engine.conditioning,
                         "prompt_in_gradient": engine.conditioning == "caption" and bool(query.prompt),
@@ -937,6 +958,14 @@ def _wire(engine: Engine, ui: UI) -> None:
         query, prepared = _make_query(engine, video, prompt, name, window_start, progress, region)
         progress(0.9, desc="rendering overlays")
         return _motion_outputs(engine, query, prepared)
+
+    @handled
+    def detector(query: Query | None, progress=gr.Progress()) -> tuple:
+        """For a world with planted artifacts: the detector's reading of the query's window (else hidden)."""
+        if query is None or not engine.planted:
+            return gr.Column(visible=False), "", None
+        prepared = engine.prepare(query.video, query.window["start"], progress)  # cached, or decoded again
+        return gr.Column(visible=True), *pl.detector_readout(prepared.clip.frames)
 
     @handled
     @admitted(engine)
@@ -1172,14 +1201,14 @@ def _wire(engine: Engine, ui: UI) -> None:
         note = (f"Now in the **{WORLD_LABELS.get(name, name)}** world ({len(chosen.clips)} training clips): run a "
                 "query from its examples or your own clip.")
         return (_header(chosen), *[gr.Column(visible=world == name) for world in ui.examples], None, [],
-                _query_rows([]), _list_count([]), note)
+                _query_rows([]), _list_count([]), note, gr.Column(visible=False))
 
     if ui.world is not None:
         ui.world.input(switch_world, ui.world, [ui.header, *ui.examples.values(), ui.current, ui.queries,
-                                                ui.query_table, ui.vote_md, ui.status],
+                                                ui.query_table, ui.vote_md, ui.status, ui.planted_box],
                        api_visibility="private", **QUICK)
-    _connect(ui, engine, dict(info=info, generate=generate, motion=motion, attribute=attribute, rerank=rerank,
-                              compare=compare, select=select, compare_nomask=compare_nomask, add_query=add_query,
+    _connect(ui, engine, dict(info=info, generate=generate, motion=motion, detector=detector, attribute=attribute,
+                              rerank=rerank, compare=compare, select=select, compare_nomask=compare_nomask, add_query=add_query,
                               clear_queries=clear_queries, vote=vote, remove_query=remove_query,
                               save_review=save_review, open_review=open_review, open_link=open_link, report=report))
 
@@ -1226,8 +1255,10 @@ def _connect(ui: UI, engine: Engine, fn: dict) -> None:
     ui.video.upload(lambda v: (Path(v).stem if v else "", "", "", *[None] * 7, False), ui.video,
                     [ui.name, ui.prompt, ui.window_start, *region], api_visibility="private", **LIGHT)
     near_run = [ui.run_progress, ui.status]  # progress, queue position and ETA show under the button
+    detector_outputs = [ui.planted_box, ui.planted_md, ui.planted_plot]
     run = ui.run.click(fn["motion"], [ui.video, ui.prompt, ui.name, ui.window_start, *region], motion_outputs,
                        api_name="motion", show_progress_on=near_run, **HEAVY)
+    run.success(fn["detector"], ui.current, detector_outputs, api_visibility="private", **QUICK)
     run = run.success(lambda: gr.Tabs(selected="motion"), None, ui.tabs, api_visibility="private", **LIGHT)
     attribute_inputs = [ui.video, ui.prompt, ui.name, ui.top, ui.compare_nomask, ui.window_start, *region]
     run.success(fn["attribute"], attribute_inputs, attribution_outputs, api_name="attribute",
@@ -1236,6 +1267,7 @@ def _connect(ui: UI, engine: Engine, fn: dict) -> None:
     again = ui.attribute_selection.click(fn["motion"], [ui.video, ui.prompt, ui.name, ui.window_start, *region],
                                          motion_outputs, api_visibility="private", show_progress_on=near_selection,
                                          **HEAVY)
+    again.success(fn["detector"], ui.current, detector_outputs, api_visibility="private", **QUICK)
     again.success(fn["attribute"], attribute_inputs, attribution_outputs, api_visibility="private",
                   show_progress_on=near_selection, **HEAVY)
     ui.clear_selection.click(lambda: (*[None] * 7, False), None, region, api_visibility="private", **LIGHT)
@@ -1336,8 +1368,9 @@ WORLDS = {"clean": (DEFAULT_MODEL, DEFAULT_INDEX, DEFAULT_NOMASK, DEFAULT_EXAMPL
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; --model/--index/--examples default to the chosen --world's."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--world", choices=sorted(WORLDS), default="clean",
-                   help="shipped world: clean demo, or the artifact world (clips with planted motion defects)")
+    p.add_argument("--world", choices=sorted(WORLDS), default="artifact",
+                   help="shipped world the app opens on (the other is offered in its world menu): the artifact world "
+                        "(clips with planted motion defects, the default), or the clean demo")
     p.add_argument("--model", default=None, help="demo or diffusers Wan model folder (default: the world's)")
     p.add_argument("--index", default=None, help="attribution index folder, Motive mask (default: the world's)")
     p.add_argument("--nomask-index", default=None,

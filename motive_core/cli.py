@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from motive_core.config import GENERATION
 from motive_core.errors import MotiveError
 
 EXIT_BAD_INPUT = 2
@@ -294,9 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     p.add_argument("--prompt", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
+    p.add_argument("--seed", type=int, default=GENERATION.seed)
+    p.add_argument("--steps", type=int, default=GENERATION.steps)
+    p.add_argument("--guidance", type=float, default=GENERATION.guidance,
+                   help="classifier-free guidance scale (1 = off; a folder without a text encoder then needs no "
+                        "embedding of the empty prompt)")
     p.add_argument("--scale", type=int, default=1, help="nearest-neighbour upscale of the written mp4")
     _add_device(p)
 

@@ -1,7 +1,7 @@
-"""Every setting that changes an attribution vector, in one place.
+"""Every setting that changes an attribution vector, in one place, and the settings clips are generated with.
 
-An index records this as ``config.json``; a query computed under different settings is refused with the
-differing keys named (DESIGN "Contracts").
+An index records the vector settings as ``config.json``; a query computed under different settings is
+refused with the differing keys named (DESIGN "Contracts").
 """
 
 from __future__ import annotations
@@ -80,6 +80,19 @@ PRESETS: dict[str, AttributionSettings] = {
     "paper": AttributionSettings(),
     "motion": AttributionSettings(loss="temporal_diff", conditioning="null"),
 }
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How a clip is sampled: one set of defaults for the command line, the app and the demo rebuild."""
+
+    seed: int = 0
+    steps: int = 30
+    guidance: float = 3.0  # classifier-free guidance scale; 1 turns it off (one denoiser call per step)
+    shift: float | None = None  # flow shift of the sampling schedule; None: the model's own
+
+
+GENERATION = GenerationSettings()
 
 
 def upgrade_vector_config(config: dict) -> dict:

@@ -108,6 +108,20 @@ def test_generate_is_deterministic_per_seed(tiny_demo_dir):
     assert not np.array_equal(a, sample(model, "a red square bouncing", seed=2, steps=3))
 
 
+def test_generation_reports_each_step_and_shares_one_set_of_defaults(tiny_demo_dir):
+    from motive_core.cli import build_parser
+    from motive_core.config import GENERATION
+    from motive_core.demo.world import DemoRecipe
+
+    steps = []
+    frames = sample(load_model(tiny_demo_dir, device="cpu"), "a red square bouncing", seed=1, steps=3,
+                    on_step=lambda done, total: steps.append((done, total)))
+    assert steps == [(1, 3), (2, 3), (3, 3)] and frames.shape == (8, 32, 32, 3)
+    args = build_parser().parse_args(["generate", "--model", "m", "--prompt", "p", "--out", "o.mp4"])
+    assert (args.seed, args.steps, args.guidance) == (GENERATION.seed, GENERATION.steps, GENERATION.guidance)
+    assert (DemoRecipe().generate_steps, DemoRecipe().guidance) == (GENERATION.steps, GENERATION.guidance)
+
+
 def test_geometry_latent_grid_for_wan_81_frames():
     assert VideoGeometry(81, 16, 480, 832, 4, 8, True).latent_grid() == (21, 60, 104)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from motive_core.build import build_index
-from motive_core.config import PRESETS, AttributionSettings
+from motive_core.config import GENERATION, PRESETS, AttributionSettings
 from motive_core.data import load_clip_folder
 from motive_core.demo import REPO
 from motive_core.demo.artifacts import PLANTED, detect_artifact, plant_artifacts
@@ -88,8 +88,8 @@ class DemoRecipe:
     # no prompt: P@10 0.710 vs 0.374, docs/results.md). The library default stays the paper's method.
     settings: AttributionSettings = PRESETS["motion"]
     example_seed: int = 1
-    generate_steps: int = 30
-    guidance: float = 3.0
+    generate_steps: int = GENERATION.steps
+    guidance: float = GENERATION.guidance
     artifact: ArtifactRecipe = ArtifactRecipe()
 
 

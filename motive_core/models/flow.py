@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import diffusers
 import numpy as np
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
+from motive_core.config import GENERATION
 from motive_core.errors import MotiveError
 
 PAPER_SHIFT = 3.0  # DiffSynth's flow-matching shift, under which index 500 ↦ t ≈ 751 (PAPER §8.1)
@@ -93,13 +95,15 @@ def noise_at_index(
 
 
 @torch.no_grad()
-def sample(adapter, prompt: str, seed: int = 0, steps: int = 30, guidance: float = 1.0,
-           shift: float | None = None) -> np.ndarray:
+def sample(adapter, prompt: str, seed: int = GENERATION.seed, steps: int = GENERATION.steps,
+           guidance: float = GENERATION.guidance, shift: float | None = GENERATION.shift,
+           on_step: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Generate a clip from ``prompt`` with the adapter's generation scheduler; uint8 (T,H,W,3).
 
     A diffusers folder samples with its own ``scheduler/`` and timesteps as its pipeline sets them (Wan
-    ships UniPC with a flow shift), the demo with Euler steps. ``guidance > 1`` applies classifier-free guidance against the empty caption, as
-    WanPipeline does with no negative prompt (a folder without a text encoder needs the embedding of "").
+    ships UniPC with a flow shift), the demo with Euler steps. ``guidance`` ≠ 1 applies classifier-free
+    guidance against the empty caption, as WanPipeline does with no negative prompt (a folder without a text
+    encoder needs the embedding of ""). ``on_step(done, total)`` is called after every denoising step.
     """
     if steps < 1:
         raise MotiveError(f"steps must be at least 1 (got {steps})")
@@ -108,11 +112,13 @@ def sample(adapter, prompt: str, seed: int = 0, steps: int = 30, guidance: float
     unconditional = adapter.encode_prompt("") if guidance != 1.0 else None
     shape = adapter.latent_shape()
     latents = fixed_noise(shape, seed).to(adapter.device, adapter.dtype)
-    for timestep in scheduler.timesteps:
+    for done, timestep in enumerate(scheduler.timesteps, start=1):
         t = timestep.expand(shape[0]).to(adapter.device)
         velocity = adapter.predict(latents, t, condition)
         if unconditional is not None:
             base = adapter.predict(latents, t, unconditional)
             velocity = base + guidance * (velocity - base)
         latents = scheduler.step(velocity, timestep, latents, return_dict=False)[0]
+        if on_step is not None:
+            on_step(done, len(scheduler.timesteps))
     return adapter.decode(latents)

@@ -294,10 +294,11 @@ def motion_figure(series: dict[str, list[float]], fps: float) -> go.Figure:
                                  line=dict(dash=dash, width=2 if key == "mean" else 1.5)))
     fig.add_hline(y=NEAR_STATIC_PX, line=dict(color=NEUTRAL, dash="dot"),
                   annotation_text=f"near-static ({NEAR_STATIC_PX} px)", annotation_position="top left")
-    return _layout(fig, "Motion magnitude per frame", "frame", "pixels / frame")
+    return style_figure(fig, "Motion magnitude per frame", "frame", "pixels / frame")
 
 
-def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 320) -> go.Figure:
+def style_figure(fig: go.Figure, title: str, x: str, y: str, height: int = 320) -> go.Figure:
+    """The app's look for a plot: title, axis names, white template, legend above the plot."""
     fig.update_layout(title=dict(text=title, x=0.01), xaxis_title=x, yaxis_title=y, height=height, autosize=True,
                       margin=dict(l=50, r=20, t=45, b=45), template="plotly_white",
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
@@ -357,7 +358,7 @@ def score_histogram(scores: np.ndarray, positives: list[dict], negatives: list[d
                                      marker=dict(color=colour, size=11, symbol="triangle-up"), name=name,
                                      text=[e["id"] for e in entries], hovertemplate="%{text}: %{x:.3f}<extra></extra>"))
     title = f"Influence of all {len(scores)} training clips (mean {np.mean(scores):+.3f})"
-    return _layout(fig, title, "influence score (cosine)", "clips")
+    return style_figure(fig, title, "influence score (cosine)", "clips")
 
 
 def influence_scatter(scores: np.ndarray, clips: list[dict], positives: list[dict],
@@ -379,7 +380,7 @@ def influence_scatter(scores: np.ndarray, clips: list[dict], positives: list[dic
                                      marker=dict(size=14, color="rgba(0,0,0,0)", line=dict(color=colour, width=2.5)),
                                      text=[clips[i]["id"] for i in rows], hoverinfo="skip"))
     rho = rank_correlation(scores.astype(np.float64), motion)
-    fig = _layout(fig, f"Influence vs motion magnitude · Spearman ρ = {rho:+.2f}", "clip's mean motion (px/frame)",
+    fig = style_figure(fig, f"Influence vs motion magnitude · Spearman ρ = {rho:+.2f}", "clip's mean motion (px/frame)",
                   "influence score", height=420)
     # legend below the axes: beside them it pushed the plot out of its box
     fig.update_layout(legend=dict(orientation="h", x=0.0, xanchor="left", y=-0.25, yanchor="top"),
@@ -433,9 +434,15 @@ COMPARISON_HEADERS = ["rank", "Motive (mask) id", "score", "motion", "also in no
 SELECTION_HEADERS = ["rank", "id", "motion", "votes", "mean score", "caption"]
 
 
+def motion_label(clip: dict) -> str:
+    """'bounce', or 'bounce · planted: jitter' in a world with planted artifacts."""
+    return " · ".join(filter(None, ((clip.get("labels") or {}).get("motion", ""), artifact_tag(clip))))
+
+
 def selection_rows(selection: Selection, clips: list[dict]) -> list[list]:
-    """The selected clips in rank order with their votes and mean score."""
-    return [[rank, clips[n]["id"], (clips[n].get("labels") or {}).get("motion", ""), int(selection.votes[n]),
+    """The selected clips in rank order with their votes and mean score (motion and, in a world with planted
+    artifacts, whether the clip was planted)."""
+    return [[rank, clips[n]["id"], motion_label(clips[n]), int(selection.votes[n]),
              score_text(float(selection.mean_scores[n])), clips[n]["caption"]]
             for rank, n in enumerate(selection.indices.tolist(), start=1)]
 
@@ -462,7 +469,7 @@ def overlap_figure(per_query_selected: np.ndarray, names: list[str]) -> go.Figur
                                texttemplate="%{text}", colorbar=dict(title="Jaccard"), customdata=hover,
                                hovertemplate="%{customdata}<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
-    return _layout(fig, "Overlap of each query's above-percentile clips", "query", "query",
+    return style_figure(fig, "Overlap of each query's above-percentile clips", "query", "query",
                    height=max(300, 60 * len(names) + 140))
 
 
@@ -479,31 +486,3 @@ def unique_names(names: Sequence[str]) -> list[str]:
 # ------------------------------------------------------------------------------------------- generation
 
 
-class _CountingAdapter:
-    """Delegates to a model adapter and calls ``on_predict`` after every denoiser evaluation."""
-
-    def __init__(self, adapter, on_predict: Callable[[], None]):
-        self._adapter, self._on_predict = adapter, on_predict
-
-    def __getattr__(self, name: str):
-        return getattr(self._adapter, name)
-
-    def predict(self, *args, **kwargs):
-        out = self._adapter.predict(*args, **kwargs)
-        self._on_predict()
-        return out
-
-
-def sample_with_progress(adapter, prompt: str, seed: int, steps: int, guidance: float,
-                         on_step: Callable[[int, int], None]) -> np.ndarray:
-    """:func:`motive_core.models.flow.sample`, reporting (done, total) denoiser calls as it goes."""
-    from motive_core.models.flow import sample
-
-    total = steps * (2 if guidance != 1.0 else 1)
-    done = [0]
-
-    def tick() -> None:
-        done[0] += 1
-        on_step(done[0], total)
-
-    return sample(_CountingAdapter(adapter, tick), prompt, seed=seed, steps=steps, guidance=guidance)
