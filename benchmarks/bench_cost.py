@@ -8,8 +8,8 @@ Wan2.1-1.3B shape (``--wan-shape``, needs CUDA): one clip's gradient through a r
 1,418,996,800-parameter Wan transformer at 81×480×832 (latent 16×21×60×104), bf16 + gradient
 checkpointing, and the block-wise Fastfood projection of that gradient, with peak GPU memory.
 
-  python benchmarks/bench_cost.py [--root precomputed] [--repeats 5]
-  python benchmarks/bench_cost.py --wan-shape
+  python -m benchmarks.bench_cost [--root precomputed] [--repeats 5]
+  python -m benchmarks.bench_cost --wan-shape
 """
 
 from __future__ import annotations
@@ -22,10 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.results_io import save  # noqa: E402
+from benchmarks.common.results import REPO, save
 
 
 def demo_costs(root: Path, repeats: int) -> None:
@@ -100,7 +97,7 @@ def wan_shape_costs() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default=str(ROOT / "precomputed"))
+    parser.add_argument("--root", default=str(REPO / "precomputed"))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--wan-shape", action="store_true")
     args = parser.parse_args()

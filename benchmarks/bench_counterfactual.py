@@ -2,33 +2,30 @@
 
 For one query motion m: fine-tune the base on the pool WITHOUT the top-k Motive clips of m's queries
 (majority vote over those queries) and, separately, without k random clips; the reference is the base
-fine-tuned on the whole pool (the "all pool" arm of bench_curation.py, shared through its runs file).
+fine-tuned on the whole pool (the "all pool" arm of bench_curation, shared through the runs file).
 Same steps, learning rate and seeds everywhere. If the attribution is real, removing its top-k should
 hurt the model on m clearly more than removing k random clips: a larger rise of the flow-matching loss on
 m's query clips (at fixed (t, noise) pairs), a larger drop in how often generated clips of m's prompts
 show m, and little change on the other motions' queries (the control).
 
-The world (pool, indexes, queries, prompts, classifier) is bench_curation.py's; see its docstring.
+The world (pool, indexes, queries, prompts, classifier) is ``benchmarks.common.curation``'s; see its docstring.
 
-  python benchmarks/bench_counterfactual.py [--cf-motions bounce,spin] [--wait 20] [--k 30] [--seeds 0,1] [--quick]
+  python -m benchmarks.bench_counterfactual [--cf-motions bounce,spin] [--wait 20] [--k 30] [--seeds 0,1] [--quick]
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.bench_curation import (BASE, LOSS_T_INDICES, Runs, World, compute_note, design_notes, log,  # noqa: E402
-                                       make_world, parse_plan, past_deadline, run_arm, selected, spread)
-from benchmarks.results_io import save  # noqa: E402
-from motive_core.attribution.scoring import majority_vote, selection_size  # noqa: E402
+from benchmarks.common.curation import (BASE, LOSS_T_INDICES, World, compute_note, design_notes, make_world, parse_plan,
+                                        run_arm)
+from benchmarks.common.results import log, save
+from benchmarks.common.runs import Runs, past_deadline, selected, spread
+from motive_core.attribution.scoring import majority_vote, selection_size
 
 REFERENCE = "all pool"
 
@@ -100,7 +97,7 @@ def effect_rows(world: World, runs: Runs, arms: list[str], motion: str) -> list[
 
 
 def wait_for(runs: Runs, arm: str, seed: int, minutes: float) -> None:
-    """Poll the shared runs file until ``arm`` (trained by bench_curation.py) appears or time runs out."""
+    """Poll the shared runs file until ``arm`` (trained by bench_curation) appears or time runs out."""
     end = time.time() + 60 * minutes
     while runs.reload().get(arm, seed) is None and time.time() < end:
         time.sleep(20)
@@ -114,7 +111,7 @@ def main() -> None:
     world = make_world(plan)
     motions = tuple(args.cf_motions.split(",")) if args.cf_motions else plan.motions[:1]
     k = args.k or selection_size(plan.fraction, len(world.pool))
-    runs = Runs.of(world)
+    runs = world.runs()
     log(f"counterfactual for {', '.join(motions)}: k = {k} of {len(world.pool)} pool clips; runs file {runs.path}")
     skipped, last = [], 0.0
     todo = [(m, seed, arm, rows) for m in motions for seed in plan.seeds for arm, rows in removal_arms(world, m, k, seed).items()]

@@ -16,7 +16,6 @@ import os
 import re
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,13 +23,10 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks.common.results import REPO, save
+from motive_core.video import read_video
 
-from benchmarks.results_io import save  # noqa: E402
-from motive_core.video import read_video  # noqa: E402
-
-CLIPS = ROOT / "precomputed" / "clips"
+CLIPS = REPO / "precomputed" / "clips"
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
 
@@ -88,7 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     clips = sorted(CLIPS.glob("*.mp4"))[: args.clips]
     if not clips:
-        raise SystemExit(f"no demo clips in {CLIPS.relative_to(ROOT)}: run `python -m motive_core demo` first")
+        raise SystemExit(f"no demo clips in {CLIPS.relative_to(REPO)}: run `python -m motive_core demo` first")
     load_before = os.getloadavg()[0]
     read_video(clips[0]), subprocess_read(clips[0])  # warm both (imports, page cache)
     rows, summary = per_clip(clips)

@@ -3,34 +3,30 @@
 A model can only generate a motion if, from a heavily noised clip, its estimate x̂₀ = x_σ − σ·v̂ already
 follows the prompted trajectory; and the attribution gradient at index 500 (σ = 0.75) can only record
 motion that the model resolves there. For clips noised at several σ (one fixed noise draw), the flow
-classifier of bench_generation.py names the motion of x̂₀. Training clips (what the model saw) and
-rendered clips with unseen looks are both measured. Pass several model folders to compare training
-recipes (e.g. the model of an earlier commit extracted with `git archive`).
+classifier (``benchmarks.common.features.motion_classifier``, fitted on the training clips) names the
+motion of x̂₀. Training clips (what the model saw) and rendered clips with unseen looks are both measured.
+Pass several model folders to compare training recipes (e.g. the model of an earlier commit extracted with
+`git archive`).
 
-  python benchmarks/bench_denoising.py [--models precomputed/model[,other/model]] [--per-motion 4]
+  python -m benchmarks.bench_denoising [--models precomputed/model[,other/model]] [--per-motion 4]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from benchmarks.bench_generation import fit_classifier  # noqa: E402
-from benchmarks.results_io import save  # noqa: E402
+from benchmarks.common.features import motion_classifier
+from benchmarks.common.results import REPO, save
 from motive_core.demo import DEMO_MODEL_DIR
-from motive_core.demo.motionshapes import MOTIONS, caption, render_clip, sample_specs  # noqa: E402
-from motive_core.eval.metrics import motion_accuracy  # noqa: E402
-from motive_core.models import load_model  # noqa: E402
-from motive_core.models.flow import fixed_noise  # noqa: E402
-from motive_core.video import Video, standardize  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
+from motive_core.demo.motionshapes import MOTIONS, caption, render_clip, sample_specs
+from motive_core.eval.metrics import motion_accuracy
+from motive_core.models import load_model
+from motive_core.models.flow import fixed_noise
+from motive_core.video import Video, standardize
 
 SIGMAS = (0.3, 0.6, 0.75, 0.8, 0.9, 0.97)
 
@@ -47,16 +43,16 @@ def clean_estimates(model, frames: list[np.ndarray], captions: list[str], sigma:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=str(ROOT / "precomputed" / "model"),
+    parser.add_argument("--models", default=str(REPO / "precomputed" / "model"),
                         help="comma-separated model folders (default: the committed demo model)")
-    parser.add_argument("--clips", default=str(ROOT / "precomputed" / "clips"), help="the training clip folder")
+    parser.add_argument("--clips", default=str(REPO / "precomputed" / "clips"), help="the training clip folder")
     parser.add_argument("--per-motion", type=int, default=4)
     parser.add_argument("--name", default="denoising")
     args = parser.parse_args()
     folders = [Path(m) for m in args.models.split(",")]
     models = [load_model(folder, device="cpu") for folder in folders]
     g = models[0].geometry
-    classifier = fit_classifier(Path(args.clips), g)
+    classifier = motion_classifier(Path(args.clips), g, MOTIONS)
     sets = {look: sample_specs(args.per_motion * len(MOTIONS), seed=300, appearance=look, pan_fraction=0.0,
                                static_fraction=0.0) for look in ("train", "heldout")}
     rows = []

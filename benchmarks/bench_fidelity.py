@@ -37,12 +37,11 @@ from motive_core.attribution.loss import motion_weighted_loss
 from motive_core.config import AttributionSettings
 from motive_core.demo.motionshapes import MOTIONS, caption, heldout_appearance, render_clip, sample_specs
 from motive_core.eval.metrics import precision_at_k
-from motive_core.featurize import Featurizer
+from motive_core.featurize import Featurizer, prepare_clip
 from motive_core.index import AttributionIndex
-from motive_core.mask import mask_to_latent, motion_mask
 from motive_core.models import load_model
 from motive_core.models.flow import fixed_noise, noise_at_index
-from motive_core.video import Video, read_video, resize_center_crop
+from motive_core.video import Video, read_video
 
 DIMS = (128, 256, 512, 1024, 2048)
 PAPER_RHO = {128: 0.469, 256: float("nan"), 512: 0.747, 1024: 0.757, 2048: 0.761}
@@ -55,7 +54,7 @@ RENDER_FPS = 16.0
 
 @dataclass
 class Item:
-    """One clip ready for the loss: model input, caption condition, latent mask and its labels.
+    """One clip ready for the loss: model input, prompt condition (as the index conditions), latent mask, labels.
 
     ``noise`` is None for clips at the model's geometry (the library's ε_fix is used); native-length
     clips carry their own draw of the fixed seed at their own shape.
@@ -152,24 +151,19 @@ class GradientLab:
 # ---------------------------------------------------------------------------------------------- clips
 
 
-def standard_item(featurizer: Featurizer, video: Video, text: str, motion: str) -> Item:
-    """A clip through the normal pipeline: standardised to the model's frames, fps and size."""
-    prepared = featurizer.prepare(video)
+def make_item(featurizer: Featurizer, video: Video, text: str, motion: str, native: bool = False) -> Item:
+    """A clip through the pipeline's own preparation (``prepare_clip``) and conditioning.
+
+    Standardised to the model's frames, fps and size; or, ``native``, at the clip's own frame count and
+    rate (only resized to the model's size), with its mask at that length and its own-shape draw of ε_fix.
+    """
     adapter = featurizer.adapter
-    return Item(adapter.encode(prepared.frames), adapter.encode_prompt(text),
-                torch.from_numpy(prepared.latent_mask), motion, seconds=video.duration)
-
-
-def native_item(featurizer: Featurizer, video: Video, text: str, motion: str) -> Item:
-    """A clip at its own frame count (only resized to the model's size), own-shape noise and mask."""
-    adapter, g = featurizer.adapter, featurizer.adapter.geometry
-    frames = resize_center_crop(video.frames, g.height, g.width)
-    mask = motion_mask(featurizer.estimator.estimate(frames).magnitude)
-    grid = (len(frames), g.height // g.spatial_factor, g.width // g.spatial_factor)
-    latent_mask = mask_to_latent(mask, grid, g.temporal_factor, g.first_frame_alone)
-    latents = adapter.encode(frames)
-    return Item(latents, adapter.encode_prompt(text), torch.from_numpy(latent_mask), motion,
-                noise=fixed_noise(tuple(latents.shape), featurizer.settings.noise_seed), seconds=video.duration)
+    geometry = replace(adapter.geometry, num_frames=len(video.frames), fps=video.fps) if native else adapter.geometry
+    prepared = prepare_clip(video, geometry, featurizer.estimator)
+    latents = adapter.encode(prepared.frames)
+    noise = fixed_noise(tuple(latents.shape), featurizer.settings.noise_seed) if native else None
+    return Item(latents, adapter.encode_prompt(featurizer.settings.conditioning_prompt(text)),
+                torch.from_numpy(prepared.latent_mask), motion, noise=noise, seconds=video.duration)
 
 
 def balanced_clips(index: AttributionIndex, n: int) -> list[dict]:
@@ -185,19 +179,17 @@ def query_items(featurizer: Featurizer, count: int, native: bool = False) -> lis
     """``count`` held-out MotionShapes queries (unseen shape, colour and background), balanced by motion."""
     look = heldout_appearance()
     raw = heldout_queries(look, -(-count // len(MOTIONS)), 0, featurizer.adapter)[:count]
-    make = native_item if native else standard_item
-    return [make(featurizer, q["video"], q["caption"], q["motion"]) for q in raw]
+    return [make_item(featurizer, q["video"], q["caption"], q["motion"], native) for q in raw]
 
 
 def length_corpus(featurizer: Featurizer, per_motion: int, seconds: tuple[int, ...], native: bool) -> list[Item]:
     """Each of ``per_motion`` specs per motion rendered at every length in ``seconds`` (16 fps)."""
     specs = sample_specs(per_motion * len(MOTIONS), seed=7, pan_fraction=0.0, static_fraction=0.0)
-    make = native_item if native else standard_item
     items = []
     for spec in specs:
         for s in seconds:
             video = Video(render_clip(spec, num_frames=int(s * RENDER_FPS)), RENDER_FPS, "rendered")
-            items.append(make(featurizer, video, caption(spec), spec.motion))
+            items.append(make_item(featurizer, video, caption(spec), spec.motion, native))
     return items
 
 
@@ -337,7 +329,7 @@ def main() -> None:
     clips = balanced_clips(index, args.clips)
     print(f"{len(clips)} training clips, {args.queries} queries, {lab.projectors[DIMS[0]].total_dim} "
           f"gradient entries", flush=True)
-    items = [standard_item(featurizer, read_video(index.clip_path(c)), c["caption"], c["labels"]["motion"])
+    items = [make_item(featurizer, read_video(index.clip_path(c)), c["caption"], c["labels"]["motion"])
              for c in clips]
     queries = query_items(featurizer, args.queries)
     corpus = clips

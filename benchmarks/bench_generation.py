@@ -7,42 +7,28 @@ Reports per-category accuracy, with the classifier's own accuracy on rendered he
 (its ceiling), on clips generated with the motion and direction words removed (a floor: what the look alone yields), and
 on clips generated from prompts in training looks (does the model draw the motion when every word is known?).
 
-  python benchmarks/bench_generation.py [--root precomputed] [--per-motion 10] [--steps 30] [--guidance 3]
+  python -m benchmarks.bench_generation [--root precomputed] [--per-motion 10] [--steps 30] [--guidance 3]
                                        [--sweep 2:3,5:3,3:6]   (guidance:shift pairs) [--name generation]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-import numpy as np
-
-from benchmarks.results_io import save  # noqa: E402
-from motive_core.data import load_clip_folder  # noqa: E402
-from motive_core.demo.motionshapes import MOTIONS, caption, motion_phrase, render_clip, sample_specs  # noqa: E402
-from motive_core.eval.metrics import FlowMotionClassifier, clip_descriptor, motion_accuracy  # noqa: E402
-from motive_core.models import load_model  # noqa: E402
-from motive_core.models.flow import sample  # noqa: E402
-from motive_core.video import Video, read_video, standardize  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-
-
-def fit_classifier(clip_folder: Path, geometry) -> FlowMotionClassifier:
-    """Flow classifier over the training clips' motion labels, seen at the model's geometry."""
-    clips = [c for c in load_clip_folder(clip_folder) if c.labels.get("motion") in MOTIONS]
-    descriptors = [clip_descriptor(standardize(read_video(c.file), geometry.num_frames, geometry.fps,
-                                               geometry.height, geometry.width)) for c in clips]
-    return FlowMotionClassifier().fit(np.stack(descriptors), [c.labels["motion"] for c in clips])
+from benchmarks.common.features import motion_classifier
+from benchmarks.common.results import REPO, save
+from motive_core.data import load_clip_folder
+from motive_core.demo.motionshapes import MOTIONS, caption, motion_phrase, render_clip, sample_specs
+from motive_core.eval.metrics import motion_accuracy
+from motive_core.models import load_model
+from motive_core.models.flow import sample
+from motive_core.video import Video, standardize
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default=str(ROOT / "precomputed"))
+    parser.add_argument("--root", default=str(REPO / "precomputed"))
     parser.add_argument("--per-motion", type=int, default=10)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--guidance", type=float, default=3.0)
@@ -53,7 +39,7 @@ def main() -> None:
     root = Path(args.root)
     model = load_model(root / "model", device="cpu")
     g = model.geometry
-    classifier = fit_classifier(root / "clips", g)
+    classifier = motion_classifier(root / "clips", g, MOTIONS)
     specs = sample_specs(args.per_motion * len(MOTIONS), seed=200, appearance="heldout", pan_fraction=0.0,
                          static_fraction=0.0)
     labels = [s.motion for s in specs]

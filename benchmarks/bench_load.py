@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.results_io import REPO, save
+from benchmarks.common.results import REPO, save
 
 HEAVY_SECONDS, HEAVY_FPS, HEAVY_SIZE = 59.0, 10.0, (720, 1280)
 CLIPS = Path(tempfile.gettempdir()) / "motive-bench-load"

@@ -19,7 +19,6 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import threading
 import time
 from pathlib import Path
@@ -28,13 +27,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.results_io import save  # noqa: E402
-from motive_core.attribution import fastfood  # noqa: E402
-from motive_core.attribution.countsketch import CountSketchProjector  # noqa: E402
-from motive_core.attribution.hadamard import fast_kernel_available, walsh_hadamard_butterfly  # noqa: E402
+from benchmarks.common.results import save
+from motive_core.attribution import fastfood
+from motive_core.attribution.countsketch import CountSketchProjector
+from motive_core.attribution.hadamard import fast_kernel_available, walsh_hadamard_butterfly
 
 DIM = 512
 WAN_PARAMETERS = 1_418_996_800

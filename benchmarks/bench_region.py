@@ -34,8 +34,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.queries import paired_summary
-from benchmarks.results_io import REPO, RESULTS, save
+from benchmarks.common.queries import paired_summary
+from benchmarks.common.results import REPO, RESULTS, save
 from motive_core.demo.artifacts import PLANTED
 from motive_core.demo.motionshapes import PALETTES, ShapeSpec, heldout_appearance, render_clip
 from motive_core.errors import MotiveError

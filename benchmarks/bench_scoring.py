@@ -2,7 +2,7 @@
 
 Times cosine_scores (Eq. 10) over 10k × 512 float32 vectors in memory and 1M × 512 memory-mapped from a
 temporary .npy, and majority_vote (Eq. 18) for 50 queries × 10k clips. Prints a table and saves
-benchmarks/results/scoring.{json,md}. Run from the repository root: python benchmarks/bench_scoring.py
+benchmarks/results/scoring.{json,md}. Run from the repository root: python -m benchmarks.bench_scoring
 """
 
 from __future__ import annotations
@@ -11,18 +11,14 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.results_io import save  # noqa: E402
-from motive_core.attribution.scoring import cosine_scores, majority_vote, top_and_bottom  # noqa: E402
+from benchmarks.common.results import save
+from motive_core.attribution.scoring import cosine_scores, majority_vote, top_and_bottom
 
 DIM = 512
 

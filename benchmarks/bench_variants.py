@@ -7,30 +7,26 @@ timestep indices. P@10 and mAP by motion, with the appearance leak and the contr
 table says where each loss sits before any mask: the share of it on moving locations. A loss that already
 sits on the moving object leaves the mask little to remove.
 
-  python benchmarks/bench_variants.py [--root precomputed] [--clips 200] [--per-motion 2]
+  python -m benchmarks.bench_variants [--root precomputed] [--clips 200] [--per-motion 2]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.queries import heldout_queries, query_sets, retrieval_summary  # noqa: E402
-from benchmarks.results_io import save  # noqa: E402
-from motive_core.attribution.scoring import cosine_scores  # noqa: E402
-from motive_core.config import AttributionSettings  # noqa: E402
-from motive_core.featurize import Featurizer  # noqa: E402
-from motive_core.index import AttributionIndex  # noqa: E402
-from motive_core.models import load_model  # noqa: E402
-from motive_core.video import read_video  # noqa: E402
+from benchmarks.common.queries import heldout_queries, query_sets, retrieval_summary
+from benchmarks.common.results import REPO, save
+from motive_core.attribution.scoring import cosine_scores
+from motive_core.config import AttributionSettings
+from motive_core.featurize import Featurizer
+from motive_core.index import AttributionIndex
+from motive_core.models import load_model
+from motive_core.video import read_video
 
 VARIANTS = {
     "paper loss, mask (Motive)": AttributionSettings(),
@@ -67,7 +63,7 @@ def balanced_subset(clips: list[dict], count: int) -> list[int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default=str(ROOT / "precomputed"))
+    parser.add_argument("--root", default=str(REPO / "precomputed"))
     parser.add_argument("--clips", type=int, default=200)
     parser.add_argument("--per-motion", type=int, default=2)
     args = parser.parse_args()

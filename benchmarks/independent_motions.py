@@ -9,6 +9,11 @@ with drag), its own shapes (disc, ring, six-pointed star, capsule, stroked lette
 patterns and drawing code. Only the motion names and the caption vocabulary come from MotionShapes.
 The clips live beside the benchmarks and never enter the demo's training data.
 
+This module is a data source, not a benchmark: benchmarks (bench_retrieval) and tests import its renderer
+(``independent_queries``, ``render_motion``, ``render_scene``). Run as a module, it is also the
+flow-descriptor check below (``main``), which nothing imports; that command part reaches the shared helpers
+of ``benchmarks.common`` only inside its function, so importing the renderer stays light.
+
 Clips are 128 px square, 33 frames at 16 fps (two seconds), uint8 RGB (T, H, W, 3), deterministic from
 the seed. Positions are fractions of the frame, y pointing down; an angle grows clockwise on screen.
 
@@ -538,8 +543,8 @@ def _flow_check(per_motion: int) -> None:
     Leave-one-out nearest neighbour among this renderer's clips, and P@10 by motion against the demo's
     training clips, every clip seen at the demo index's geometry (16 frames, 8 fps, 32 x 32).
     """
-    from benchmarks.queries import training_features
-    from benchmarks.results_io import REPO, save
+    from benchmarks.common.features import training_features
+    from benchmarks.common.results import REPO, save
     from motive_core.eval.metrics import clip_descriptor, descriptor_similarity, precision_at_k
     from motive_core.index import AttributionIndex
     from motive_core.models import VideoGeometry

@@ -1,8 +1,8 @@
 """Screenshots of every step of Motive Studio, taken in Debian's Chromium through Playwright (offline).
 
-    python benchmarks/screenshots.py                       # the precomputed demo world
-    python benchmarks/screenshots.py --root R --assets A   # another world (model, index-motion, index-nomask)
-    python benchmarks/screenshots.py --tiny                # build a tiny world first (when precomputed/ is absent)
+    python -m benchmarks.screenshots                       # the precomputed demo world
+    python -m benchmarks.screenshots --root R --assets A   # another world (model, index-motion, index-nomask)
+    python -m benchmarks.screenshots --tiny                # build a tiny world first (when precomputed/ is absent)
 
 Starts the app in-process on a free port, clicks through query → generate → motion → attribution →
 candidate → no-mask comparison → curation (several queries, vote, downloads) → review (save, link,
@@ -22,11 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.results_io import repo_relative  # noqa: E402
+from benchmarks.common.results import REPO, repo_relative
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 
 CHROMIUM = "/usr/bin/chromium"

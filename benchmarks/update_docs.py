@@ -15,11 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from pathlib import Path
 
-from benchmarks.results_io import RESULTS, demo_model_hash
+from benchmarks.common.results import REPO, RESULTS, demo_model_hash
 
-REPO = RESULTS.parents[1]
 DOC = REPO / "docs" / "results.md"
 MODEL_FREE = {"scoring", "projection"}  # tables that do not depend on the demo model's weights
 HEADER = re.compile(r"^<!-- (?P<command>.*?) · (?P<date>[^·]*?) · (?P<machine>[^·]*?) -->\n?")

@@ -15,13 +15,12 @@ import re
 
 import numpy as np
 
-from benchmarks.results_io import RESULTS
 from motive_core.demo.motionshapes import (DIRECTION_WORDS, MOTION_WORDS, MOTIONS, Appearance, caption,
                                            heldout_appearance, render_clip, sample_specs, train_appearance)
-from motive_core.eval.metrics import appearance_leak, clip_descriptor, color_histogram, retrieval_table
+from motive_core.eval.metrics import appearance_leak, retrieval_table
 from motive_core.index import AttributionIndex
 from motive_core.models.flow import sample
-from motive_core.video import Video, read_video, standardize
+from motive_core.video import Video
 
 PROTOCOLS = ("full caption", "caption without motion words", "no prompt")
 MOTION_VOCABULARY = frozenset(MOTION_WORDS.values()) | {word for pair in DIRECTION_WORDS.values() for word in pair}
@@ -68,8 +67,8 @@ def word_overlap_scores(prompt: str, captions: list[str]) -> np.ndarray:
     scores = np.zeros(len(captions))
     if not query:
         return scores
-    for i, caption in enumerate(captions):
-        candidate = set(words(caption))
+    for i, text in enumerate(captions):
+        candidate = set(words(text))
         scores[i] = len(query & candidate) / len(query | candidate)
     return scores
 
@@ -104,30 +103,6 @@ def heldout_queries(look: Appearance, per_motion: int, generated: int, model, se
         queries.append({"video": Video(frames, model.geometry.fps, "generated"), "caption": caption(spec),
                         "kind": "generated", **spec.labels()})
     return queries
-
-
-def training_features(index: AttributionIndex, geometry) -> tuple[np.ndarray, np.ndarray]:
-    """Flow descriptors and colour histograms of every indexed clip, at the model's geometry.
-
-    Cached under benchmarks/results/cache/, keyed by the index's clip list and the geometry: decoding and
-    estimating flow for every training clip costs minutes on a small CPU.
-    """
-    key = f"{index.header['clip_list_sha']}-{'-'.join(str(index.clips[i]['id']) for i in (0, -1))}-" \
-          f"{geometry.num_frames}x{geometry.height}x{geometry.width}@{geometry.fps:g}"
-    cache = RESULTS / "cache" / f"features-{key}.npz"
-    if cache.is_file():
-        stored = np.load(cache)
-        if len(stored["descriptors"]) == len(index.clips):
-            return stored["descriptors"], stored["histograms"]
-    descriptors, histograms = [], []
-    for clip in index.clips:
-        frames = standardize(read_video(index.clip_path(clip)), geometry.num_frames, geometry.fps,
-                             geometry.height, geometry.width)
-        descriptors.append(clip_descriptor(frames))
-        histograms.append(color_histogram(frames))
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, descriptors=np.stack(descriptors), histograms=np.stack(histograms))
-    return np.stack(descriptors), np.stack(histograms)
 
 
 def rows_in_order(index: AttributionIndex, scores: np.ndarray) -> list[dict]:

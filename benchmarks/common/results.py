@@ -1,4 +1,5 @@
-"""Save a benchmark's table as JSON (with the machine and command) and as markdown, and print it."""
+"""Where results go and how they are saved: a benchmark's tables as JSON (with the machine and command) and as
+markdown, printed too; the cache folder the long studies share; a timestamped progress line."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "benchmarks" / "results"
+CACHE = RESULTS / "cache"
 DEMO_MODEL = REPO / "precomputed" / "model"
 
 
@@ -30,6 +32,18 @@ def command_line() -> str:
     else:
         head = "python " + (repo_relative(script) if script.is_relative_to(REPO) else script.name)
     return " ".join([head, *sys.argv[1:]])
+
+
+def cache_root() -> Path:
+    """benchmarks/results/cache (never committed: it holds its own .gitignore), created on first use."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    (CACHE / ".gitignore").write_text("*\n")
+    return CACHE
+
+
+def log(message: str) -> None:
+    """A progress line stamped with the UTC time (long studies run for hours)."""
+    print(f"[{time.strftime('%H:%M:%S', time.gmtime())}] {message}", flush=True)
 
 
 def demo_model_hash(folder: Path = DEMO_MODEL) -> str | None:
