@@ -99,10 +99,9 @@ class GradientLab:
         self.adapter = adapter
         self.settings = settings
         self._losses: dict[int, GradientProjector] = {}
-        base = self.loss_at(settings.t_index)
-        self.parameters = [p for _, p in base.parameters]
+        self.base = self.loss_at(settings.t_index)
         self.projectors = {d: FastfoodProjector(FastfoodConfig(d, settings.proj_seed, settings.block_size),
-                                                base.num_parameters) for d in dims}
+                                                self.base.num_parameters) for d in dims}
         self.progress = Progress()
 
     def loss_at(self, t_index: int) -> GradientProjector:
@@ -122,11 +121,9 @@ class GradientLab:
 
     def gradient(self, item: Item, t_index: int) -> torch.Tensor:
         """∇L over every selected parameter, flattened in the projector's order (float32, (D,))."""
-        grads = torch.autograd.grad(self.loss(item, t_index), self.parameters, allow_unused=True)
-        flat = torch.cat([torch.zeros(p.numel()) if g is None else g.reshape(-1)
-                          for p, g in zip(self.parameters, grads)])
+        flat = self.base.flat_gradient(self.loss(item, t_index))
         self.progress.tick(f"index {t_index}")
-        return flat.detach().float()
+        return flat
 
     def unit_vectors(self, item: Item, t_index: int, dims: tuple[int, ...]) -> tuple[torch.Tensor, dict]:
         """The normalised full gradient and its normalised projections at ``dims``."""
