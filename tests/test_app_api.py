@@ -742,10 +742,13 @@ def test_artifact_world_tiles_say_whether_a_clip_was_planted_and_the_world_is_on
     assert candidate_caption(2, entry, False, short=True).endswith("· not planted")
     del entry["labels"]["artifact"]  # the clean world carries no such label: nothing is claimed
     assert candidate_caption(1, entry, True, short=True) == "+1 · +0.500 · 00003_bounce"
-    args = app.parse_args(["--world", "artifact"])
-    assert Path(args.index) == REPO / "precomputed" / "artifact" / "index-motion"
+    args = app.parse_args([])  # the app opens on the artifact story; the clean world is one flag (or menu) away
+    assert (args.world, Path(args.index)) == ("artifact", REPO / "precomputed" / "artifact" / "index-motion")
     assert Path(args.model) == REPO / "precomputed" / "artifact" / "model"
-    assert app.parse_args([]).index == str(REPO / "precomputed" / "index-motion")
+    assert Path(args.examples) == REPO / "assets" / "examples-artifact"
+    assert app.parse_args(["--world", "clean"]).index == str(REPO / "precomputed" / "index-motion")
+    assert list(app._other_worlds(args)) == ["clean"] and list(app._other_worlds(app.parse_args(["--world", "clean"]))) \
+        == ["artifact"]
 
 
 def test_examples_are_offered_only_with_the_model_that_made_them(tmp_path):
@@ -753,8 +756,9 @@ def test_examples_are_offered_only_with_the_model_that_made_them(tmp_path):
     import app
 
     demo_examples = str(REPO / "assets" / "examples")
-    assert app.parse_args([]).examples == demo_examples
-    assert app.parse_args(["--model", "demo"]).examples == demo_examples
+    assert app.parse_args(["--world", "clean"]).examples == demo_examples
+    assert app.parse_args(["--world", "clean", "--model", "demo"]).examples == demo_examples
+    assert app.parse_args(["--model", "demo"]).examples is None  # the clean model with the artifact world's index
     assert app.parse_args(["--model", str(tmp_path), "--index", str(tmp_path)]).examples is None
     assert app.parse_args(["--model", str(tmp_path), "--examples", demo_examples]).examples == demo_examples
 

@@ -8,6 +8,8 @@ go to the test's temporary folder (``benchmarks/screenshots.py`` makes the ones 
 
 from __future__ import annotations
 
+import csv
+import json
 import math
 import re
 import sys
@@ -21,6 +23,7 @@ from test_app_api import build_tiny_world, free_port, make_bad_inputs  # noqa: E
 from benchmarks.screenshots import CHROMIUM, CHROMIUM_ARGS, dismiss_toasts  # noqa: E402
 
 WAIT_MS = 90_000
+REPO = Path(__file__).resolve().parents[1]
 NUM_CLIPS = 16
 
 pytestmark = [
@@ -411,3 +414,89 @@ def test_a_page_switches_world_without_a_restart_and_other_pages_keep_theirs(bro
     finally:
         for tab in pages:
             tab.close()
+
+
+# ------------------------------------------------------------------------ the shipped artifact story
+
+
+ARTIFACT_ROOT = REPO / "precomputed" / "artifact"
+
+
+@pytest.fixture(scope="module")
+def shipped_url(tmp_path_factory):
+    """The app as ``python app.py`` starts it: the committed artifact world first, the clean world in its menu."""
+    import app
+
+    args = app.parse_args(["--cache-dir", str(tmp_path_factory.mktemp("shipped_cache"))])
+    demo = app.build_app(args.model, args.index, args.nomask_index, args.examples, args.cache_dir,
+                         max_seconds=args.max_seconds, world=args.world, more_worlds=app._other_worlds(args))
+    yield from serve(demo)
+
+
+def _listed_ids(text: str) -> list[str]:
+    """The clip ids of a downloaded CSV list (its '# ' settings lines skipped)."""
+    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
+    return [row["id"] for row in rows]
+
+
+def test_the_artifact_story_from_a_jittering_generation_to_a_removal_and_a_keep_list(browser, shipped_url, tmp_path):
+    """On the committed artifact world: the app opens on it; its first example (a generation of the artifact
+    model that jitters) is read as jitter on the Motion tab; the top 10 hold jittering bounces, each tile flagged;
+    the reviewer lists the query, votes, and downloads a removal list and a keep list that split the pool.
+
+    What the committed world gives (the library, no prompt): planted jittering bounces at +6, +7 and +10 of
+    the top 10, no stuttering swing; the removal list (10 %) then holds jittering bounces too."""
+    from playwright.sync_api import expect
+
+    pool = [json.loads(line) for line in (ARTIFACT_ROOT / "index-motion" / "clips.jsonl").read_text().splitlines()]
+    planted = {clip["id"]: clip["labels"]["artifact"] for clip in pool if clip["labels"]["artifact"] != "none"}
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(WAIT_MS)
+    try:
+        page.goto(shipped_url)
+        expect(page.locator("#world input")).to_have_value("artifact (planted jitter/stutter)")
+        expect(page.locator("#header")).to_contain_text(f"({len(pool)} clips")
+
+        page.locator("#examples tbody tr").first.click()  # the generated jittering bounce
+        expect(page.locator("#query-video video")).to_have_attribute("src", re.compile(r"generated_bounce_jitter"))
+        page.click("#run-btn")
+
+        expect(page.get_by_role("tab", name="2 · Motion")).to_have_attribute("aria-selected", "true")
+        expect(page.locator("#motion-plot .js-plotly-plot .scatterlayer .trace")).to_have_count(3)
+        expect(page.locator("#triptych video")).to_have_attribute("src", re.compile(r"\.mp4"))
+        expect(page.locator("#planted-md")).to_contain_text("the query reads as jitter")
+        expect(page.locator("#planted-plot .js-plotly-plot .scatterlayer .trace")).to_have_count(2)
+        page.screenshot(path=tmp_path / "artifact_motion.png", full_page=True)
+
+        open_tab(page, "3 · Attribution")
+        expect(page.locator("#status")).to_contain_text(f"attributed against {len(pool)} clips")
+        expect(page.locator("#pos-gallery .caption-label")).to_have_count(10)
+        captions = page.locator("#pos-gallery .caption-label").all_inner_texts()
+        assert all(re.search(r" · (planted: jitter|not planted)$", text) for text in captions), captions
+        assert sum("planted: jitter" in text for text in captions) >= 2, captions
+        expect(page.locator("#attr-summary")).to_contain_text(re.compile(r"\d+ of the top 10 are planted \(jitter"))
+        page.screenshot(path=tmp_path / "artifact_attribution.png", full_page=True)
+
+        open_tab(page, "4 · Curate")
+        page.click("#add-btn")
+        expect(table_rows(page, "#query-table")).to_have_attribute("aria-rowcount", "2")
+        page.click("#vote-btn")
+        kept = math.ceil(0.1 * len(pool))
+        expect(page.locator("#vote-md")).to_contain_text(f"Kept {kept} of {len(pool)} clips")
+        expect(page.locator("#selection-table")).to_contain_text("bounce · planted: jitter")
+        page.screenshot(path=tmp_path / "artifact_curate.png", full_page=True)
+        lists = {}
+        for name, element, extension in (("removal", "#csv-file", "csv"), ("removal_jsonl", "#jsonl-file", "jsonl"),
+                                         ("keep", "#others-file", "csv")):
+            link = page.locator(f"{element} a[href*='.{extension}']").first
+            expect(link).to_be_attached()
+            lists[name] = page.request.get(link.get_attribute("href")).text()
+    finally:
+        page.close()
+    removal, keep = _listed_ids(lists["removal"]), _listed_ids(lists["keep"])
+    settings, *rows = [json.loads(line) for line in lists["removal_jsonl"].splitlines()]
+    assert "motive_selection_settings" in settings and [row["id"] for row in rows] == removal
+    assert len(removal) == kept and sorted(removal + keep) == sorted(clip["id"] for clip in pool)
+    removed = [planted[i] for i in removal if i in planted]
+    assert removed.count("jitter") >= 2, removed  # the removal list names jittering clips …
+    assert {i for i in keep if i in planted} == set(planted) - set(removal)  # … the keep list every other planted one
