@@ -198,3 +198,7 @@ def main() -> None:
         write_tables(world, runs, selections(world, plan.seeds[0]), name, reference, started, skipped)
     write_tables(world, runs, selections(world, plan.seeds[0]), name, reference, started, skipped)
     log(f"finished in {(time.perf_counter() - started) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
