@@ -10,7 +10,7 @@ the project's video writer and kept in the temp folder) whose motion sits in the
 request loop is bounded (``--calls`` each). Reports, per crowd size: p50/p95 latency of /attribute for
 light and heavy reviewers, the light p95 against the single-reviewer p95, the queue's first ETA against
 the real wait, errors, and the server's peak resident memory (process and children, sampled every
-0.2 s). Saved to benchmarks/results/load.md via results_io.
+0.2 s). Saved to benchmarks/results/load.md (benchmarks.common.results).
 """
 
 from __future__ import annotations

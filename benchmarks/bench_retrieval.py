@@ -7,7 +7,7 @@ trajectories and shapes (--independent) — are ranked against the demo training
 model: random, largest motion, colour histograms (appearance only), flow descriptors (motion only) and the
 caption-only baseline (words shared with the prompt).
 
-Every figure names its query protocol (benchmarks/queries.py): the full caption, the caption without motion
+Every figure names its query protocol (benchmarks/common/queries.py): the full caption, the caption without motion
 and direction words, or no prompt. A contradicting prompt (another motion's words) says which one the
 ranking follows. Paired per-query differences with 95 % bootstrap intervals compare the settings.
 
