@@ -105,7 +105,7 @@ def wait_for(runs: Runs, arm: str, seed: int, minutes: float) -> None:
 
 def main() -> None:
     torch.set_num_threads(1)
-    plan, args = parse_plan()
+    plan, args = parse_plan(__doc__.splitlines()[0])
     name = args.name or ("cache/counterfactual-quick" if args.quick else "counterfactual")
     started = time.perf_counter()
     world = make_world(plan)

@@ -177,7 +177,7 @@ def run_order(seeds: tuple[int, ...]) -> list[tuple[int, str]]:
 
 def main() -> None:
     torch.set_num_threads(1)
-    plan, args = parse_plan()
+    plan, args = parse_plan(__doc__.splitlines()[0])
     name = args.name or ("cache/curation-quick" if args.quick else "curation")
     started = time.perf_counter()
     world = make_world(plan)

@@ -324,8 +324,9 @@ def compute_note(runs: Runs, arms: list[str], seeds: tuple[int, ...], started: f
             f"CPU, niced, one torch thread; this process ran {(time.perf_counter() - started) / 60:.1f} min.")
 
 
-def parse_plan(argv: list[str] | None = None) -> tuple[Plan, argparse.Namespace]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_plan(description: str, argv: list[str] | None = None) -> tuple[Plan, argparse.Namespace]:
+    """The plan and the options of a study of this world (curation and counterfactual share one command line)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--root", default=str(REPO / "precomputed"))
     parser.add_argument("--pool", type=int, default=300)
     parser.add_argument("--motions", default="bounce,spin,swing")
