@@ -16,8 +16,9 @@ LOSSES = ("motive", "temporal_diff")
 # How the text enters the gradient: "caption" conditions every clip on its own caption and the query on its
 # prompt (the paper); "null" conditions both sides on the empty prompt, so no word can carry a ranking.
 CONDITIONINGS = ("caption", "null")
-# "fastfood": block Fastfood (paper Eq. 8); "countsketch": one-sparse JL, faster, see docs/performance.md.
-PROJECTORS = ("fastfood", "countsketch")
+# "fastfood": block Fastfood (paper Eq. 8); "countsketch": one-sparse JL, faster; "blocksketch": one-sparse JL
+# with table hashes, fastest (docs/performance.md).
+PROJECTORS = ("fastfood", "countsketch", "blocksketch")
 # Settings added after indexes were first written, with the value every older index was built under.
 LEGACY_SETTINGS = {"conditioning": "caption", "projector": "fastfood"}
 
@@ -48,8 +49,8 @@ class AttributionSettings:
                                   "temporal-difference variant", LOSSES)
     conditioning: str = setting("caption", "text in the gradient: each clip's caption (the paper) or the null "
                                            "prompt on both sides", CONDITIONINGS)
-    projector: str = setting("fastfood", "random projection (Eq. 9): block Fastfood or one-sparse count-sketch",
-                             PROJECTORS)
+    projector: str = setting("fastfood", "random projection (Eq. 9): block Fastfood, or a one-sparse count-sketch "
+                                         "with hashed or table (blocksketch) buckets", PROJECTORS)
 
     def __post_init__(self) -> None:
         for name, allowed in (("loss", LOSSES), ("conditioning", CONDITIONINGS), ("projector", PROJECTORS)):

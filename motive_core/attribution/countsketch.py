@@ -21,6 +21,8 @@ _PIECE = 1 << 17  # entries hashed and scattered at a time (stays in cache)
 class CountSketchProjector(ProjectorBase):
     """Projects a flat gradient of ``total_dim`` entries to ``config.dim`` (uses dim and seed; no blocks)."""
 
+    piece = _PIECE  # entries handed to project_piece at a time
+
     def _rows_and_signs(self, start: int, count: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Output row h(i) (int64) and whether σ(i) = −1, for i = start … start+count−1."""
         base = index_hash_range(start, count, self.config.seed, device)
@@ -47,8 +49,9 @@ class CountSketchProjector(ProjectorBase):
         """P·x for each row of (N, D) → (N, D′), hashing each index once for all rows."""
         if vectors.ndim != 2 or vectors.shape[1] != self.total_dim:
             raise ValueError(f"project_batch expects (N, {self.total_dim}) gradients, got {tuple(vectors.shape)}")
-        tasks = [lambda start=start: self.project_piece(vectors[:, start:start + _PIECE].to(torch.float32), start)
-                 for start in range(0, self.total_dim, _PIECE)]
+        piece = self.piece
+        tasks = [lambda start=start: self.project_piece(vectors[:, start:start + piece].to(torch.float32), start)
+                 for start in range(0, self.total_dim, piece)]
         total = torch.zeros(vectors.shape[0], self.config.dim, dtype=torch.float32, device=vectors.device)
         for part in run_in_order(vectors.device, tasks):
             total += part
@@ -64,11 +67,11 @@ class CountSketchStream(StreamBase):
 
     def update(self, chunk: torch.Tensor) -> None:
         """Feed the next consecutive piece of the flat gradient (any shape; cast to fp32 as it enters)."""
-        offset = self._fed
+        offset, piece = self._fed, self.projector.piece
         flat = self._accept(chunk)
-        tasks = [lambda start=start: self.projector.project_piece(flat[start:start + _PIECE].to(self.device, torch.float32),
+        tasks = [lambda start=start: self.projector.project_piece(flat[start:start + piece].to(self.device, torch.float32),
                                                                   offset + start)
-                 for start in range(0, flat.numel(), _PIECE)]
+                 for start in range(0, flat.numel(), piece)]
         for part in run_in_order(self.device, tasks):
             self._total += part
 

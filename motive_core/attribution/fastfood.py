@@ -47,7 +47,7 @@ _LOW23 = (1 << 23) - 1
 _MUL_A = 0x7FEB352D  # odd multipliers < 2^31: a 32-bit value times one stays < 2^63
 _MUL_B = 0x2C1B3C6D
 _STREAMS = {"index": 0x9E3779B9, "gauss": 0x85EBCA6B, "chi_a": 0xC2B2AE35, "chi_b": 0x27D4EB2F,
-            "perm": 0x165667B1}
+            "perm": 0x165667B1, "sketch_column": 0xD3A2646C, "sketch_row": 0xFD7046C5}
 _BUFFER_ELEMENTS = {"cuda": 1 << 24, "cpu": 1 << 17}  # floats projected per batch (CPU: stay in cache)
 _CACHE_ENTRIES = 1 << 23  # models up to ~8M gradient entries keep their random diagonals between clips
 _DENSE_LIMIT = 1 << 16  # dense_matrix: largest D
@@ -114,13 +114,14 @@ def index_hash(indices: torch.Tensor, seed: int) -> torch.Tensor:
     return _hash_halves(indices & _MASK32, indices >> 32, seed)
 
 
-def index_hash_range(start: int, count: int, seed: int, device=None) -> torch.Tensor:
-    """:func:`index_hash` of start … start+count−1 as int32 bit patterns (the fast form other projectors use)."""
+def index_hash_range(start: int, count: int, seed: int, device=None, stream: str = "index") -> torch.Tensor:
+    """:func:`index_hash` of start … start+count−1 as int32 bit patterns (the fast form other projectors use);
+    ``stream`` names an independent family of hashes of the same indices."""
     pieces, index = [], start
     while index < start + count:
         length = min(start + count - index, (1 << 32) - (index & _MASK32))  # stay within one high half
         low = _as_int32(index & _MASK32) + torch.arange(length, dtype=torch.int32, device=device)
-        pieces.append(_mix32(low, _mix32(index >> 32, _key(seed, "index"))))
+        pieces.append(_mix32(low, _mix32(index >> 32, _key(seed, stream))))
         index += length
     return torch.cat(pieces) if len(pieces) != 1 else pieces[0]
 
