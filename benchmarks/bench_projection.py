@@ -1,14 +1,14 @@
-"""Gradient projection cost on the CPU: Fastfood (ours), a count-sketch, TRAK's and dattri's projectors.
+"""Gradient projection cost on the CPU: Fastfood (ours), two count-sketches, TRAK's and dattri's projectors.
 
-For flat gradients of 1e6, 1e7 and 1e8 entries (and the Wan2.1-1.3B size, 1.42e9, streamed, for ours) it
-prints and saves, side by side in one run: seconds to project one gradient to D′ = 512 and that time as a
+For flat gradients of 1e6, 1e7 and 1e8 entries (and the Wan2.1-1.3B size, 1.42e9, streamed, for Fastfood and
+the block count-sketch) it prints and saves, side by side in one run: seconds to project one gradient to D′ = 512 and that time as a
 multiple of the read floor (one pass over the input: its sum), peak extra memory, the random state each
 method keeps, and fidelity: Spearman ρ between the exact cosines of 12 synthetic gradients (heavy-tailed,
 layer-wise scales, cosines spread over (−1, 1)) and the cosines of their projections. TRAK and dattri
 (benchmark-only extra: pip install .[bench]) store a dense D × 100 Gaussian block, so they run at 1e6
 and 1e7 only (1e8 would need 37 GiB). Saves benchmarks/results/projection.{json,md}.
 With --device cuda it measures instead, on the GPU: ours with the fast_hadamard_transform kernel (when
-installed) and with the torch butterfly, the count-sketch and the read floor, with peak GPU memory and
+installed) and with the torch butterfly, the two count-sketches and the read floor, with peak GPU memory and
 agreement with the CPU projection; saves benchmarks/results/projection_cuda.{json,md}.
 Run from the repository root: python -m benchmarks.bench_projection [--threads 1] [--skip-full] [--device cuda]
 """
@@ -29,6 +29,7 @@ import torch
 
 from benchmarks.common.results import save
 from motive_core.attribution import fastfood
+from motive_core.attribution.blocksketch import BlockSketchProjector
 from motive_core.attribution.countsketch import CountSketchProjector
 from motive_core.attribution.hadamard import fast_kernel_available, walsh_hadamard_butterfly
 
@@ -109,6 +110,10 @@ def fastfood_state(projector: fastfood.FastfoodProjector) -> float:
     return tensor_mib(projector._perm_cpu, *cached)
 
 
+def blocksketch_state(projector: BlockSketchProjector) -> float:
+    return tensor_mib(*(t for tables in projector._tables.values() for t in tables))
+
+
 def butterfly_rows(x: torch.Tensor, rows: int | None = None) -> torch.Tensor:
     """H·x by the 15-pass butterfly, as before the Kronecker form (a Hadamard strategy for FastfoodProjector)."""
     out = walsh_hadamard_butterfly(x)
@@ -163,6 +168,8 @@ def methods() -> tuple[list[Method], list[str]]:
                10 ** 7),
         Method("count-sketch (one-sparse JL)", lambda size: CountSketchProjector(config, size), streamed,
                lambda projector: 0.0),
+        Method("block count-sketch (table hashes)", lambda size: BlockSketchProjector(config, size), streamed,
+               blocksketch_state),
     ]
     notes, baselines = [], []
     for name, factory in (("traker", trak_method), ("dattri", dattri_method)):
@@ -234,27 +241,32 @@ def measure_size(size: int, methods_: list[Method], floor: float, rows: torch.Te
 
 
 def full_size_rows(threads: int) -> list[dict]:
-    """Ours on 1.42e9 entries fed as 1e8-entry pieces of one buffer (the input's content does not matter)."""
+    """Fastfood and the block count-sketch on 1.42e9 entries fed as 1e8-entry pieces of one buffer (the input's
+    content does not matter)."""
     piece = torch.randn(PIECE)
     lengths = [PIECE] * (WAN_PARAMETERS // PIECE) + [WAN_PARAMETERS % PIECE]
     floor_start, floor_cpu = time.perf_counter(), time.thread_time()
     for length in lengths:
         piece[:length].sum()
     floor, floor_cpu = time.perf_counter() - floor_start, time.thread_time() - floor_cpu
-    projector = fastfood.FastfoodProjector(fastfood.FastfoodConfig(dim=DIM), WAN_PARAMETERS)
-
-    def run():
-        stream = projector.stream()
-        for length in lengths:
-            stream.update(piece[:length])
-        return stream.finish()
-
-    seconds, cpu, peak = timed_with_peak(run)
+    config = fastfood.FastfoodConfig(dim=DIM)
     rows = [{"entries": f"{WAN_PARAMETERS:.2e}", "method": "read floor (sum)", "seconds": floor, "CPU s": floor_cpu,
-             "CPU × floor": 1.0},
-            {"entries": f"{WAN_PARAMETERS:.2e}", "method": "Fastfood (ours), streamed", "seconds": seconds,
-             "CPU s": cpu, "CPU × floor": cpu / floor_cpu, "peak extra MiB": peak,
-             "random state MiB": fastfood_state(projector)}]
+             "CPU × floor": 1.0}]
+    streamed_methods = (("Fastfood (ours)", fastfood.FastfoodProjector, fastfood_state),
+                        ("block count-sketch (table hashes)", BlockSketchProjector, blocksketch_state))
+    for name, build, state in streamed_methods:
+        projector = build(config, WAN_PARAMETERS)
+
+        def run():
+            stream = projector.stream()
+            for length in lengths:
+                stream.update(piece[:length])
+            return stream.finish()
+
+        seconds, cpu, peak = timed_with_peak(run)
+        rows.append({"entries": f"{WAN_PARAMETERS:.2e}", "method": f"{name}, streamed", "seconds": seconds,
+                     "CPU s": cpu, "CPU × floor": cpu / floor_cpu, "peak extra MiB": peak,
+                     "random state MiB": state(projector)})
     for row in rows:
         print(row, flush=True)
     return rows
@@ -325,14 +337,15 @@ def device_peak_mib(fn: Callable[[], object], device: torch.device) -> float | N
 
 
 def device_rows(device: torch.device, sizes: list[int], full: bool) -> list[dict]:
-    """Ours (with the Hadamard kernel when installed, and with the torch butterfly), the count-sketch and
+    """Ours (with the Hadamard kernel when installed, and with the torch butterfly), the count-sketches and
     the read floor on ``device``; up to 1e7 entries also the largest difference from the CPU projection."""
     config = fastfood.FastfoodConfig(dim=DIM)
     hadamard = "fast_hadamard_transform kernel" if fast_kernel_available() else "torch butterfly, no kernel"
     variants = [(f"Fastfood (ours; {hadamard})", fastfood.FastfoodProjector, streamed),
                 ("Fastfood, torch butterfly forced",
                  lambda *args: fastfood.FastfoodProjector(*args, hadamard=butterfly_rows), streamed),
-                ("count-sketch (one-sparse JL)", CountSketchProjector, streamed)]
+                ("count-sketch (one-sparse JL)", CountSketchProjector, streamed),
+                ("block count-sketch (table hashes)", BlockSketchProjector, streamed)]
     cases = [(size, torch.float32) for size in sizes] + ([(WAN_PARAMETERS, torch.bfloat16)] if full else [])
     rows = []
     for size, dtype in cases:
@@ -403,7 +416,7 @@ def main() -> None:
              "D × 512 Gaussian matrix block by block, whatever the number of gradients). Peak extra "
              "memory: resident-set growth sampled every 0.5 ms during the first call. Random state: what "
              "the projector keeps (Fastfood: its permutation, plus the randoms cached for models under 8.4M "
-             "entries; count-sketch: only its seed). Spearman ρ: exact vs projected cosines of the 66 pairs "
+             "entries; count-sketch: only its seed; block count-sketch: its column and row tables). Spearman ρ: exact vs projected cosines of the 66 pairs "
              f"of {FIDELITY_GRADIENTS} synthetic gradients (28 pairs of 8 at 1e8)."] + notes
     columns = ["entries", "method", "seconds", "CPU s", "CPU × floor", "peak extra MiB", "random state MiB",
                "Spearman ρ"]
