@@ -40,13 +40,14 @@ from motive_core.gpu import gpu_task  # noqa: E402
 from motive_core.models import load_model  # noqa: E402
 from motive_core.models.flow import sample  # noqa: E402
 from motive_core.query import Attributor, conditioning_note  # noqa: E402
-from motive_core.selection import Box, QuerySelection, outline_selection, select  # noqa: E402
+from motive_core.segments import attribute_segments  # noqa: E402
+from motive_core.selection import Box, QuerySelection, box_from_model, outline_selection, select  # noqa: E402
 from motive_core.ui import display as ud  # noqa: E402
 from motive_core.ui import planted as pl  # noqa: E402
 from motive_core.ui import review as rv  # noqa: E402
 from motive_core.ui.disk import FolderCleaner, FolderLimit  # noqa: E402
 from motive_core.ui.serving import FileGuard, is_inside, shown_path  # noqa: E402
-from motive_core.video import probe_video, read_video, write_mp4  # noqa: E402
+from motive_core.video import probe_video, read_video, resample_indices, write_mp4  # noqa: E402
 from motive_core.window import (check_start, most_moving_start, motion_elsewhere, motion_profile,  # noqa: E402
                                 outside_window_message)
 
@@ -78,7 +79,7 @@ LIGHT = dict(queue=False)  # instant UI updates that cannot fail
 # quick actions that can refuse (a message needs the queue: an unqueued error shows only a bare "Error")
 QUICK = dict(concurrency_id="quick", concurrency_limit=8, show_progress="minimal")
 QUERY_HEADERS = ["#", "name", "prompt", "window", "top clip", "max motion"]
-API_NAMES = ("info", "generate", "motion", "attribute", "rerank", "compare", "compare_nomask",
+API_NAMES = ("info", "generate", "motion", "attribute", "when", "rerank", "compare", "compare_nomask",
              "add_query", "remove_query", "clear_queries", "vote", "save_review", "open_review", "report")
 log = logging.getLogger("motive_studio")
 
@@ -338,6 +339,13 @@ def _gpu_gradient(featurizer, clip: PreparedClip, prompt: str) -> tuple[np.ndarr
     clip = dataclasses.replace(clip, timings={})
     vector = featurizer.vector(clip, prompt)
     return np.asarray(vector), dict(clip.timings)
+
+
+@gpu_task(duration=240)
+def _gpu_segments(attributor: Attributor, clip: PreparedClip, count: int, prompt: str, top: int,
+                  boxes: tuple[Box, ...]) -> list[dict]:
+    """The "when" view's rankings, one per stretch of the query (one gradient each; a GPU on a ZeroGPU Space)."""
+    return [segment.to_dict() for segment in attribute_segments(attributor, clip, count, prompt, top, boxes)]
 
 
 @gpu_task(duration=120)
@@ -607,30 +615,60 @@ def _motion_tab(engine: Engine, ui: UI) -> None:
     with gr.Column(visible=False) as ui.planted_box:  # shown for a world with planted artifacts only
         ui.planted_md = gr.Markdown(elem_id="planted-md")
         ui.planted_plot = gr.Plot(label="artifact detector per frame", elem_id="planted-plot")
-    _selection_controls(ui)
+    _selection_controls(engine, ui)
     with gr.Accordion("motion statistics (JSON)", open=False):
         ui.stats = gr.JSON(label="motion statistics")
 
 
-def _selection_controls(ui: UI) -> None:
-    """A box and a frame range that restrict the attribution to one object and one stretch of time."""
+def _selection_controls(engine: Engine, ui: UI) -> None:
+    """A box and a frame range that restrict the attribution to one object and one stretch of time: drawn by two
+    clicks on a frame and set with two sliders, or typed as the plain numbers the API takes."""
+    frames = engine.adapter.geometry.num_frames  # until a query's own frame count is known
     with gr.Accordion("Point at the defect: attribute one box and one stretch of frames (optional)", open=True,
                       elem_id="selection-box"):
-        gr.Markdown("Pixels and frame numbers of the attributed window **as read** (its size and frame count are "
-                    "under `query_size` in the statistics below; frames count from the window's start). The box "
-                    "is left, top, right, bottom (right and bottom excluded); with a frame it follows the object "
-                    "from that frame. The range is frames *from* … *to* − 1; leave a field empty for no limit. "
-                    "The players above then show the motion the gradient sees (W ⊙ S).")
+        gr.Markdown("Click two corners of a box on the frame (the frame the range starts on, as the model sees it), "
+                    "and set the range with the sliders; or type the numbers. They are pixels and frame numbers of "
+                    "the attributed window **as read** (its size and frame count are under `query_size` in the "
+                    "statistics below; frames count from the window's start). The box is left, top, right, bottom "
+                    "(right and bottom excluded); with a frame it follows the object from that frame. The range is "
+                    "frames *from* … *to* − 1; an empty field means no limit. **Attribute the selection** redraws "
+                    "the players with the motion the gradient sees (W ⊙ S: the box outlined, frames outside the "
+                    "range dimmed) and ranks for it.")
         with gr.Row():
-            ui.box = [gr.Number(None, label=label, elem_id=f"box-{label}", min_width=70)
-                      for label in ("x0", "y0", "x1", "y1")]
-            ui.box_frame = gr.Number(None, label="box drawn on frame", step=1, elem_id="box-frame", min_width=90)
-            ui.frames_from = gr.Number(None, label="frames from", step=1, elem_id="frames-from", min_width=90)
-            ui.frames_to = gr.Number(None, label="to (excluded)", step=1, elem_id="frames-to", min_width=90)
-            ui.isolate = gr.Checkbox(False, label="isolate (hide the rest from the model)", elem_id="isolate")
+            ui.picker = gr.Image(None, label="run Motive, then click two corners of a box here", type="filepath",
+                                 interactive=False, height=340, elem_id="frame-picker")
+            with gr.Column():
+                ui.range_from = gr.Slider(0, frames - 1, 0, step=1, label="from frame", elem_id="range-from")
+                ui.range_to = gr.Slider(1, frames, frames, step=1, label="to frame (excluded)", elem_id="range-to")
+                with gr.Row():
+                    ui.box = [gr.Number(None, label=label, elem_id=f"box-{label}", min_width=70)
+                              for label in ("x0", "y0", "x1", "y1")]
+                with gr.Row():
+                    ui.box_frame = gr.Number(None, label="box drawn on frame", step=1, elem_id="box-frame",
+                                             min_width=90)
+                    ui.frames_from = gr.Number(None, label="frames from", step=1, elem_id="frames-from", min_width=90)
+                    ui.frames_to = gr.Number(None, label="to (excluded)", step=1, elem_id="frames-to", min_width=90)
+                ui.isolate = gr.Checkbox(False, label="isolate (hide the rest from the model)", elem_id="isolate")
         with gr.Row():
             ui.attribute_selection = gr.Button("Attribute the selection ▶", variant="primary", elem_id="selection-btn")
             ui.clear_selection = gr.Button("Whole window (clear the selection)", elem_id="clear-selection-btn")
+    ui.picked = gr.State(None)  # {"corner": [x, y]} after one click, {"rect": [x0, y0, x1, y1]} after two (model px)
+
+
+def _when_view(engine: Engine, ui: UI) -> None:
+    """The "when" view: the query split into consecutive windows, each ranked on its own, side by side."""
+    latent_frames = engine.adapter.geometry.latent_grid()[0]
+    with gr.Accordion("When: which training clips shaped each stretch of the query", open=False, elem_id="when-box"):
+        gr.Markdown("The attributed window is split into consecutive stretches (on whole latent frames) and each is "
+                    "ranked on its own: its frames' motion alone, inside the selected box if there is one (the frame "
+                    "range is replaced by each stretch). Different clips at the start and at the end mean different "
+                    "training clips shaped the two parts of the motion. One gradient per stretch, on request.")
+        with gr.Row():
+            ui.when_count = bounded(gr.Slider(1, latent_frames, min(3, latent_frames), step=1, label="stretches",
+                                              elem_id="when-count"))
+            ui.when_run = gr.Button("Rank each stretch ▶", elem_id="when-btn")
+        ui.when_table = gr.DataFrame(label="top clips of each stretch (rank · score · id)", interactive=False,
+                                     wrap=True, elem_id="when-table")
 
 
 def _attribution_tab(engine: Engine, ui: UI) -> None:
@@ -653,6 +691,7 @@ def _attribution_tab(engine: Engine, ui: UI) -> None:
                         object_fit="contain", allow_preview=False, elem_id="neg-gallery")
     gr.Markdown("<small>Each tile: four moments of the training clip (top) over its own motion mask "
                 "(grey-fade, bottom). Click a tile to play it next to the query.</small>")
+    _when_view(engine, ui)
     with gr.Row(elem_id="compare-row"):
         with gr.Column(scale=3):
             ui.compare = gr.Video(label="query | its mask | training clip | its mask", show_label=False, loop=True,
@@ -764,6 +803,13 @@ def _window_start(text: str | float | None) -> float | None:
     if not math.isfinite(start):
         raise refuse(f"window start must be a finite number of seconds (got {text!r}).", "Bad setting")
     return start
+
+
+def _slider_value(value: float | None, default: int, maximum: int) -> int:
+    """A typed frame number as a slider position: ``default`` when empty or not finite, else within 0 … maximum."""
+    if value is None or not math.isfinite(value):
+        return default
+    return min(max(int(value), 0), maximum)
 
 
 def _frame_number(label: str, value: float | None) -> int | None:
@@ -967,6 +1013,74 @@ def _wire(engine: Engine, ui: UI) -> None:
             return gr.Column(visible=False), "", None
         prepared = engine.prepare(query.video, query.window["start"], progress)  # cached, or decoded again
         return gr.Column(visible=True), *pl.detector_readout(prepared.clip.frames)
+
+    def picker_view(query: Query, first: float | None, picked: dict | None, progress) -> gr.Image:
+        """The frame to draw a box on: the model's frame sampled at (or after) the range's first frame, enlarged,
+        with what was clicked on it so far."""
+        clip = engine.prepare(query.video, query.window["start"], progress).clip  # cached, or decoded again
+        g = engine.adapter.geometry
+        sampled, _ = resample_indices(clip.source["frames"], clip.source["fps"], g.num_frames, g.fps)
+        shown = min(int(np.searchsorted(sampled, first or 0)), len(sampled) - 1)
+        picked = picked or {}
+        path = engine.media.image(f"query/{query.key}", f"picker_{shown}_{ud.text_digest(json.dumps(picked))}",
+                                  lambda: ud.frame_picker(clip.frames[shown], picked.get("corner"), picked.get("rect")))
+        return gr.Image(str(path), label=f"frame {sampled[shown]} of the window: click two corners of a box")
+
+    @handled
+    def selection_view(query: Query | None, frames_from: float | None, frames_to: float | None,
+                       progress=gr.Progress()) -> tuple:
+        """After a motion run: the frame to draw on, and the range sliders spanning the window's frames."""
+        if query is None:
+            return gr.skip(), gr.skip(), gr.skip(), None
+        count = query.stats["query_size"]["frames"]
+        first = _slider_value(frames_from, 0, count - 1)
+        stop = _slider_value(frames_to, count, count)
+        return (picker_view(query, first, None, progress), gr.Slider(maximum=count - 1, value=first),
+                gr.Slider(maximum=count, value=stop), None)
+
+    @handled
+    def pick(query: Query | None, frames_from: float | None, picked: dict | None, evt: gr.SelectData,
+             progress=gr.Progress()) -> tuple:
+        """A click on the frame: the first marks a corner, the second closes the box and fills x0, y0, x1, y1 with
+        it in pixels of the window as read (a box that stays where it is drawn: the frame it follows is cleared)."""
+        if query is None:
+            raise refuse("Run Motive on a query first: the frame to draw on is the query's.", "No query")
+        g = engine.adapter.geometry
+        scale = ud.picker_scale(g.height, g.width)
+        x, y = (min(max(float(v) / scale, 0.0), size - 1e-3) for v, size in zip(evt.index, (g.width, g.height)))
+        if not picked or "corner" not in picked:
+            picked = {"corner": [x, y]}
+            return (picker_view(query, frames_from, picked, progress), picked, *[gr.skip()] * 5)
+        cx, cy = picked["corner"]
+        rect = [int(min(x, cx)), int(min(y, cy)), int(max(x, cx)) + 1, int(max(y, cy)) + 1]  # the clicked pixels
+        box = box_from_model(*rect, query.stats["query_size"], g)
+        picked = {"rect": rect}
+        return (picker_view(query, frames_from, picked, progress), picked,
+                *[round(v, 2) for v in (box.x0, box.y0, box.x1, box.y1)], None)
+
+    @handled
+    def range_from(first: float, query: Query | None, picked: dict | None, progress=gr.Progress()) -> tuple:
+        """The "from frame" slider: its number (empty at 0: no limit) and the frame to draw on."""
+        first = int(first)
+        return (first or None), (gr.skip() if query is None else picker_view(query, first, picked, progress))
+
+    def range_to(stop: float, query: Query | None) -> int | None:
+        """The "to frame" slider: its number (empty at the window's end: no limit)."""
+        count = None if query is None else query.stats["query_size"]["frames"]
+        return None if count is not None and int(stop) >= count else int(stop)
+
+    @handled
+    @admitted(engine)
+    def when(count: float, query: Query | None, request: gr.Request = None, progress=gr.Progress()) -> dict:
+        """The "when" view of the attributed query: its window split into ``count`` consecutive stretches, each
+        ranked on its own (inside the query's box, if one is selected); one column per stretch, its top clips."""
+        query = _need_scores(query)
+        clip = engine.prepare(query.video, query.window["start"], progress).clip
+        boxes = query.region.boxes if query.region is not None else ()
+        progress(0.3, desc=f"one gradient per stretch ({int(count)})")
+        with engine.lock:
+            segments = _gpu_segments(engine.attributor, clip, int(count), query.prompt, query.top, boxes)
+        return ud.segment_columns(segments)
 
     @handled
     @admitted(engine)
@@ -1208,8 +1322,9 @@ def _wire(engine: Engine, ui: UI) -> None:
         ui.world.input(switch_world, ui.world, [ui.header, *ui.examples.values(), ui.current, ui.queries,
                                                 ui.query_table, ui.vote_md, ui.status, ui.planted_box],
                        api_visibility="private", **QUICK)
-    _connect(ui, engine, dict(info=info, generate=generate, motion=motion, detector=detector, attribute=attribute,
-                              rerank=rerank, compare=compare, select=select, compare_nomask=compare_nomask, add_query=add_query,
+    _connect(ui, engine, dict(info=info, generate=generate, motion=motion, detector=detector,
+                              selection_view=selection_view, pick=pick, range_from=range_from, range_to=range_to,
+                              when=when, attribute=attribute, rerank=rerank, compare=compare, select=select, compare_nomask=compare_nomask, add_query=add_query,
                               clear_queries=clear_queries, vote=vote, remove_query=remove_query,
                               save_review=save_review, open_review=open_review, open_link=open_link, report=report))
 
@@ -1243,6 +1358,14 @@ def _query_rows(queries: list[dict]) -> list[list]:
              f"{q['motion_max']:.2f}"] for i, q in enumerate(queries, start=1)]
 
 
+def _slider_follows(value: float | None, query: Query | None, end: bool) -> gr.Slider:
+    """A range slider moved to a typed frame number (an empty field: the window's first frame, or its end)."""
+    count = query.stats["query_size"]["frames"] if query is not None else None
+    if count is None:
+        return gr.skip()
+    return gr.Slider(value=_slider_value(value, count if end else 0, count if end else count - 1))
+
+
 def _connect(ui: UI, engine: Engine, fn: dict) -> None:
     attribution_outputs = [ui.pos, ui.neg, ui.hist, ui.scatter, ui.summary, ui.candidate, ui.compare,
                            ui.candidate_md, ui.nomask_md, ui.nomask_table, ui.result, ui.current, ui.status]
@@ -1253,13 +1376,16 @@ def _connect(ui: UI, engine: Engine, fn: dict) -> None:
                       api_name="generate", **HEAVY)
     # a new clip starts without the previous clip's prompt (else it would silently become this clip's caption)
     # … and without its selection (pixels and frames of another clip)
-    ui.video.upload(lambda v: (Path(v).stem if v else "", "", "", *[None] * 7, False), ui.video,
-                    [ui.name, ui.prompt, ui.window_start, *region], api_visibility="private", **LIGHT)
+    ui.video.upload(lambda v: (Path(v).stem if v else "", "", "", *[None] * 7, False, None, None), ui.video,
+                    [ui.name, ui.prompt, ui.window_start, *region, ui.picker, ui.picked], api_visibility="private",
+                    **LIGHT)
     near_run = [ui.run_progress, ui.status]  # progress, queue position and ETA show under the button
     detector_outputs = [ui.planted_box, ui.planted_md, ui.planted_plot]
     run = ui.run.click(fn["motion"], [ui.video, ui.prompt, ui.name, ui.window_start, *region], motion_outputs,
                        api_name="motion", show_progress_on=near_run, **HEAVY)
     run.success(fn["detector"], ui.current, detector_outputs, api_visibility="private", **QUICK)
+    selection_view = ([ui.current, ui.frames_from, ui.frames_to], [ui.picker, ui.range_from, ui.range_to, ui.picked])
+    run.success(fn["selection_view"], *selection_view, api_visibility="private", **QUICK)
     run = run.success(lambda: gr.Tabs(selected="motion"), None, ui.tabs, api_visibility="private", **LIGHT)
     attribute_inputs = [ui.video, ui.prompt, ui.name, ui.top, ui.compare_nomask, ui.window_start, *region]
     run.success(fn["attribute"], attribute_inputs, attribution_outputs, api_name="attribute",
@@ -1269,9 +1395,21 @@ def _connect(ui: UI, engine: Engine, fn: dict) -> None:
                                          motion_outputs, api_visibility="private", show_progress_on=near_selection,
                                          **HEAVY)
     again.success(fn["detector"], ui.current, detector_outputs, api_visibility="private", **QUICK)
+    again.success(fn["selection_view"], *selection_view, api_visibility="private", **QUICK)
+    ui.picker.select(fn["pick"], [ui.current, ui.frames_from, ui.picked], [ui.picker, ui.picked, *ui.box, ui.box_frame],
+                     api_visibility="private", **QUICK)
+    ui.range_from.input(fn["range_from"], [ui.range_from, ui.current, ui.picked], [ui.frames_from, ui.picker],
+                        api_visibility="private", **QUICK)
+    ui.range_to.input(fn["range_to"], [ui.range_to, ui.current], ui.frames_to, api_visibility="private", **LIGHT)
+    for number, slider, end in ((ui.frames_from, ui.range_from, False), (ui.frames_to, ui.range_to, True)):
+        number.input(functools.partial(_slider_follows, end=end), [number, ui.current], slider,
+                     api_visibility="private", **LIGHT)
     again.success(fn["attribute"], attribute_inputs, attribution_outputs, api_visibility="private",
                   show_progress_on=near_selection, **HEAVY)
-    ui.clear_selection.click(lambda: (*[None] * 7, False), None, region, api_visibility="private", **LIGHT)
+    ui.clear_selection.click(lambda: (*[None] * 7, False), None, region, api_visibility="private", **LIGHT).then(
+        fn["selection_view"], *selection_view, api_visibility="private", **QUICK)
+    ui.when_run.click(fn["when"], [ui.when_count, ui.current], ui.when_table, api_name="when",
+                      show_progress_on=[ui.when_table], **HEAVY)
     ui.top.release(fn["rerank"], [ui.top, ui.current], attribution_outputs, api_name="rerank", **HEAVY)
     ui.candidate.input(fn["compare"], [ui.candidate, ui.current], [ui.compare, ui.candidate_md], api_name="compare",
                        **HEAVY)

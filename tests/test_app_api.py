@@ -831,3 +831,30 @@ def test_a_bad_selection_is_refused_by_what_is_wrong(server, world, corner_clip,
             c.predict(handle_file(str(corner_clip)), *args, *region, api_name=api_name)
         assert message in str(caught.value) and "Traceback" not in str(caught.value)
     _still_serving(c, world)
+
+
+def test_the_when_view_ranks_each_stretch_of_the_attributed_query_as_the_library_does(server, world):
+    """/when splits the current query into N consecutive stretches and ranks each (its columns are the library's
+    segments.attribute_segments, in order); before any attribution it says what to do."""
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    from motive_core.models import load_model
+    from motive_core.query import Attributor
+    from motive_core.segments import attribute_segments
+    from motive_core.video import read_video
+
+    c = client(server)
+    with pytest.raises(AppError, match="Attribute a query first"):
+        c.predict(3, api_name="/when")
+    ex = examples(world)[0]
+    c.predict(handle_file(str(ex["path"])), "", "when", TOP, False, api_name="/attribute")
+    table = c.predict(3, api_name="/when")
+    assert len(table["headers"]) == 3 and table["headers"][0].startswith("1 · frames 0–")
+
+    attributor = Attributor(world["index"], model=load_model(world["model"], device="cpu"))
+    prepared = attributor.featurizer.prepare(read_video(ex["path"], max_seconds=60.0, max_side=1024))
+    segments = attribute_segments(attributor, prepared, 3, "", TOP)
+    for column, segment in enumerate(segments):
+        expected = [e["id"] for e in segment.result.positives]
+        assert [row[column].split(" · ")[2] for row in table["data"]] == expected

@@ -379,6 +379,89 @@ def test_a_box_and_frame_range_typed_on_the_motion_tab_reach_the_result(page, lo
     expect(page.locator("#box-x0 input")).to_have_value("")
 
 
+def click_pixel(page, image: str, x: float, y: float) -> None:
+    """Click natural pixel (x, y) of an image shown scaled to fit its box (as gradio maps a click back)."""
+    target = page.locator(image)
+    target.scroll_into_view_if_needed()
+    box = target.bounding_box()
+    width, height = target.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    ratio = min(box["width"] / width, box["height"] / height, 1.0)
+    left = box["x"] + (box["width"] - width * ratio) / 2
+    top = box["y"] + (box["height"] - height * ratio) / 2
+    page.mouse.click(left + x * ratio, top + y * ratio)
+
+
+def test_a_box_drawn_by_two_clicks_and_a_range_set_by_sliders_reach_the_ranking(page, long_clip):
+    """Two clicks on the frame fill x0, y0, x1, y1 (pixels of the window as read: this 64-px clip is seen by the
+    32-px model at half size); the range sliders fill the frame numbers and follow typed ones; the players and the
+    ranking are then for that selection."""
+    from playwright.sync_api import expect
+
+    upload(page, long_clip)
+    page.click("#run-btn")
+    expect(page.locator("#status")).to_contain_text("attributed against 16 clips")
+    open_tab(page, "3 · Attribution")
+    whole = page.locator("#pos-gallery .caption-label").all_inner_texts()
+    open_tab(page, "2 · Motion")
+    picker = "#frame-picker img"
+    expect(page.locator("#frame-picker")).to_contain_text("frame 0 of the window")
+    expect(page.locator(picker)).to_have_attribute("src", re.compile(r"picker_0_"))
+    assert page.locator(picker).evaluate("img => img.decode().then(() => img.naturalWidth)") == 320  # 32 px × 10
+
+    plain = page.locator(picker).get_attribute("src")
+    click_pixel(page, picker, 25, 105)  # model pixel (2, 10) …
+    expect(page.locator(picker)).not_to_have_attribute("src", plain)  # the corner is marked
+    first_corner = page.locator(picker).get_attribute("src")
+    click_pixel(page, picker, 295, 215)  # … to model pixel (29, 21): the box covers model pixels 2-29 × 10-21
+    expect(page.locator(picker)).not_to_have_attribute("src", first_corner)
+    for field, value in (("x0", "4"), ("y0", "20"), ("x1", "60"), ("y1", "44")):  # in the 64-px window as read
+        expect(page.locator(f"#box-{field} input")).to_have_value(value)
+
+    for slider, value in (("#range-from", "2"), ("#range-to", "6")):
+        number = page.locator(f"{slider} input[type=number]")
+        number.fill(value)
+        number.press("Enter")
+    expect(page.locator("#frames-from input")).to_have_value("2")
+    expect(page.locator("#frames-to input")).to_have_value("6")
+    page.fill("#frames-from input", "1")  # a typed number moves its slider
+    page.locator("#frames-from input").press("Tab")
+    expect(page.locator("#range-from input[type=number]")).to_have_value("1")
+
+    before = page.locator("#triptych video").get_attribute("src")
+    page.click("#selection-btn")
+    described = "selection box 4,20,60,44, frames 1:6"
+    expect(page.locator("#motion-warnings")).to_contain_text(described)
+    assert page.locator("#triptych video").get_attribute("src") != before  # the players show W ⊙ S now
+    open_tab(page, "3 · Attribution")
+    expect(page.locator("#attr-summary")).to_contain_text(described)
+    expect(page.locator("#pos-gallery .caption-label")).to_have_count(5)
+    assert page.locator("#pos-gallery .caption-label").all_inner_texts() != whole  # scores for the selection
+
+
+def test_the_when_view_ranks_each_stretch_side_by_side(page):
+    """The "when" view splits the attributed window into N stretches and shows each one's top clips in a column."""
+    from playwright.sync_api import expect
+
+    page.locator("#examples tbody tr").first.click()
+    expect(page.locator("#query-video video")).to_have_attribute("src", re.compile(r"\.mp4"))
+    page.click("#run-btn")
+    expect(page.locator("#status")).to_contain_text("attributed against 16 clips")
+    open_tab(page, "3 · Attribution")
+    page.get_by_text("When: which training clips shaped each stretch").click()
+    count = page.locator("#when-count input[type=number]")
+    count.fill("2")
+    count.press("Enter")
+    page.click("#when-btn")
+    expect(page.locator("#when-table")).to_contain_text("2 · frames")
+    headers = [t.strip() for t in page.locator("#when-table [role=columnheader]").all_inner_texts() if t.strip()]
+    spans = [re.fullmatch(r"(\d) · frames (\d+)–(\d+) · \d\.\d\d–\d\.\d\d s", h) for h in headers]
+    assert len(headers) == 2 and all(spans), headers
+    (_, first, end), (_, start, _) = (span.groups() for span in spans)
+    assert first == "0" and int(start) == int(end) + 1  # consecutive stretches from the window's first frame
+    cells = [c.strip() for c in page.locator("#when-table [role=gridcell]").all_inner_texts() if c.strip()]
+    assert len(cells) == 2 * 5 and all(re.fullmatch(r"\+\d · [+-]\d\.\d{3} · \d{5}_\w+", c) for c in cells), cells
+
+
 @pytest.fixture(scope="module")
 def two_worlds_url(world, tmp_path_factory):
     """The app with a second, smaller world a page can switch to (as the artifact world is offered)."""

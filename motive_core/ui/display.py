@@ -34,7 +34,9 @@ from motive_core.video import write_mp4
 
 PANEL_PX = 192  # target size of one panel's long side in rendered clips
 HEADER_PX = 18  # height of the label bar above each panel
+PICKER_PX = 320  # long side of the frame a box is clicked on (shown at its own size: a click maps to one pixel)
 POSITIVE, NEGATIVE, NEUTRAL = "#1a9850", "#d73027", "#8c8c8c"
+SELECTION_COLOUR = (0, 255, 255)  # RGB of a box being drawn (the players outline a selection in the same cyan)
 
 
 # ------------------------------------------------------------------------------------------------ caching
@@ -198,6 +200,26 @@ def side_by_side(panels: Sequence[tuple], target: int = PANEL_PX, gap: int = 4) 
     return np.concatenate(columns[:-1], axis=2)
 
 
+def picker_scale(height: int, width: int) -> int:
+    """How many screen pixels one pixel of a (height, width) frame takes on the frame a box is clicked on."""
+    return panel_scale(height, width, PICKER_PX)
+
+
+def frame_picker(frame: np.ndarray, corner: Sequence[float] | None = None,
+                 rect: Sequence[int] | None = None) -> np.ndarray:
+    """One (H, W, 3) frame enlarged by :func:`picker_scale`, to click a box on: with the first corner clicked (a
+    cross) and the box once both are (``corner`` and ``rect`` in the frame's own pixels)."""
+    scale = picker_scale(*frame.shape[:2])
+    image = np.ascontiguousarray(enlarge(frame[None], scale)[0])
+    if corner is not None:
+        centre = (int(corner[0] * scale), int(corner[1] * scale))
+        cv2.drawMarker(image, centre, SELECTION_COLOUR, cv2.MARKER_CROSS, max(8, 2 * scale), 2)
+    if rect is not None:
+        x0, y0, x1, y1 = (int(v) * scale for v in rect)
+        cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), SELECTION_COLOUR, 2)
+    return image
+
+
 def query_triptych(visual: ClipVisual) -> np.ndarray:
     """Query | grey-fade overlay | heat-map, played together (paper Fig. 9)."""
     return side_by_side([(visual.frames, "query"), (grey_fade(visual.frames, visual.mask), "motion mask (grey-fade)"),
@@ -329,6 +351,18 @@ def candidate_caption(rank: int, entry: dict, positive: bool, short: bool = Fals
     tag = artifact_tag(entry)
     text = f"{text} · {tag}" if tag else text
     return text if short else f"{text} · {entry['caption']}"
+
+
+def segment_columns(segments: list[dict]) -> dict:
+    """The "when" view as a table (``segments.Segment.to_dict()`` each): one column per stretch ('2 · frames 5–9 ·
+    0.62–1.25 s'), its top clips in rank order, or why a still stretch has no ranking."""
+    headers = [f"{n} · frames {s['frames'][0]}–{s['frames'][1] - 1} · {s['seconds'][0]:.2f}–{s['seconds'][1]:.2f} s"
+               for n, s in enumerate(segments, start=1)]
+    columns = [[candidate_caption(rank, entry, True, short=True) for rank, entry in enumerate(s["positives"], start=1)]
+               or [s["note"]] for s in segments]
+    depth = max((len(column) for column in columns), default=0)
+    return {"headers": headers, "data": [[column[row] if row < len(column) else "" for column in columns]
+                                         for row in range(depth)]}
 
 
 def clip_motion_means(clips: list[dict]) -> np.ndarray:
