@@ -155,7 +155,8 @@ def featurizers(model: DemoVideoModel) -> dict[str, Featurizer]:
 
 
 def build_pool_indexes(pool: Path, folder: Path, feats: dict[str, Featurizer], model_spec: str) -> dict[str, AttributionIndex]:
-    """Index the pool under both settings; motion (decode, flow, mask) is computed once per clip."""
+    """Index the pool under both settings; motion (decode, flow, mask) is computed once per clip. The index
+    folders are named after the pool, so a quick run's small pool never reuses the full pool's indexes."""
     prepared: dict[str, PreparedClip] = {}
 
     def prepare(clip: Clip) -> PreparedClip:
@@ -165,7 +166,7 @@ def build_pool_indexes(pool: Path, folder: Path, feats: dict[str, Featurizer], m
 
     indexes = {}
     for name, featurizer in feats.items():
-        out = folder / ("index-motion" if name == "mask" else "index-nomask")
+        out = folder / f"{pool.name}-{'index-motion' if name == 'mask' else 'index-nomask'}"
         done = (out / CONFIG).is_file() and json.loads((out / CONFIG).read_text()).get("complete")
         if not done:
             log(f"indexing the pool ({name}) into {out}")
