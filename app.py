@@ -1028,15 +1028,17 @@ def _wire(engine: Engine, ui: UI) -> None:
 
     @handled
     def selection_view(query: Query | None, frames_from: float | None, frames_to: float | None,
-                       progress=gr.Progress()) -> tuple:
-        """After a motion run: the frame to draw on, and the range sliders spanning the window's frames."""
+                       picked: dict | None, x0: float | None, progress=gr.Progress()) -> tuple:
+        """After a motion run: the frame to draw on (with the box clicked on it, while the box is still the
+        selection), and the range sliders spanning the window's frames."""
         if query is None:
             return gr.skip(), gr.skip(), gr.skip(), None
+        picked = picked if x0 is not None else None
         count = query.stats["query_size"]["frames"]
         first = _slider_value(frames_from, 0, count - 1)
         stop = _slider_value(frames_to, count, count)
-        return (picker_view(query, first, None, progress), gr.Slider(maximum=count - 1, value=first),
-                gr.Slider(maximum=count, value=stop), None)
+        return (picker_view(query, first, picked, progress), gr.Slider(maximum=count - 1, value=first),
+                gr.Slider(maximum=count, value=stop), picked)
 
     @handled
     def pick(query: Query | None, frames_from: float | None, picked: dict | None, evt: gr.SelectData,
@@ -1384,7 +1386,8 @@ def _connect(ui: UI, engine: Engine, fn: dict) -> None:
     run = ui.run.click(fn["motion"], [ui.video, ui.prompt, ui.name, ui.window_start, *region], motion_outputs,
                        api_name="motion", show_progress_on=near_run, **HEAVY)
     run.success(fn["detector"], ui.current, detector_outputs, api_visibility="private", **QUICK)
-    selection_view = ([ui.current, ui.frames_from, ui.frames_to], [ui.picker, ui.range_from, ui.range_to, ui.picked])
+    selection_view = ([ui.current, ui.frames_from, ui.frames_to, ui.picked, ui.box[0]],
+                      [ui.picker, ui.range_from, ui.range_to, ui.picked])
     run.success(fn["selection_view"], *selection_view, api_visibility="private", **QUICK)
     run = run.success(lambda: gr.Tabs(selected="motion"), None, ui.tabs, api_visibility="private", **LIGHT)
     attribute_inputs = [ui.video, ui.prompt, ui.name, ui.top, ui.compare_nomask, ui.window_start, *region]

@@ -858,3 +858,30 @@ def test_the_when_view_ranks_each_stretch_of_the_attributed_query_as_the_library
     for column, segment in enumerate(segments):
         expected = [e["id"] for e in segment.result.positives]
         assert [row[column].split(" · ")[2] for row in table["data"]] == expected
+
+
+def test_the_planted_artifact_readout_names_the_artifact_and_counts_planted_tiles():
+    """For a world with planted artifacts: the detector's verdict with its per-frame evidence, and the planted
+    clips counted among the shown ones; a world without the label has none of it."""
+    from motive_core.demo.motionshapes import ShapeSpec, render_clip
+    from motive_core.demo.world import DemoRecipe
+    from motive_core.ui.planted import detector_readout, has_planted, planted_count, planted_share
+    from motive_core.video import Video, standardize
+
+    g = DemoRecipe().geometry
+
+    def model_frames(artifact: str) -> np.ndarray:
+        spec = ShapeSpec("bounce", shape="circle", color="red", background="plain", size=0.12, seed=3,
+                         artifact=artifact)
+        return standardize(Video(frames=render_clip(spec, 32, 64), fps=16, source="rendered"), g.num_frames, g.fps,
+                           g.height, g.width)
+
+    text, figure = detector_readout(model_frames("jitter"))
+    assert "the query reads as **jitter**" in text
+    assert [len(trace.y) for trace in figure.data] == [g.num_frames - 3, g.num_frames - 1]  # shake, step per frame
+    assert "the query reads as **clean**" in detector_readout(model_frames("none"))[0]
+    clips = [{"id": "a", "labels": {"artifact": "jitter"}}, {"id": "b", "labels": {"artifact": "none"}},
+             {"id": "c", "labels": {"artifact": "stutter"}}]
+    assert has_planted(clips) and not has_planted([{"id": "a", "labels": {"motion": "spin"}}])
+    assert planted_count(clips) == "2 of the top 3 are planted (jitter 1, stutter 1)"
+    assert planted_share(clips) == "2 of 3 training clips (67%) carry a planted artifact"

@@ -20,7 +20,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_app_api import build_tiny_world, free_port, make_bad_inputs  # noqa: E402
 
-from benchmarks.screenshots import CHROMIUM, CHROMIUM_ARGS, dismiss_toasts  # noqa: E402
+from benchmarks.screenshots import CHROMIUM, CHROMIUM_ARGS, click_pixel, dismiss_toasts  # noqa: E402
 
 WAIT_MS = 90_000
 REPO = Path(__file__).resolve().parents[1]
@@ -379,18 +379,6 @@ def test_a_box_and_frame_range_typed_on_the_motion_tab_reach_the_result(page, lo
     expect(page.locator("#box-x0 input")).to_have_value("")
 
 
-def click_pixel(page, image: str, x: float, y: float) -> None:
-    """Click natural pixel (x, y) of an image shown scaled to fit its box (as gradio maps a click back)."""
-    target = page.locator(image)
-    target.scroll_into_view_if_needed()
-    box = target.bounding_box()
-    width, height = target.evaluate("img => [img.naturalWidth, img.naturalHeight]")
-    ratio = min(box["width"] / width, box["height"] / height, 1.0)
-    left = box["x"] + (box["width"] - width * ratio) / 2
-    top = box["y"] + (box["height"] - height * ratio) / 2
-    page.mouse.click(left + x * ratio, top + y * ratio)
-
-
 def test_a_box_drawn_by_two_clicks_and_a_range_set_by_sliders_reach_the_ranking(page, long_clip):
     """Two clicks on the frame fill x0, y0, x1, y1 (pixels of the window as read: this 64-px clip is seen by the
     32-px model at half size); the range sliders fill the frame numbers and follow typed ones; the players and the
@@ -528,7 +516,8 @@ def test_the_artifact_story_from_a_jittering_generation_to_a_removal_and_a_keep_
     the reviewer lists the query, votes, and downloads a removal list and a keep list that split the pool.
 
     What the committed world gives (the library, no prompt): planted jittering bounces at +6, +7 and +10 of
-    the top 10, no stuttering swing; the removal list (10 %) then holds jittering bounces too."""
+    the top 10, no stuttering swing; the removal list (top 10 %, 30 clips) holds 12 of the 15 jittering
+    bounces."""
     from playwright.sync_api import expect
 
     pool = [json.loads(line) for line in (ARTIFACT_ROOT / "index-motion" / "clips.jsonl").read_text().splitlines()]
@@ -581,5 +570,5 @@ def test_the_artifact_story_from_a_jittering_generation_to_a_removal_and_a_keep_
     assert "motive_selection_settings" in settings and [row["id"] for row in rows] == removal
     assert len(removal) == kept and sorted(removal + keep) == sorted(clip["id"] for clip in pool)
     removed = [planted[i] for i in removal if i in planted]
-    assert removed.count("jitter") >= 2, removed  # the removal list names jittering clips …
+    assert removed.count("jitter") >= 10, removed  # the removal list names most jittering clips (12 of 15) …
     assert {i for i in keep if i in planted} == set(planted) - set(removal)  # … the keep list every other planted one
