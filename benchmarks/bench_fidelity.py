@@ -3,8 +3,9 @@
 Four measurements on the demo world, all with the index's settings (mask on, index 500, noise seed, D′):
 
 1. Projection: exact cosines of the full flattened gradients (every selected parameter) between held-out
-   queries and N training clips vs the cosines of their Fastfood projections at D′ = 128 … 2048; Spearman ρ
-   per query, averaged (paper Fig. 4). Each full gradient is computed once and projected at every D′.
+   queries and N training clips vs the cosines of their Fastfood projections at D′ = 128 … 2048, and of the
+   other projectors (count-sketches) at D′ = 512; Spearman ρ per query, averaged (paper Fig. 4). Each full
+   gradient is computed once and projected by every projector.
 2. Single vs several timesteps: ρ between scores at the fixed index 500 and the mean of per-timestep
    cosines over 10 evenly spaced indices (paper Eq. 6 as ground truth, same noise draw; paper: 66 %).
 3. Which timestep index retrieves best: P@10 by motion label at indices 100 … 900 (the N clips as corpus).
@@ -31,10 +32,11 @@ from scipy.stats import spearmanr
 
 from benchmarks.common.queries import heldout_queries, rows_in_order
 from benchmarks.common.results import REPO, repo_relative, save
-from motive_core.attribution.fastfood import FastfoodConfig, FastfoodProjector, l2_normalize
+from motive_core.attribution.fastfood import FastfoodConfig, l2_normalize
 from motive_core.attribution.gradient import GradientProjector
 from motive_core.attribution.loss import motion_weighted_loss
-from motive_core.config import AttributionSettings
+from motive_core.attribution.projectors import build_projector
+from motive_core.config import PROJECTORS, AttributionSettings
 from motive_core.demo.motionshapes import MOTIONS, caption, heldout_appearance, render_clip, sample_specs
 from motive_core.eval.metrics import precision_at_k
 from motive_core.featurize import Featurizer, prepare_clip
@@ -49,6 +51,7 @@ FIXED_INDEX = 500
 RETRIEVAL_INDICES = (100, 300, 500, 700, 900)
 AVERAGE_INDICES = tuple(range(50, 1000, 100))  # 10 evenly spaced indices (bin midpoints, 500 not among them)
 PIPELINE_DIM = 512
+OTHER_PROJECTORS = tuple(name for name in PROJECTORS if name != "fastfood")  # beside Fastfood at PIPELINE_DIM
 RENDER_FPS = 16.0
 
 
@@ -70,10 +73,10 @@ class Item:
 
 @dataclass
 class Scores:
-    """Cosine scores (queries × corpus): exact full-gradient ones and projected ones per D′."""
+    """Cosine scores (queries × corpus): exact full-gradient ones and projected ones per projection key."""
 
     exact: np.ndarray
-    projected: dict[int, np.ndarray]
+    projected: dict[int | str, np.ndarray]
 
 
 class Progress:
@@ -92,16 +95,25 @@ class Progress:
         return time.perf_counter() - self.start
 
 
+def projection(key: int | str) -> tuple[str, int]:
+    """What a projection key names: a D′ alone is Fastfood at that size, a projector's name is that projector
+    at the pipeline's D′."""
+    return ("fastfood", key) if isinstance(key, int) else (key, PIPELINE_DIM)
+
+
 class GradientLab:
     """Full flat gradients of the attribution loss at any scheduler index, and their projections."""
 
-    def __init__(self, adapter, settings: AttributionSettings, dims: tuple[int, ...]):
+    def __init__(self, adapter, settings: AttributionSettings, keys: tuple[int | str, ...]):
         self.adapter = adapter
         self.settings = settings
         self._losses: dict[int, GradientProjector] = {}
         self.base = self.loss_at(settings.t_index)
-        self.projectors = {d: FastfoodProjector(FastfoodConfig(d, settings.proj_seed, settings.block_size),
-                                                self.base.num_parameters) for d in dims}
+        self.projectors = {}
+        for key in keys:
+            name, dim = projection(key)
+            config = FastfoodConfig(dim, settings.proj_seed, settings.block_size)
+            self.projectors[key] = build_projector(name, config, self.base.num_parameters)
         self.progress = Progress()
 
     def loss_at(self, t_index: int) -> GradientProjector:
@@ -125,12 +137,12 @@ class GradientLab:
         self.progress.tick(f"index {t_index}")
         return flat
 
-    def unit_vectors(self, item: Item, t_index: int, dims: tuple[int, ...]) -> tuple[torch.Tensor, dict]:
-        """The normalised full gradient and its normalised projections at ``dims``."""
+    def unit_vectors(self, item: Item, t_index: int, keys: tuple[int | str, ...]) -> tuple[torch.Tensor, dict]:
+        """The normalised full gradient and its normalised projections by the projectors ``keys`` name."""
         flat = self.gradient(item, t_index)
-        return l2_normalize(flat), {d: l2_normalize(self.projectors[d].project(flat)) for d in dims}
+        return l2_normalize(flat), {key: l2_normalize(self.projectors[key].project(flat)) for key in keys}
 
-    def scores(self, queries: list[Item], corpus: list[Item], t_index: int, dims: tuple[int, ...]) -> Scores:
+    def scores(self, queries: list[Item], corpus: list[Item], t_index: int, dims: tuple[int | str, ...]) -> Scores:
         """Exact and projected cosines of every corpus clip against every query at one index."""
         exact_q, proj_q = zip(*(self.unit_vectors(q, t_index, dims) for q in queries))
         exact_q = torch.stack(exact_q)
@@ -221,13 +233,16 @@ def pct(value: float) -> str:
 
 
 def projection_study(base: Scores, queries: list[Item], corpus: list[dict]) -> list[dict]:
-    """Study 1: projected vs exact cosines across D′ (and the retrieval each gives)."""
-    rows = [{"D′": "exact (full gradient)", "ρ mean": 1.0, "ρ worst query": 1.0, "paper ρ": "",
+    """Study 1: projected vs exact cosines across D′, and of the other projectors at the pipeline's D′ (and the
+    retrieval each gives)."""
+    rows = [{"projector": "exact (full gradient)", "D′": "", "ρ mean": 1.0, "ρ worst query": 1.0, "paper ρ": "",
              "P@10 motion": p_at_10(base.exact, queries, corpus)}]
-    for d in DIMS:
-        mean, worst = mean_spearman(base.exact, base.projected[d])
-        rows.append({"D′": d, "ρ mean": mean, "ρ worst query": worst, "paper ρ": pct(PAPER_RHO[d]),
-                     "P@10 motion": p_at_10(base.projected[d], queries, corpus)})
+    for key in DIMS + OTHER_PROJECTORS:
+        name, dim = projection(key)
+        mean, worst = mean_spearman(base.exact, base.projected[key])
+        rows.append({"projector": name, "D′": dim, "ρ mean": mean, "ρ worst query": worst,
+                     "paper ρ": pct(PAPER_RHO[dim]) if name == "fastfood" else "",
+                     "P@10 motion": p_at_10(base.projected[key], queries, corpus)})
     return rows
 
 
@@ -300,10 +315,11 @@ def _same_motion_mean(scores: np.ndarray, queries: list[Item], corpus: list[Item
 
 
 def projection_check(lab: GradientLab, index: AttributionIndex, clip: dict, item: Item) -> float:
-    """Max |difference| between our D′ = 512 projection of one clip and the index's stored vector."""
-    _, proj = lab.unit_vectors(item, FIXED_INDEX, (PIPELINE_DIM,))
+    """Max |difference| between our projection of one clip by the index's projector and its stored vector."""
+    key = PIPELINE_DIM if lab.settings.projector == "fastfood" else lab.settings.projector
+    _, proj = lab.unit_vectors(item, FIXED_INDEX, (key,))
     row = index.clips.index(clip)
-    return float(np.abs(proj[PIPELINE_DIM].numpy() - np.asarray(index.vectors[row])).max())
+    return float(np.abs(proj[key].numpy() - np.asarray(index.vectors[row])).max())
 
 
 def main() -> None:
@@ -322,7 +338,7 @@ def main() -> None:
     model = load_model(root / "model", device="cpu")
     settings = AttributionSettings.from_vector_config(index.config)
     featurizer = Featurizer(model, settings)
-    lab = GradientLab(model, settings, DIMS)
+    lab = GradientLab(model, settings, DIMS + OTHER_PROJECTORS)
     clips = balanced_clips(index, args.clips)
     print(f"{len(clips)} training clips, {args.queries} queries, {lab.projectors[DIMS[0]].total_dim} "
           f"gradient entries", flush=True)
@@ -333,7 +349,7 @@ def main() -> None:
     check = projection_check(lab, index, clips[0], items[0])
     print(f"projection check vs the index's stored vector: max |Δ| = {check:.2e}", flush=True)
     print(f"exact + projected scores at index {FIXED_INDEX}", flush=True)
-    base = lab.scores(queries, items, FIXED_INDEX, DIMS)
+    base = lab.scores(queries, items, FIXED_INDEX, DIMS + OTHER_PROJECTORS)
     projection = projection_study(base, queries, corpus)
     subset = min(args.timestep_clips, len(items))
     agreement, retrieval = timestep_studies(lab, base, queries, items, corpus, subset)
@@ -344,8 +360,13 @@ def main() -> None:
         f"Demo world at {shown}: {len(clips)} training clips of index-motion (balanced over the ten motions) and "
         f"{len(queries)} held-out queries (unseen shape, colour and background); mask on, noise seed "
         f"{settings.noise_seed}, projection seed {settings.proj_seed}; {lab.projectors[DIMS[0]].total_dim} "
-        f"gradient entries (every denoiser parameter). Chance P@10 by motion ≈ 0.1.",
-        f"Check: our D′ = {PIPELINE_DIM} projection of a training clip matches the index's stored vector to "
+        f"gradient entries (every denoiser parameter), loss {settings.loss!r}. Chance P@10 by motion ≈ 0.1.",
+        f"Query protocol: the index's conditioning {settings.conditioning!r}: every clip and query is conditioned on "
+        + ("the empty prompt (no caption enters any gradient)." if settings.conditioning == "null"
+           else "its own caption (queries on their full caption).")
+        + " The rank correlations compare two estimates of the same scores, so the prompt enters both sides equally.",
+        f"Check: our D′ = {PIPELINE_DIM} {settings.projector} projection of a training clip matches the index's "
+        "stored vector to "
         f"{check:.1e} (max |Δ|), so these are the pipeline's own vectors.",
         f"Timestep ground truth: mean of per-index cosines over scheduler indices {list(AVERAGE_INDICES)} "
         f"(same ε_fix), on the first {subset} of the clips; the single index {FIXED_INDEX} is not one of them.",
