@@ -635,8 +635,11 @@ def _selection_controls(engine: Engine, ui: UI) -> None:
                     "the players with the motion the gradient sees (W ⊙ S: the box outlined, frames outside the "
                     "range dimmed) and ranks for it.")
         with gr.Row():
-            ui.picker = gr.Image(None, label="run Motive, then click two corners of a box here", type="filepath",
-                                 interactive=False, height=340, elem_id="frame-picker")
+            with gr.Column():
+                ui.picker = gr.Image(None, label="run Motive, then click two corners of a box here", type="filepath",
+                                     interactive=False, height=340, elem_id="frame-picker")
+                ui.follow = gr.Checkbox(False, label="the box follows the object from this frame (tracked with the "
+                                                     "motion field)", elem_id="follow")
             with gr.Column():
                 ui.range_from = gr.Slider(0, frames - 1, 0, step=1, label="from frame", elem_id="range-from")
                 ui.range_to = gr.Slider(1, frames, frames, step=1, label="to frame (excluded)", elem_id="range-to")
@@ -1014,17 +1017,22 @@ def _wire(engine: Engine, ui: UI) -> None:
         prepared = engine.prepare(query.video, query.window["start"], progress)  # cached, or decoded again
         return gr.Column(visible=True), *pl.detector_readout(prepared.clip.frames)
 
-    def picker_view(query: Query, first: float | None, picked: dict | None, progress) -> gr.Image:
-        """The frame to draw a box on: the model's frame sampled at (or after) the range's first frame, enlarged,
-        with what was clicked on it so far."""
+    def picker_frame(query: Query, first: float | None, progress) -> tuple[PreparedClip, int, int]:
+        """The query's prepared window and the frame to draw a box on: the model's frame sampled at (or after)
+        the range's first frame, as (clip, model frame, frame of the window as read)."""
         clip = engine.prepare(query.video, query.window["start"], progress).clip  # cached, or decoded again
         g = engine.adapter.geometry
         sampled, _ = resample_indices(clip.source["frames"], clip.source["fps"], g.num_frames, g.fps)
         shown = min(int(np.searchsorted(sampled, first or 0)), len(sampled) - 1)
+        return clip, shown, int(sampled[shown])
+
+    def picker_view(query: Query, first: float | None, picked: dict | None, progress) -> gr.Image:
+        """The frame to draw a box on, enlarged, with what was clicked on it so far."""
+        clip, shown, frame = picker_frame(query, first, progress)
         picked = picked or {}
         path = engine.media.image(f"query/{query.key}", f"picker_{shown}_{ud.text_digest(json.dumps(picked))}",
                                   lambda: ud.frame_picker(clip.frames[shown], picked.get("corner"), picked.get("rect")))
-        return gr.Image(str(path), label=f"frame {sampled[shown]} of the window: click two corners of a box")
+        return gr.Image(str(path), label=f"frame {frame} of the window: click two corners of a box")
 
     @handled
     def selection_view(query: Query | None, frames_from: float | None, frames_to: float | None,
@@ -1041,10 +1049,11 @@ def _wire(engine: Engine, ui: UI) -> None:
                 gr.Slider(maximum=count, value=stop), picked)
 
     @handled
-    def pick(query: Query | None, frames_from: float | None, picked: dict | None, evt: gr.SelectData,
+    def pick(query: Query | None, frames_from: float | None, picked: dict | None, follow: bool, evt: gr.SelectData,
              progress=gr.Progress()) -> tuple:
         """A click on the frame: the first marks a corner, the second closes the box and fills x0, y0, x1, y1 with
-        it in pixels of the window as read (a box that stays where it is drawn: the frame it follows is cleared)."""
+        it in pixels of the window as read, and the box's frame with the frame shown when the box is to follow the
+        object from there (else it is cleared: the box stays where it is drawn)."""
         if query is None:
             raise refuse("Run Motive on a query first: the frame to draw on is the query's.", "No query")
         g = engine.adapter.geometry
@@ -1055,10 +1064,11 @@ def _wire(engine: Engine, ui: UI) -> None:
             return (picker_view(query, frames_from, picked, progress), picked, *[gr.skip()] * 5)
         cx, cy = picked["corner"]
         rect = [int(min(x, cx)), int(min(y, cy)), int(max(x, cx)) + 1, int(max(y, cy)) + 1]  # the clicked pixels
-        box = box_from_model(*rect, query.stats["query_size"], g)
+        shown = picker_frame(query, frames_from, progress)[1] if follow else None
+        box = box_from_model(*rect, query.stats["query_size"], g, model_frame=shown)
         picked = {"rect": rect}
         return (picker_view(query, frames_from, picked, progress), picked,
-                *[round(v, 2) for v in (box.x0, box.y0, box.x1, box.y1)], None)
+                *[round(v, 2) for v in (box.x0, box.y0, box.x1, box.y1)], box.frame)
 
     @handled
     def range_from(first: float, query: Query | None, picked: dict | None, progress=gr.Progress()) -> tuple:
@@ -1399,7 +1409,8 @@ def _connect(ui: UI, engine: Engine, fn: dict) -> None:
                                          **HEAVY)
     again.success(fn["detector"], ui.current, detector_outputs, api_visibility="private", **QUICK)
     again.success(fn["selection_view"], *selection_view, api_visibility="private", **QUICK)
-    ui.picker.select(fn["pick"], [ui.current, ui.frames_from, ui.picked], [ui.picker, ui.picked, *ui.box, ui.box_frame],
+    ui.picker.select(fn["pick"], [ui.current, ui.frames_from, ui.picked, ui.follow],
+                     [ui.picker, ui.picked, *ui.box, ui.box_frame],
                      api_visibility="private", **QUICK)
     ui.range_from.input(fn["range_from"], [ui.range_from, ui.current, ui.picked], [ui.frames_from, ui.picker],
                         api_visibility="private", **QUICK)

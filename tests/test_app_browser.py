@@ -381,8 +381,8 @@ def test_a_box_and_frame_range_typed_on_the_motion_tab_reach_the_result(page, lo
 
 def test_a_box_drawn_by_two_clicks_and_a_range_set_by_sliders_reach_the_ranking(page, long_clip):
     """Two clicks on the frame fill x0, y0, x1, y1 (pixels of the window as read: this 64-px clip is seen by the
-    32-px model at half size); the range sliders fill the frame numbers and follow typed ones; the players and the
-    ranking are then for that selection."""
+    32-px model at half size) and, with "follows the object" ticked, the frame it was drawn on; the range sliders
+    fill the frame numbers and follow typed ones; the players and the ranking are then for that selection."""
     from playwright.sync_api import expect
 
     upload(page, long_clip)
@@ -397,12 +397,13 @@ def test_a_box_drawn_by_two_clicks_and_a_range_set_by_sliders_reach_the_ranking(
     assert page.locator(picker).evaluate("img => img.decode().then(() => img.naturalWidth)") == 320  # 32 px × 10
 
     plain = page.locator(picker).get_attribute("src")
+    page.locator("#follow input").check()
     click_pixel(page, picker, 25, 105)  # model pixel (2, 10) …
     expect(page.locator(picker)).not_to_have_attribute("src", plain)  # the corner is marked
     first_corner = page.locator(picker).get_attribute("src")
     click_pixel(page, picker, 295, 215)  # … to model pixel (29, 21): the box covers model pixels 2-29 × 10-21
     expect(page.locator(picker)).not_to_have_attribute("src", first_corner)
-    for field, value in (("x0", "4"), ("y0", "20"), ("x1", "60"), ("y1", "44")):  # in the 64-px window as read
+    for field, value in (("x0", "4"), ("y0", "20"), ("x1", "60"), ("y1", "44"), ("frame", "0")):  # as read
         expect(page.locator(f"#box-{field} input")).to_have_value(value)
 
     for slider, value in (("#range-from", "2"), ("#range-to", "6")):
@@ -417,7 +418,7 @@ def test_a_box_drawn_by_two_clicks_and_a_range_set_by_sliders_reach_the_ranking(
 
     before = page.locator("#triptych video").get_attribute("src")
     page.click("#selection-btn")
-    described = "selection box 4,20,60,44, frames 1:6"
+    described = "selection box 4,20,60,44@0, frames 1:6"
     expect(page.locator("#motion-warnings")).to_contain_text(described)
     assert page.locator("#triptych video").get_attribute("src") != before  # the players show W ⊙ S now
     open_tab(page, "3 · Attribution")
