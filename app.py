@@ -658,6 +658,13 @@ def _selection_controls(engine: Engine, ui: UI) -> None:
     ui.picked = gr.State(None)  # {"corner": [x, y]} after one click, {"rect": [x0, y0, x1, y1]} after two (model px)
 
 
+def _top_k(engine: Engine) -> tuple[int, int]:
+    """(most, default) tiles shown: five, or ten in a world with planted artifacts (the P@10 its benchmark
+    scores), at most 50 and never more than the index holds."""
+    count = len(engine.clips)
+    return max(1, min(50, count)), min(10 if engine.planted else 5, count)
+
+
 def _when_view(engine: Engine, ui: UI) -> None:
     """The "when" view: the query split into consecutive windows, each ranked on its own, side by side."""
     latent_frames = engine.adapter.geometry.latent_grid()[0]
@@ -675,11 +682,9 @@ def _when_view(engine: Engine, ui: UI) -> None:
 
 
 def _attribution_tab(engine: Engine, ui: UI) -> None:
-    count = len(engine.clips)
-    shown = 10 if engine.planted else 5  # a world with planted artifacts: the ten its benchmark scores (P@10)
+    most, shown = _top_k(engine)
     with gr.Row():
-        ui.top = bounded(gr.Slider(1, max(1, min(50, count)), min(shown, count), step=1, label="top-K shown",
-                                   elem_id="top-k"))
+        ui.top = bounded(gr.Slider(1, most, shown, step=1, label="top-K shown", elem_id="top-k"))
         ui.compare_nomask = gr.Checkbox(False, label="compare with the no-mask index", elem_id="nomask-switch",
                                         interactive=engine.nomask is not None,
                                         info=None if engine.nomask else "no no-mask index loaded")
@@ -1328,11 +1333,13 @@ def _wire(engine: Engine, ui: UI) -> None:
         note = (f"Now in the **{WORLD_LABELS.get(name, name)}** world ({len(chosen.clips)} training clips): run a "
                 "query from its examples or your own clip.")
         return (_header(chosen), *[gr.Column(visible=world == name) for world in ui.examples], None, [],
-                _query_rows([]), _list_count([]), note, gr.Column(visible=False))
+                _query_rows([]), _list_count([]), note, gr.Column(visible=False), None, None, None,
+                gr.Slider(maximum=_top_k(chosen)[0], value=_top_k(chosen)[1]))
 
     if ui.world is not None:
         ui.world.input(switch_world, ui.world, [ui.header, *ui.examples.values(), ui.current, ui.queries,
-                                                ui.query_table, ui.vote_md, ui.status, ui.planted_box],
+                                                ui.query_table, ui.vote_md, ui.status, ui.planted_box, ui.picker,
+                                                ui.picked, ui.when_table, ui.top],
                        api_visibility="private", **QUICK)
     _connect(ui, engine, dict(info=info, generate=generate, motion=motion, detector=detector,
                               selection_view=selection_view, pick=pick, range_from=range_from, range_to=range_to,
