@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from motive_core.attribution.blocksketch import BlockSketchProjector
 from motive_core.attribution.countsketch import CountSketchProjector
 from motive_core.attribution.fastfood import FastfoodConfig, index_hash, index_hash_range
 from motive_core.errors import MotiveError
@@ -38,17 +39,26 @@ def test_hash_range_crosses_the_2_to_the_32_boundary():
     assert torch.equal(index_hash_range(start, 1500, seed=2).to(torch.int64) & 0xFFFFFFFF, expected)
 
 
-def test_streaming_batch_and_one_shot_agree():
+@pytest.mark.parametrize("projector_class,cuts", [
+    (CountSketchProjector, [7, 150_000]),
+    (BlockSketchProjector, [7, 1024, 1028, 150_000]),  # mid-row, a row's end, a few entries, many rows
+])
+def test_streaming_batch_and_one_shot_agree(projector_class, cuts):
+    """Any chunking of the gradient, a batch of gradients and one gradient at a time give the same vector."""
     config = FastfoodConfig(dim=64, seed=1, block_size=1024)
     total = 200_003
-    projector = CountSketchProjector(config, total)
+    projector = projector_class(config, total)
     vectors = torch.randn(3, total)
     one_shot = torch.stack([projector.project(v) for v in vectors])
     torch.testing.assert_close(projector.project_batch(vectors), one_shot, rtol=1e-5, atol=1e-4)
     stream = projector.stream()
-    for start, stop in [(0, 7), (7, 150_000), (150_000, total)]:
+    for start, stop in zip([0, *cuts], [*cuts, total]):
         stream.update(vectors[0, start:stop].view(-1, 1) if stop % 2 else vectors[0, start:stop])
     torch.testing.assert_close(stream.finish(), one_shot[0], rtol=1e-5, atol=1e-4)
+    stream = projector.stream()
+    stream.update(vectors[0, :100])
+    with pytest.raises(MotiveError, match=str(total)):
+        stream.finish()  # a gradient of the wrong length is refused
 
 
 def test_norms_and_cosines_preserved():
