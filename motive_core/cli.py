@@ -317,11 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "model", None) == "demo":  # the bundled demo model, by name
-        from motive_core.demo import DEMO_MODEL_DIR
-
-        args.model = str(DEMO_MODEL_DIR)
     try:
+        if getattr(args, "model", None) == "demo":  # the bundled demo model, by name
+            args.model = str(_demo_model())
         result = args.func(args)
     except Exception as err:  # noqa: BLE001 - the command line promises one line, not a traceback
         if args.debug:
@@ -334,6 +332,17 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT if known else 1
     print(json.dumps(result, indent=2) if args.json else _human(result))
     return 0
+
+
+def _demo_model() -> Path:
+    """The demo model of the checkout this package runs from (``precomputed/model``)."""
+    from motive_core.demo import DEMO_MODEL_DIR
+
+    if not DEMO_MODEL_DIR.is_dir():
+        raise MotiveError(f"--model demo names the demo model of a checkout ({DEMO_MODEL_DIR} here, which does not "
+                          "exist: installed without -e, or precomputed/ removed); pass the model folder itself, "
+                          "or rebuild it with `python -m motive_core demo`")
+    return DEMO_MODEL_DIR
 
 
 def _human(result: dict) -> str:

@@ -105,3 +105,16 @@ def test_generate_query_select_end_to_end(capsys, tmp_path, clip_folder, tiny_de
     assert json.loads(out)["selected"] == 2
     rows = [json.loads(line) for line in (tmp_path / "sel.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and "votes" in rows[0]
+
+
+def test_model_demo_names_the_checkout_s_demo_model_and_says_when_there_is_none(capsys, tmp_path, monkeypatch):
+    """``--model demo`` resolves to precomputed/model; an installation without it (not editable) is told what
+    to pass instead."""
+    from motive_core import demo
+
+    code, out, _ = run(capsys, "generate", "--model", "demo", "--prompt", "a red square bouncing", "--steps", "1",
+                       "--out", str(tmp_path / "g.mp4"), "--json")
+    assert code == 0 and json.loads(out)["frames"] == 16
+    monkeypatch.setattr(demo, "DEMO_MODEL_DIR", tmp_path / "site-packages" / "precomputed" / "model")
+    code, _, err = run(capsys, "generate", "--model", "demo", "--prompt", "x", "--out", str(tmp_path / "h.mp4"))
+    assert_one_line_error(code, err, "pass the model folder itself")
