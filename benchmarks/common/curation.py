@@ -49,6 +49,7 @@ QUERY_SEED, PROMPT_SEED = 100, 200  # held-out-look specs for the queries and fo
 LOSS_T_INDICES, LOSS_NOISE_SEEDS = (250, 500, 750), (101, 102, 103)  # fixed (t, ε) pairs for the query loss
 ARMS = ("all pool", "Motive top 10 %", "random 10 %", "no-mask top 10 %", "largest motion 10 %")  # run order
 BASE = "base (no fine-tuning)"
+FINETUNE = TrainConfig(steps=120, batch_size=16, lr=1e-4, warmup=10)  # every arm's recipe: plain flow-matching loss
 
 
 @dataclass(frozen=True)
@@ -62,26 +63,25 @@ class Plan:
     queries_per_motion: int = 2
     percentile: float = 90.0
     fraction: float = 0.1
-    steps: int = 120
-    batch_size: int = 16
-    lr: float = 1e-4
-    warmup: int = 10
     prompts_per_motion: int = 6
     sample_steps: int = 20
     guidance: float = 3.0
+    finetune: TrainConfig = FINETUNE
     seeds: tuple[int, ...] = field(default=(0, 1), compare=False)
 
     def key(self) -> str:
-        data = {k: v for k, v in asdict(self).items() if k != "seeds"}
+        """Hash of everything but the seeds. The recipe enters by the fields a plan varies (steps, batch size,
+        learning rate, warm-up), so that runs files written before the recipe was a TrainConfig keep their names."""
+        data = {k: v for k, v in asdict(self).items() if k not in ("seeds", "finetune")}
+        data.update({k: getattr(self.finetune, k) for k in ("steps", "batch_size", "lr", "warmup")})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
 
     def train_config(self, seed: int) -> TrainConfig:
-        return TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr, warmup=self.warmup, seed=seed,
-                           log_every=max(1, self.steps // 4))
+        return replace(self.finetune, seed=seed, log_every=max(1, self.finetune.steps // 4))
 
 
-QUICK = dict(pool_size=20, motions=("bounce", "spin"), queries_per_motion=1, steps=2,
-             batch_size=4, prompts_per_motion=1, sample_steps=2, seeds=(0,))
+QUICK = dict(pool_size=20, motions=("bounce", "spin"), queries_per_motion=1,
+             finetune=replace(FINETUNE, steps=2, batch_size=4), prompts_per_motion=1, sample_steps=2, seeds=(0,))
 
 
 # --------------------------------------------------------------------------------- the world
@@ -303,8 +303,9 @@ def design_notes(world: World, extra: list[str] | None = None) -> list[str]:
             f"(query protocol: each query is given its caption, which enters its gradient only under 'caption'). "
             f"Queries: {len(world.queries)} rendered clips with held-out looks "
             f"({p.queries_per_motion} each of {', '.join(p.motions)}). Selections: majority vote (percentile "
-            f"{p.percentile:g}, fraction {p.fraction:g}). Each arm fine-tunes a fresh copy of the base for {p.steps} "
-            f"steps (batch {p.batch_size}, AdamW lr {p.lr:g}, warm-up {p.warmup}, cosine decay; plain flow-matching "
+            f"{p.percentile:g}, fraction {p.fraction:g}). Each arm fine-tunes a fresh copy of the base for "
+            f"{p.finetune.steps} steps (batch {p.finetune.batch_size}, AdamW lr {p.finetune.lr:g}, warm-up "
+            f"{p.finetune.warmup}, cosine decay; plain flow-matching "
             f"loss), same steps and seed for every arm. Evaluation: {len(world.prompts)} generated clips per arm "
             f"({p.prompts_per_motion} held-out-look prompts per target motion; {p.sample_steps} Euler steps, "
             f"guidance {p.guidance:g}; noise seeds fixed per training seed and shared by all arms).",
@@ -345,8 +346,9 @@ def parse_plan(description: str, argv: list[str] | None = None) -> tuple[Plan, a
     parser.add_argument("--wait", type=float, default=0.0, help="counterfactual: minutes to wait for bench_curation "
                         "to finish the all-pool reference before training it here")
     args = parser.parse_args(argv)
-    plan = Plan(root=args.root, pool_size=args.pool, motions=tuple(args.motions.split(",")), steps=args.steps,
+    plan = Plan(root=args.root, pool_size=args.pool, motions=tuple(args.motions.split(",")),
+                finetune=replace(FINETUNE, steps=args.steps),
                 prompts_per_motion=args.prompts_per_motion, seeds=tuple(int(s) for s in args.seeds.split(",")))
     if args.quick:
-        plan = Plan(**{**asdict(plan), **QUICK})
+        plan = replace(plan, **QUICK)
     return plan, args
