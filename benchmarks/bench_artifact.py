@@ -30,7 +30,7 @@ import argparse
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,7 @@ from benchmarks.common.curation import Query, common_rows, query_losses
 from benchmarks.common.features import motion_classifier, training_features
 from benchmarks.common.queries import paired_summary, word_overlap_scores
 from benchmarks.common.results import REPO, cache_root, log, repo_relative, save
-from benchmarks.common.runs import Runs, past_deadline, selected, spread
+from benchmarks.common.runs import Runs, StudyPlan, past_deadline, selected, spread
 from motive_core.attribution.scoring import majority_vote
 from motive_core.config import AttributionSettings
 from motive_core.data import load_clip_folder
@@ -64,23 +64,18 @@ FULL, BASE = "whole pool", "clean model (not fine-tuned)"
 
 
 @dataclass(frozen=True)
-class Plan:
+class Plan(StudyPlan):
     """Everything that changes a causal arm's result (its runs file is keyed by this)."""
 
-    root: str
     generated_per_kind: int = 6
     candidates_per_kind: int = 16
     rendered_per_kind: int = 4
     prompts_per_motion: int = 8
-    percentile: float = 90.0
-    sample_steps: int = 20
-    guidance: float = 3.0
     finetune: TrainConfig = DemoRecipe().artifact.finetune  # the artifact model's own recipe
-    seeds: tuple[int, ...] = field(default=(0, 1), compare=False)
 
     def key(self, model_hash: str) -> str:
-        data = {k: v for k, v in asdict(self).items() if k != "seeds"}
-        return hashlib.sha256(json.dumps({**data, "model": model_hash}, sort_keys=True).encode()).hexdigest()[:10]
+        data = {**self.identity(), "model": model_hash}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
 
 
 # ------------------------------------------------------------------------------------------ the world

@@ -22,7 +22,7 @@ import hashlib
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ import torch
 from benchmarks.common.features import motion_classifier
 from benchmarks.common.queries import heldout_queries
 from benchmarks.common.results import REPO, cache_root, log, repo_relative
-from benchmarks.common.runs import Runs
+from benchmarks.common.runs import Runs, StudyPlan
 from motive_core.attribution.loss import per_location_error
 from motive_core.build import compute_unit, run_build
 from motive_core.data import Clip, load_clip_folder
@@ -53,26 +53,21 @@ FINETUNE = TrainConfig(steps=120, batch_size=16, lr=1e-4, warmup=10)  # every ar
 
 
 @dataclass(frozen=True)
-class Plan:
+class Plan(StudyPlan):
     """Everything that changes an arm's result (the runs file is keyed by its hash)."""
 
-    root: str
     pool_size: int = 300
     pool_seed: int = 7
     motions: tuple[str, ...] = ("bounce", "spin", "swing")
     queries_per_motion: int = 2
-    percentile: float = 90.0
     fraction: float = 0.1
     prompts_per_motion: int = 6
-    sample_steps: int = 20
-    guidance: float = 3.0
     finetune: TrainConfig = FINETUNE
-    seeds: tuple[int, ...] = field(default=(0, 1), compare=False)
 
     def key(self) -> str:
         """Hash of everything but the seeds. The recipe enters by the fields a plan varies (steps, batch size,
         learning rate, warm-up), so that runs files written before the recipe was a TrainConfig keep their names."""
-        data = {k: v for k, v in asdict(self).items() if k not in ("seeds", "finetune")}
+        data = {k: v for k, v in self.identity().items() if k != "finetune"}
         data.update({k: getattr(self.finetune, k) for k in ("steps", "batch_size", "lr", "warmup")})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
 

@@ -1,13 +1,31 @@
-"""Bookkeeping of the long fine-tuning studies: finished arms in a runs file, which arms a run may start, and
-how a figure over several training seeds is written."""
+"""Bookkeeping of the long fine-tuning studies: what every study's plan holds, finished arms in a runs file,
+which arms a run may start, and how a figure over several training seeds is written."""
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """What every fine-tuning study fixes (a study's plan adds its own fields): the world's root folder, the
+    majority vote's percentile, the sampler of the evaluation clips, and the training seeds, which are not part
+    of an arm's identity (each seed is its own record in the runs file)."""
+
+    root: str
+    percentile: float = 90.0
+    sample_steps: int = 20
+    guidance: float = 3.0
+    seeds: tuple[int, ...] = field(default=(0, 1), compare=False)
+
+    def identity(self) -> dict:
+        """Every field but the seeds (nested dataclasses as dicts): what names the runs file."""
+        return {k: v for k, v in asdict(self).items() if k != "seeds"}
 
 
 class Runs:
