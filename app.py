@@ -644,13 +644,15 @@ def _selection_controls(engine: Engine, ui: UI) -> None:
                 ui.range_from = gr.Slider(0, frames - 1, 0, step=1, label="from frame", elem_id="range-from")
                 ui.range_to = gr.Slider(1, frames, frames, step=1, label="to frame (excluded)", elem_id="range-to")
                 with gr.Row():
-                    ui.box = [gr.Number(None, label=label, elem_id=f"box-{label}", min_width=70)
+                    ui.box = [gr.Number(None, label=label, placeholder="none", elem_id=f"box-{label}", min_width=70)
                               for label in ("x0", "y0", "x1", "y1")]
                 with gr.Row():
-                    ui.box_frame = gr.Number(None, label="box drawn on frame", step=1, elem_id="box-frame",
-                                             min_width=90)
-                    ui.frames_from = gr.Number(None, label="frames from", step=1, elem_id="frames-from", min_width=90)
-                    ui.frames_to = gr.Number(None, label="to (excluded)", step=1, elem_id="frames-to", min_width=90)
+                    ui.box_frame = gr.Number(None, label="box drawn on frame", placeholder="none: it stays put", step=1,
+                                             elem_id="box-frame", min_width=90)
+                    ui.frames_from = gr.Number(None, label="frames from", placeholder="the first", step=1,
+                                               elem_id="frames-from", min_width=90)
+                    ui.frames_to = gr.Number(None, label="to (excluded)", placeholder="the end", step=1,
+                                             elem_id="frames-to", min_width=90)
                 ui.isolate = gr.Checkbox(False, label="isolate (hide the rest from the model)", elem_id="isolate")
         with gr.Row():
             ui.attribute_selection = gr.Button("Attribute the selection ▶", variant="primary", elem_id="selection-btn")
@@ -1459,6 +1461,8 @@ def _connect(ui: UI, engine: Engine, fn: dict) -> None:
     ui.report.click(fn["report"], [ui.notes, ui.queries, ui.selected], [ui.report_file, ui.review_md],
                     api_name="report", **HEAVY)
     ui.demo.load(fn["open_link"], None, restored, api_visibility="private", **QUICK)
+    # empty selection fields show empty (gradio draws an empty number as 0 until it is set)
+    ui.demo.load(lambda: [None] * 7, None, region[:-1], api_visibility="private", **LIGHT)
 
 
 # ------------------------------------------------------------------------------------------ launching

@@ -128,9 +128,10 @@ def open_curate(page) -> None:
 def run_query(page, expect, row: int) -> str:
     """Pick example ``row``, run Motive, wait until it is attributed; returns the query name."""
     page.get_by_role("tab", name="1 · Query").click()
-    page.locator("#examples tbody tr").nth(row).click()
     name_box = page.locator("#query-name textarea")
-    expect(name_box).not_to_have_value("")
+    previous = name_box.input_value()
+    page.locator("#examples tbody tr").nth(row).click()
+    expect(name_box).not_to_have_value(previous)  # the example's name, not the last query's
     name = name_box.input_value()
     page.click("#run-btn")
     expect(page.locator("#status")).to_contain_text(f"{name}: attributed against")
