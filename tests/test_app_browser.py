@@ -352,6 +352,19 @@ def test_window_limits_escaping_and_private_files_in_the_page(page, world, long_
         assert reply.status == 403, private
 
 
+def attribute_the_selection(page, described: str) -> None:
+    """Attribute the selection set on the Motion tab: the players change to W ⊙ S, and the Motion tab and then
+    the Attribution tab describe the selection."""
+    from playwright.sync_api import expect
+
+    before = page.locator("#triptych video").get_attribute("src")
+    page.click("#selection-btn")
+    expect(page.locator("#motion-warnings")).to_contain_text(described)
+    assert page.locator("#triptych video").get_attribute("src") != before  # the players show W ⊙ S now
+    open_tab(page, "3 · Attribution")
+    expect(page.locator("#attr-summary")).to_contain_text(described)
+
+
 def test_a_box_and_frame_range_typed_on_the_motion_tab_reach_the_result(page, long_clip):
     """Type a box and a frame range under the players, attribute the selection: the players are redrawn for it,
     the summary names it and the result JSON records it."""
@@ -360,16 +373,10 @@ def test_a_box_and_frame_range_typed_on_the_motion_tab_reach_the_result(page, lo
     upload(page, long_clip)
     page.click("#run-btn")
     expect(page.locator("#status")).to_contain_text("attributed against 16 clips")
-    before = page.locator("#triptych video").get_attribute("src")
     for field, value in (("#box-x0", "0"), ("#box-y0", "16"), ("#box-x1", "64"), ("#box-y1", "48"),
                          ("#frames-from", "0"), ("#frames-to", "4")):
         page.fill(f"{field} input", value)
-    page.click("#selection-btn")
-    described = "selection box 0,16,64,48, frames 0:4"
-    expect(page.locator("#motion-warnings")).to_contain_text(described)
-    assert page.locator("#triptych video").get_attribute("src") != before  # the players show W ⊙ S now
-    open_tab(page, "3 · Attribution")
-    expect(page.locator("#attr-summary")).to_contain_text(described)
+    attribute_the_selection(page, "selection box 0,16,64,48, frames 0:4")
     page.get_by_text("full result (JSON)").click()
     expect(page.locator("#attr-result")).to_contain_text("box 0,16,64,48, frames 0:4")
     expect(page.locator("#attr-result")).to_contain_text("motion_kept")
@@ -416,13 +423,7 @@ def test_a_box_drawn_by_two_clicks_and_a_range_set_by_sliders_reach_the_ranking(
     page.locator("#frames-from input").press("Tab")
     expect(page.locator("#range-from input[type=number]")).to_have_value("1")
 
-    before = page.locator("#triptych video").get_attribute("src")
-    page.click("#selection-btn")
-    described = "selection box 4,20,60,44@0, frames 1:6"
-    expect(page.locator("#motion-warnings")).to_contain_text(described)
-    assert page.locator("#triptych video").get_attribute("src") != before  # the players show W ⊙ S now
-    open_tab(page, "3 · Attribution")
-    expect(page.locator("#attr-summary")).to_contain_text(described)
+    attribute_the_selection(page, "selection box 4,20,60,44@0, frames 1:6")
     expect(page.locator("#pos-gallery .caption-label")).to_have_count(5)
     assert page.locator("#pos-gallery .caption-label").all_inner_texts() != whole  # scores for the selection
 
