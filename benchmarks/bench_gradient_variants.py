@@ -1,0 +1,295 @@
+"""Which change to how the vectors are made or compared makes the gradient carry more motion?
+
+Every variant keeps the shipped setting (preset "motion": null prompt on both sides, temporal-difference
+loss, motion mask, Fastfood to 512) and changes one thing:
+
+- compared differently, same vectors: centred (the index's mean vector subtracted from index and query),
+  whitened (ZCA with the index covariance plus a ridge of one mean eigenvalue, TRAK's (ΦᵀΦ + λI)⁻¹ made
+  symmetric), CSLS (2·cos − each training clip's mean cosine to its 50 nearest training clips: a hubness
+  correction, so clips close to everything stop filling every top 10);
+- made differently: other noise draws ε_fix averaged (K = 2, 4), the gradient over the patch embedding
+  only, other timesteps (scheduler index 400 or 600 instead of 500), and ensembles over timesteps — the mean
+  of the ℓ2-normalised vectors of one clip at several t_fix, for index and query alike.
+
+Held-out queries are those of bench_retrieval (rendered with unseen looks, generated from held-out prompts,
+drawn by the independent renderer), all under the no-prompt protocol. Every variant is paired per query
+with the shipped index-motion (95 % bootstrap intervals). The training clips' leave-one-out P@10 is
+reported beside it: a criterion that uses no query, for choosing among variants without looking at them.
+Indexes a variant needs that are missing are built into benchmarks/results/cache/indexes/ with the engine's
+own build (about 3–5 min each for the 600 demo clips on one busy CPU core).
+
+  python -m benchmarks.bench_gradient_variants [--per-motion 4] [--generated 2] [--independent 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from typing import Callable
+
+import numpy as np
+
+from benchmarks.common.features import training_features
+from benchmarks.common.queries import heldout_queries, paired_summary, query_sets
+from benchmarks.common.results import DEMO_MODEL, REPO, cache_root, log, repo_relative, save
+from benchmarks.independent_motions import independent_queries
+from motive_core.build import build_index
+from motive_core.config import AttributionSettings
+from motive_core.eval.metrics import clip_descriptor, descriptor_similarity
+from motive_core.featurize import Featurizer
+from motive_core.index import AttributionIndex
+from motive_core.models import load_model
+from motive_core.video import Video
+
+SHIPPED = REPO / "precomputed" / "index-motion"
+CLIPS = REPO / "precomputed" / "clips"
+# cache folder -> the settings it changes from the shipped index's
+VARIANT_INDEXES: dict[str, dict] = {
+    "null-td-mask-noise1": {"noise_seed": 1},
+    "null-td-mask-noise2": {"noise_seed": 2},
+    "null-td-mask-noise3": {"noise_seed": 3},
+    "null-td-mask-patch": {"params": r"^patch_embedding\."},
+    "null-td-mask-t300": {"t_index": 300},
+    "null-td-mask-t400": {"t_index": 400},
+    "null-td-mask-t600": {"t_index": 600},
+    "null-td-mask-t700": {"t_index": 700},
+    "null-td-mask-noise1-t300": {"noise_seed": 1, "t_index": 300},
+    "null-td-mask-noise1-t700": {"noise_seed": 1, "t_index": 700},
+}
+SETS = ("rendered", "generated", "independent")
+SUBSETS = (*SETS, "all queries")
+CSLS_NEIGHBOURS = 50
+
+Similarity = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (index rows, query rows) -> (queries, clips)
+
+
+def unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.linalg.norm(rows, axis=-1, keepdims=True)
+
+
+def cosine(train: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    return unit(queries) @ unit(train).T
+
+
+def centred(train: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    mean = train.mean(axis=0)
+    return cosine(train - mean, queries - mean)
+
+
+def whitened(train: np.ndarray, queries: np.ndarray, ridge: float = 1.0) -> np.ndarray:
+    """Cosine after x → (C + λI)^(-1/2) x, C the index covariance, λ = ``ridge`` × its mean eigenvalue."""
+    eigenvalues, vectors = np.linalg.eigh(train.T @ train / len(train))
+    transform = vectors @ np.diag((eigenvalues + ridge * eigenvalues.mean()) ** -0.5) @ vectors.T
+    return cosine(train @ transform, queries @ transform)
+
+
+def hubness(train: np.ndarray, neighbours: int = CSLS_NEIGHBOURS) -> np.ndarray:
+    """Each training clip's mean cosine to its ``neighbours`` nearest other training clips."""
+    similar = cosine(train, train)
+    np.fill_diagonal(similar, -np.inf)
+    return np.sort(similar, axis=1)[:, -neighbours:].mean(axis=1)
+
+
+def csls(train: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Cross-domain similarity local scaling without its query term (constant per query, so rank-neutral)."""
+    return 2 * cosine(train, queries) - hubness(train)[None, :]
+
+
+def leave_one_out_similarity(similarity: Similarity, train: np.ndarray) -> np.ndarray:
+    """Training clips ranked against the others (their own row masked): a criterion that needs no query."""
+    scores = similarity(train, train)
+    np.fill_diagonal(scores, -np.inf)
+    return scores
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    name: str
+    indexes: tuple[str, ...]  # "shipped" or a VARIANT_INDEXES key; several: the mean of their unit vectors
+    similarity: Similarity = cosine
+
+    def vectors(self, index_vectors: dict[str, np.ndarray]) -> np.ndarray:
+        return unit(sum(unit(index_vectors[name]) for name in self.indexes))
+
+
+VARIANTS = (
+    Variant("shipped index-motion (t 500, one noise draw, cosine)", ("shipped",)),
+    Variant("centred", ("shipped",), centred),
+    Variant("whitened, ridge = mean eigenvalue", ("shipped",), whitened),
+    Variant(f"CSLS, k = {CSLS_NEIGHBOURS}", ("shipped",), csls),
+    Variant("noise ensemble K = 2", ("shipped", "null-td-mask-noise1")),
+    Variant("noise ensemble K = 4", ("shipped", "null-td-mask-noise1", "null-td-mask-noise2", "null-td-mask-noise3")),
+    Variant("patch embedding only (params ^patch_embedding\\.)", ("null-td-mask-patch",)),
+    Variant("t index 400", ("null-td-mask-t400",)),
+    Variant("t index 600", ("null-td-mask-t600",)),
+    Variant("timestep ensemble t 400 + 500 + 600", ("null-td-mask-t400", "shipped", "null-td-mask-t600")),
+    Variant(f"timestep ensemble t 400 + 500 + 600, CSLS k = {CSLS_NEIGHBOURS}",
+            ("null-td-mask-t400", "shipped", "null-td-mask-t600"), csls),
+    Variant("timestep ensemble t 300 + 500 + 700", ("null-td-mask-t300", "shipped", "null-td-mask-t700")),
+    Variant("noise draw 1, t 500", ("null-td-mask-noise1",)),
+    Variant("noise draw 1, timestep ensemble t 300 + 500 + 700",
+            ("null-td-mask-noise1-t300", "null-td-mask-noise1", "null-td-mask-noise1-t700")),
+)
+# (variant, its own baseline): the timestep ensembles' gain measured again on another noise draw
+REPLICATIONS = (("noise draw 1, timestep ensemble t 300 + 500 + 700", "noise draw 1, t 500"),)
+
+
+def variant_index(name: str, shipped: AttributionIndex, model) -> AttributionIndex:
+    """The cached index for ``name``, built with the engine (and its build time recorded) when missing."""
+    if name == "shipped":
+        return shipped
+    folder = cache_root() / "indexes" / name
+    if not (folder / "config.json").is_file() or not json.loads((folder / "config.json").read_text()).get("complete"):
+        settings = dataclasses.replace(AttributionSettings.from_vector_config(shipped.config), **VARIANT_INDEXES[name])
+        log(f"building {repo_relative(folder)} ({VARIANT_INDEXES[name]})")
+        start = time.perf_counter()
+        build_index(CLIPS, folder, Featurizer(model, settings), model_spec=str(DEMO_MODEL))
+        (folder.parent / f"{name}.seconds.json").write_text(json.dumps({"seconds": time.perf_counter() - start}))
+    return AttributionIndex(folder)
+
+
+def build_seconds(name: str) -> float | None:
+    path = cache_root() / "indexes" / f"{name}.seconds.json"
+    return json.loads(path.read_text())["seconds"] if path.is_file() else None
+
+
+def query_list(model, per_motion: int, generated: int, independent: int) -> list[dict]:
+    """bench_retrieval's held-out queries: rendered (two look sets), generated, independent renderer."""
+    queries = [{**q, "set": "rendered"} for look in query_sets().values()
+               for q in heldout_queries(look, per_motion, 0, model)]
+    if generated:
+        queries += [{**q, "set": "generated"} for q in heldout_queries(
+            query_sets()["unseen shape, colour and background"], generated, generated, model, seed=200)
+            if q["kind"] == "generated"]
+    queries += [{"video": Video(q["frames"], q["fps"], "independent"), "motion": q["motion"], "set": "independent"}
+                for q in independent_queries(independent, seed=0)] if independent else []
+    return queries
+
+
+def in_subset(sets: np.ndarray, subset: str) -> np.ndarray:
+    """Which queries belong to ``subset`` (a query set's name, or "all queries")."""
+    return np.ones(len(sets), bool) if subset == "all queries" else sets == subset
+
+
+def paired_rows(per_query: dict[str, np.ndarray], sets: np.ndarray, pairs: list[tuple[str, str]]) -> list[dict]:
+    """Per pair and query set: P@10 of the first minus the second, paired per query."""
+    return [{"queries": subset, "comparison": f"{first} − {second}",
+             **paired_summary(per_query[first][in_subset(sets, subset)], per_query[second][in_subset(sets, subset)])}
+            for first, second in pairs for subset in SUBSETS]
+
+
+def precision_at_10(scores: np.ndarray, clip_motions: np.ndarray, query_motions: list[str]) -> np.ndarray:
+    """P@10 by motion per row of ``scores`` (stable order, as bench_retrieval ranks)."""
+    return np.array([np.mean(clip_motions[np.argsort(-row, kind="stable")[:10]] == motion)
+                     for row, motion in zip(scores, query_motions)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-motion", type=int, default=4, help="rendered queries per motion and look set")
+    parser.add_argument("--generated", type=int, default=2, help="generated queries per motion")
+    parser.add_argument("--independent", type=int, default=3, help="independent-renderer queries per motion")
+    parser.add_argument("--name", default="gradient_variants")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    model = load_model(DEMO_MODEL, device="cpu")
+    shipped = AttributionIndex(SHIPPED)
+    names = list(dict.fromkeys(name for variant in VARIANTS for name in variant.indexes))
+    indexes = {name: variant_index(name, shipped, model) for name in names}
+    clip_ids = [clip["id"] for clip in shipped.clips]
+    for name, index in indexes.items():
+        if [clip["id"] for clip in index.clips] != clip_ids:
+            raise SystemExit(f"{repo_relative(index.folder)} does not hold the shipped index's clips in its order")
+    clip_motions = np.array([clip["labels"]["motion"] for clip in shipped.clips])
+
+    log("rendering, generating and preparing the queries")
+    queries = query_list(model, args.per_motion, args.generated, args.independent)
+    featurizers = {name: Featurizer(model, AttributionSettings.from_vector_config(index.config))
+                   for name, index in indexes.items()}
+    for name, featurizer in featurizers.items():
+        indexes[name].check_query_config(featurizer.config())
+    prepared = [featurizers["shipped"].prepare(q["video"]) for q in queries]
+    query_vectors, query_seconds = {}, {}
+    for name, featurizer in featurizers.items():
+        log(f"query vectors under {name}")
+        begin = time.perf_counter()
+        query_vectors[name] = np.stack([featurizer.vector(p, "") for p in prepared]).astype(np.float64)
+        query_seconds[name] = (time.perf_counter() - begin) / len(queries)
+    index_vectors = {name: np.asarray(index.vectors, np.float64) for name, index in indexes.items()}
+    descriptors, _ = training_features(shipped, model.geometry)
+    flow = np.stack([descriptor_similarity(clip_descriptor(p.frames), descriptors) for p in prepared])
+
+    query_motions = [q["motion"] for q in queries]
+    sets = np.array([q["set"] for q in queries])
+    per_query, loo = {}, {}
+    for variant in VARIANTS:
+        train = variant.vectors(index_vectors)
+        asked = unit(sum(unit(query_vectors[name]) for name in variant.indexes))
+        per_query[variant.name] = precision_at_10(variant.similarity(train, asked), clip_motions, query_motions)
+        loo[variant.name] = float(precision_at_10(leave_one_out_similarity(variant.similarity, train), clip_motions,
+                                                  list(clip_motions)).mean())
+    shipped_name = VARIANTS[0].name
+    figure_rows = [{
+        "variant": variant.name,
+        **{f"P@10 {s}": float(per_query[variant.name][in_subset(sets, s)].mean()) for s in SUBSETS},
+        "training clips, leave-one-out P@10": loo[variant.name],
+        "gradients per clip": len(variant.indexes),
+        "query seconds": sum(query_seconds[n] for n in variant.indexes),
+    } for variant in VARIANTS]
+    flow_scores = precision_at_10(flow, clip_motions, query_motions)
+    figure_rows.append({"variant": "flow descriptor (no model)",
+                        **{f"P@10 {s}": float(flow_scores[in_subset(sets, s)].mean()) for s in SUBSETS}})
+    against_shipped = [(variant.name, shipped_name) for variant in VARIANTS[1:]]
+    built = {name: build_seconds(name) for name in names if build_seconds(name) is not None}
+    counts = {s: int((sets == s).sum()) for s in SETS}
+    notes = [
+        f"Queries (no prompt; every index here is conditioned on the null prompt, so a prompt would change "
+        f"nothing): {counts}, the held-out sets of bench_retrieval. Training clips: the {len(clip_ids)} of "
+        f"{repo_relative(SHIPPED)} (static clips are refused by a masked index). Variant indexes: "
+        f"{repo_relative(cache_root() / 'indexes')}/<name> ("
+        + ", ".join(f"{name}: {changes}" for name, changes in VARIANT_INDEXES.items()) + ").",
+        "Ensembles average the ℓ2-normalised vectors of the listed indexes, for the index and the query alike, "
+        "then compare by cosine (or CSLS where named). 'gradients per clip' is the build and query cost in units "
+        "of today's one backward pass; 'query seconds' is measured here per query (motion estimation excluded).",
+        "Recorded build times of the variant indexes on this machine (seconds, one worker, 597 clips): "
+        + (", ".join(f"{name} {seconds:.0f}" for name, seconds in built.items()) or "none recorded") + ".",
+        f"Intervals: 95 % bootstrap of the mean per-query difference (10,000 resamples). Run time "
+        f"{(time.perf_counter() - start) / 60:.1f} min on this CPU.",
+    ]
+    save(args.name, {"P@10 by motion, no prompt": figure_rows,
+                     "Paired per query against the shipped index-motion (P@10 by motion, no prompt)":
+                         paired_rows(per_query, sets, against_shipped),
+                     "The same gain on another noise draw (paired per query, no prompt)":
+                         paired_rows(per_query, sets, list(REPLICATIONS))},
+         [*notes, reading(per_query, sets, shipped_name)])
+
+
+def reading(per_query: dict[str, np.ndarray], sets: np.ndarray, shipped: str) -> str:
+    """The paragraph that reads the tables, its figures taken from them."""
+    others = [v for v in VARIANTS if v.name != shipped]
+    rows = {(row["comparison"], row["queries"]): row
+            for row in paired_rows(per_query, sets, [(v.name, shipped) for v in others])}
+
+    def stated(name: str, subset: str = "all queries") -> str:
+        row = rows[(f"{name} − {shipped}", subset)]
+        return f"{row['mean difference']:+.3f} {row['95 % interval']}"
+
+    def better_everywhere(name: str) -> bool:
+        pooled = rows[(f"{name} − {shipped}", "all queries")]
+        return (pooled["excludes 0"] and pooled["mean difference"] > 0
+                and all(rows[(f"{name} − {shipped}", s)]["mean difference"] > 0 for s in SETS))
+
+    winners = [v for v in others if better_everywhere(v.name)]
+    found = "; ".join(f"{v.name} ({', '.join(f'{s} {stated(v.name, s)}' for s in SETS)}; {len(v.indexes)} "
+                      f"backward pass{'es' if len(v.indexes) > 1 else ''} per clip and per query)" for v in winners)
+    return ("**Reading.** Paired difference against the shipped index over all queries, 95 % interval: "
+            + "; ".join(f"{v.name} {stated(v.name)}" for v in others) + ". "
+            + (f"Higher on every query set, with the pooled interval above zero: {found}." if winners else
+               "No variant is higher on every query set with the pooled interval above zero.")
+            + " The shipped index is unchanged by this study.")
+
+
+if __name__ == "__main__":
+    main()
