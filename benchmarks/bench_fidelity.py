@@ -119,7 +119,8 @@ class GradientLab:
     def loss_at(self, t_index: int) -> GradientProjector:
         """The library's gradient machinery at one scheduler index (same noise seed and mask)."""
         if t_index not in self._losses:
-            self._losses[t_index] = GradientProjector(self.adapter, replace(self.settings, t_index=t_index))
+            self._losses[t_index] = GradientProjector(self.adapter, replace(self.settings, t_index=t_index,
+                                                                            t_ensemble=""))
         return self._losses[t_index]
 
     def loss(self, item: Item, t_index: int) -> torch.Tensor:

@@ -20,7 +20,7 @@ CONDITIONINGS = ("caption", "null")
 # with table hashes, fastest (docs/performance.md).
 PROJECTORS = ("fastfood", "countsketch", "blocksketch")
 # Settings added after indexes were first written, with the value every older index was built under.
-LEGACY_SETTINGS = {"conditioning": "caption", "projector": "fastfood"}
+LEGACY_SETTINGS = {"conditioning": "caption", "projector": "fastfood", "t_ensemble": ""}
 
 
 def setting(default, help: str, choices: tuple[str, ...] | None = None, flag: str | None = None):
@@ -40,6 +40,8 @@ class AttributionSettings:
                                    "'w/o motion mask' baseline (W ≡ 1)", flag="mask")
     tracker: str = setting("opencv", "motion estimator: opencv or alltracker (§3.4)")
     t_index: int = setting(500, "the fixed scheduler index t_fix (of 1000) shared by every clip")
+    t_ensemble: str = setting("", "more scheduler indexes, comma-separated (e.g. 300,700): the vector is the mean "
+                                  "of the unit vectors at t_index and at each of them (empty: t_index alone)")
     noise_seed: int = setting(0, "seed of the shared noise draw ε_fix")
     proj_dim: int = setting(512, "projection dimension D′")
     proj_seed: int = setting(0, "seed of the random projection")
@@ -58,6 +60,19 @@ class AttributionSettings:
                 raise MotiveError(f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
         if self.proj_dim < 1 or self.proj_dim > self.block_size:
             raise MotiveError(f"projection dimension {self.proj_dim} must be between 1 and the block size {self.block_size}")
+        try:
+            extra = [int(part) for part in self.t_ensemble.split(",") if part.strip()]
+        except ValueError:
+            raise MotiveError(f"t_ensemble must be scheduler indexes separated by commas, e.g. '300,700' "
+                              f"(got {self.t_ensemble!r})") from None
+        timesteps = (self.t_index, *extra)
+        if len(set(timesteps)) != len(timesteps) or min(timesteps) < 0:
+            raise MotiveError(f"t_index and t_ensemble must name different scheduler indexes ≥ 0 (got {timesteps})")
+
+    @property
+    def timesteps(self) -> tuple[int, ...]:
+        """The scheduler indexes a vector is taken at: t_index first, then t_ensemble's."""
+        return (self.t_index, *(int(part) for part in self.t_ensemble.split(",") if part.strip()))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -75,11 +90,11 @@ class AttributionSettings:
 
 
 # Named starting points: "paper" is Motive as published (each clip's caption, the paper's loss, Eq. 15-16);
-# "motion" ranks by the clip's motion alone (null prompt, temporal-difference loss): the demo's default, which
-# a prompt cannot steer (docs/results.md).
+# "motion" ranks by the clip's motion alone (null prompt, temporal-difference loss, the unit vectors at scheduler
+# indexes 300, 500 and 700 averaged): the demo's default, which a prompt cannot steer (docs/results.md).
 PRESETS: dict[str, AttributionSettings] = {
     "paper": AttributionSettings(),
-    "motion": AttributionSettings(loss="temporal_diff", conditioning="null"),
+    "motion": AttributionSettings(loss="temporal_diff", conditioning="null", t_ensemble="300,700"),
 }
 
 

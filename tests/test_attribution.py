@@ -71,6 +71,22 @@ def test_vector_is_unit_norm_deterministic_and_equals_projecting_the_full_gradie
     assert np.allclose(vector, expected, atol=1e-5)
 
 
+def test_a_timestep_ensemble_is_the_normalised_mean_of_each_index_s_unit_vector(demo_model):
+    inputs = _inputs(demo_model)
+    singles = [GradientProjector(demo_model, AttributionSettings(proj_dim=64, t_index=t)).gradient_vector(*inputs)
+               for t in (500, 300, 700)]
+    ensemble = GradientProjector(demo_model, AttributionSettings(proj_dim=64, t_ensemble="300,700"))
+    expected = np.sum(singles, axis=0)
+    np.testing.assert_allclose(ensemble.gradient_vector(*inputs), expected / np.linalg.norm(expected), atol=1e-6)
+    assert ensemble.settings.timesteps == (500, 300, 700) and set(ensemble.timings) == {"gradient", "projection"}
+    for bad, message in (("300,x", "separated by commas"), ("500", "different scheduler indexes"),
+                         ("300,300", "different scheduler indexes")):
+        with pytest.raises(MotiveError, match=message):
+            AttributionSettings(t_ensemble=bad)
+    with pytest.raises(MotiveError, match="below the schedule"):
+        GradientProjector(demo_model, AttributionSettings(proj_dim=64, t_ensemble="1000"))
+
+
 def test_a_projector_passed_in_replaces_the_named_one_and_must_fit(demo_model):
     from motive_core.attribution.fastfood import FastfoodConfig, FastfoodProjector
     from motive_core.attribution.hadamard import walsh_hadamard_butterfly

@@ -179,6 +179,19 @@ def test_the_expert_boundary_is_identity(tmp_path):
         same_model(model.identity(), identity(moved))
 
 
+def test_a_timestep_ensemble_across_the_expert_boundary_is_refused(tmp_path):
+    from motive_core.attribution.gradient import GradientProjector
+    from motive_core.config import AttributionSettings
+    from motive_core.errors import MotiveError
+
+    model = WanVideoModel(write_pipeline(tmp_path / "wan22", experts=2, boundary_ratio=0.875))
+    high = [i for i, t in enumerate(model.scheduler.timesteps) if float(t) >= 875.0]
+    low = [i for i, t in enumerate(model.scheduler.timesteps) if float(t) < 875.0]
+    GradientProjector(model, AttributionSettings(proj_dim=32, t_index=low[0], t_ensemble=f"{low[1]},{low[2]}"))
+    with pytest.raises(MotiveError, match="different expert denoisers"):
+        GradientProjector(model, AttributionSettings(proj_dim=32, t_index=low[0], t_ensemble=str(high[0])))
+
+
 def test_stored_embeddings_record_their_source_and_length(base, tmp_path):
     folder = copy_of(base, tmp_path, "no_encoder")
     shutil.rmtree(folder / "text_encoder")

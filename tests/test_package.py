@@ -80,21 +80,23 @@ def test_every_setting_has_a_generated_flag_and_flags_override_the_preset():
         assert "--" + (item.metadata["flag"] or item.name).replace("_", "-") in flags, item.name
     common = ["build-index", "--data", "d", "--model", "m", "--out", "o"]
     assert settings_from_args(build_parser().parse_args(common)) == PRESETS["paper"]
-    args = build_parser().parse_args([*common, "--preset", "motion", "--no-mask", "--t-index", "700",
+    args = build_parser().parse_args([*common, "--preset", "motion", "--no-mask", "--t-index", "400",
                                       "--projector", "countsketch"])
-    assert settings_from_args(args) == AttributionSettings(use_mask=False, t_index=700, projector="countsketch",
-                                                           loss="temporal_diff", conditioning="null")
+    assert settings_from_args(args) == AttributionSettings(use_mask=False, t_index=400, projector="countsketch",
+                                                           loss="temporal_diff", conditioning="null",
+                                                           t_ensemble="300,700")
     with pytest.raises(SystemExit):  # a choice the settings do not allow is refused by the parser
         build_parser().parse_args([*common, "--loss", "l1"])
 
 
 def test_settings_round_trip_through_the_vector_config(tiny_demo_dir):
     settings = AttributionSettings(use_mask=False, t_index=300, noise_seed=4, proj_dim=64, params="blocks.*",
-                                   loss="temporal_diff", conditioning="null", projector="countsketch")
+                                   loss="temporal_diff", conditioning="null", projector="countsketch",
+                                   t_ensemble="400")
     config = Featurizer(load_model(tiny_demo_dir), settings).config()
     assert AttributionSettings.from_vector_config(json.loads(json.dumps(config))) == settings
     legacy = {**config, "settings": {k: v for k, v in config["settings"].items()
-                                     if k not in ("conditioning", "projector")}}
+                                     if k not in ("conditioning", "projector", "t_ensemble")}}
     assert AttributionSettings.from_vector_config(legacy).conditioning == "caption"  # as indexes were built then
 
 

@@ -42,8 +42,14 @@ class GradientProjector:
         self.adapter = adapter
         self.settings = settings
         self.noise = fixed_noise(adapter.latent_shape(), settings.noise_seed)
-        timestep = float(adapter.scheduler.timesteps[settings.t_index])
-        self.denoiser = adapter.denoiser(timestep)
+        steps = len(adapter.scheduler.timesteps)
+        if max(settings.timesteps) >= steps:
+            raise MotiveError(f"scheduler indexes {settings.timesteps} must be below the schedule's {steps} steps")
+        denoisers = {id(adapter.denoiser(float(adapter.scheduler.timesteps[t]))) for t in settings.timesteps}
+        if len(denoisers) > 1:
+            raise MotiveError(f"the scheduler indexes {settings.timesteps} fall on different expert denoisers of this "
+                              "model (Wan 2.2's boundary); an ensemble must stay within one expert")
+        self.denoiser = adapter.denoiser(float(adapter.scheduler.timesteps[settings.t_index]))
         self.parameters = select_parameters(self.denoiser, settings.params)
         self.num_parameters = sum(p.numel() for _, p in self.parameters)
         if projector is not None and (projector.total_dim, projector.config.dim) != (self.num_parameters,
@@ -56,15 +62,18 @@ class GradientProjector:
             total_dim=self.num_parameters, device=adapter.device)
         self.timings: dict[str, float] = {}
 
-    def location_loss(self, latents: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        """The per-location loss at (t_fix, ε_fix) before the mask (Eq. 15), (1, T', h', w')."""
-        noised = noise_at_index(self.adapter.scheduler, latents, self.settings.t_index, self.noise)
+    def location_loss(self, latents: torch.Tensor, condition: torch.Tensor, t_index: int | None = None) -> torch.Tensor:
+        """The per-location loss at (t_fix, ε_fix) before the mask (Eq. 15), (1, T', h', w'); ``t_index``
+        defaults to the settings' t_fix."""
+        t_index = self.settings.t_index if t_index is None else t_index
+        noised = noise_at_index(self.adapter.scheduler, latents, t_index, self.noise)
         prediction = self.adapter.predict(noised.noisy, noised.timestep, condition)
         return location_loss(prediction, noised.target, self.settings.loss)
 
-    def loss(self, latents: torch.Tensor, condition: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
-        """L_mot at (t_fix, ε_fix) (Eq. 15-16)."""
-        return weighted_mean(self.location_loss(latents, condition), weight, self.adapter.geometry.num_frames)
+    def loss(self, latents: torch.Tensor, condition: torch.Tensor, weight: torch.Tensor | None,
+             t_index: int | None = None) -> torch.Tensor:
+        """L_mot at (t_fix, ε_fix) (Eq. 15-16); ``t_index`` defaults to the settings' t_fix."""
+        return weighted_mean(self.location_loss(latents, condition, t_index), weight, self.adapter.geometry.num_frames)
 
     def parameter_gradients(self, loss: torch.Tensor) -> list[torch.Tensor]:
         """∇loss for each selected parameter, flattened, in the projector's order (zeros for unused ones)."""
@@ -79,22 +88,34 @@ class GradientProjector:
 
     def gradient_vector(self, latents: torch.Tensor, condition: torch.Tensor,
                         weight: torch.Tensor | None) -> np.ndarray:
-        """g̃_mot = P∇L_mot / ‖P∇L_mot‖ (Eq. 17) as float32 (D′,)."""
+        """g̃_mot = P∇L_mot / ‖P∇L_mot‖ (Eq. 17) as float32 (D′,).
+
+        With a timestep ensemble (``settings.t_ensemble``) it is the normalised mean of that unit vector at
+        each scheduler index, all with the same ε_fix: one backward pass per index.
+        """
+        self.timings = {"gradient": 0.0, "projection": 0.0}
+        units = [l2_normalize(self._projected_gradient(latents, condition, weight, t)) for t in self.settings.timesteps]
+        vector = units[0] if len(units) == 1 else l2_normalize(torch.stack(units).sum(dim=0))
+        return vector.cpu().numpy().astype(np.float32)
+
+    def _projected_gradient(self, latents: torch.Tensor, condition: torch.Tensor, weight: torch.Tensor | None,
+                            t_index: int) -> torch.Tensor:
+        """P∇L_mot at one scheduler index (not normalised); adds its seconds to ``timings``."""
         start = time.perf_counter()
-        loss = self.loss(latents, condition, weight)
+        loss = self.loss(latents, condition, weight, t_index)
         if not torch.isfinite(loss):
             raise GradientError(f"the attribution loss is {loss.item()} (not finite); the clip or model is broken")
         grads = self.parameter_gradients(loss)
-        self.timings["gradient"] = time.perf_counter() - start
+        self.timings["gradient"] += time.perf_counter() - start
         start = time.perf_counter()
         stream = self.projector.stream()
         for grad in grads:
             stream.update(grad)
         projected = stream.finish()
-        self.timings["projection"] = time.perf_counter() - start
+        self.timings["projection"] += time.perf_counter() - start
         if not torch.isfinite(projected).all():
             raise GradientError("the gradient contains NaN or infinity; nothing was stored for this clip")
         if float(projected.norm()) == 0.0:
             raise GradientError("the gradient is exactly zero (does the parameter filter select anything used?)")
-        return l2_normalize(projected).cpu().numpy().astype(np.float32)
+        return projected
 

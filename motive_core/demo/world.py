@@ -55,8 +55,9 @@ class ArtifactRecipe:
     # core; the clean model's own loss (clean-clip error + 4× its frame-to-frame change).
     finetune: TrainConfig = TrainConfig(steps=100, batch_size=16, lr=1e-3, warmup=10, seed=0, loss_space="sample",
                                         temporal_weight=4.0, log_every=10)
-    # The clean demo's index settings: a query's prompt is not part of its gradient (conditioning "null").
-    settings: AttributionSettings = PRESETS["motion"]
+    # The motion preset as it was before its timestep ensemble (one scheduler index, null prompt, temporal-
+    # difference loss): what the committed artifact indexes and the studies measured on them use.
+    settings: AttributionSettings = replace(PRESETS["motion"], t_ensemble="")
     example_seed: int = 31
     example_candidates: int = 12  # generations tried per artifact kind for an example that shows it
 
