@@ -42,11 +42,12 @@ NO_PROMPT = "no prompt"
 
 
 def index_label(index: AttributionIndex) -> str:
-    """'null · temporal_diff · mask' — the settings that tell the demo's indexes apart."""
+    """'null · temporal_diff · mask · t 500' — the settings that tell the demo's indexes apart."""
     s = index.config["settings"]
     parts = [s["conditioning"], s["loss"], "mask" if s["use_mask"] else "no mask"]
     if s["params"] != ".*":
         parts.append(f"params {s['params']}")
+    parts.append("t " + " + ".join(str(t) for t in AttributionSettings.from_vector_config(index.config).timesteps))
     return " · ".join(parts)
 
 
