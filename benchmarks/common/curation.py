@@ -144,7 +144,9 @@ def heldout_clips(plan: Plan, per_motion: int, seed: int) -> list[dict]:
 
 
 def featurizers(model: DemoVideoModel) -> dict[str, Featurizer]:
-    base = DemoRecipe().settings
+    """The demo's index settings at one timestep (without the ensemble the demo adopted later), as the
+    recorded curation and counterfactual studies were measured and their cached pool indexes built."""
+    base = replace(DemoRecipe().settings, t_ensemble="")
     return {"mask": Featurizer(model, replace(base, use_mask=True)),
             "no mask": Featurizer(model, replace(base, use_mask=False))}
 
