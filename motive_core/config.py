@@ -61,11 +61,10 @@ class AttributionSettings:
         if self.proj_dim < 1 or self.proj_dim > self.block_size:
             raise MotiveError(f"projection dimension {self.proj_dim} must be between 1 and the block size {self.block_size}")
         try:
-            extra = [int(part) for part in self.t_ensemble.split(",") if part.strip()]
+            timesteps = self.timesteps
         except ValueError:
             raise MotiveError(f"t_ensemble must be scheduler indexes separated by commas, e.g. '300,700' "
                               f"(got {self.t_ensemble!r})") from None
-        timesteps = (self.t_index, *extra)
         if len(set(timesteps)) != len(timesteps) or min(timesteps) < 0:
             raise MotiveError(f"t_index and t_ensemble must name different scheduler indexes ≥ 0 (got {timesteps})")
 
