@@ -768,9 +768,10 @@ def _wire(engine: Engine, ui: UI) -> None:
         query = _need_scores(query)
         clip = engine.prepare(query.video, query.window["start"], progress).clip
         boxes = query.region.boxes if query.region is not None else ()
+        isolate = query.region is not None and query.region.isolate
         progress(0.3, desc=f"one gradient per stretch ({int(count)})")
         with engine.lock:
-            segments = gpu_segments(engine.attributor, clip, int(count), query.prompt, query.top, boxes)
+            segments = gpu_segments(engine.attributor, clip, int(count), query.prompt, query.top, boxes, isolate)
         return ud.segment_columns(segments)
 
     @handled

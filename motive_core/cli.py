@@ -165,7 +165,7 @@ def cmd_query(args: argparse.Namespace) -> dict:
         if args.frames:
             raise MotiveError("--windows splits the whole clip into time windows; drop --frames (boxes may stay)")
         segments = attribute_segments(attributor, prepared, args.windows, args.prompt, args.top,
-                                      selection.boxes if selection else ())
+                                      selection.boxes if selection else (), bool(selection and selection.isolate))
         note = conditioning_note(attributor.featurizer.settings.conditioning, args.prompt)
         return {"windows": [s.to_dict() for s in segments], "conditioning_note": note, "video": str(args.video),
                 "config": attributor.index.config}

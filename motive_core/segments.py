@@ -59,14 +59,16 @@ def time_windows(source: dict, geometry: VideoGeometry, count: int) -> list[tupl
 
 
 def attribute_segments(attributor: Attributor, prepared: PreparedClip, count: int = 3, prompt: str = "",
-                       top: int = 5, boxes: tuple[Box, ...] = ()) -> list[Segment]:
-    """Rank the index for each of ``count`` consecutive windows of the query (with ``boxes``, if given, as well)."""
+                       top: int = 5, boxes: tuple[Box, ...] = (), isolate: bool = False) -> list[Segment]:
+    """Rank the index for each of ``count`` consecutive windows of the query (with ``boxes``, if given, as well;
+    ``isolate`` hides what lies outside them from the model, as in a whole-window query)."""
     segments = []
     fps = prepared.source["fps"]
     for start, stop in time_windows(prepared.source, attributor.featurizer.adapter.geometry, count):
         seconds = (round(start / fps, 3), round(stop / fps, 3))
         try:
-            result = attributor.attribute(prepared, prompt, top, QuerySelection(tuple(boxes), (start, stop)))
+            result = attributor.attribute(prepared, prompt, top, QuerySelection(tuple(boxes), (start, stop),
+                                                                                  isolate))
         except MotiveError as err:
             segments.append(Segment(start, stop, seconds, None, str(err)))
             continue

@@ -275,6 +275,23 @@ def test_each_window_is_ranked_and_a_still_window_says_so(tiny_index, tiny_demo_
     assert segments[1].to_dict()["positives"][0]["id"] == moving.positives[0]["id"]
 
 
+def test_each_window_keeps_the_box_and_its_isolation(tiny_index, tiny_demo_dir):
+    """The "when" view of a boxed, isolated query ranks each stretch as the same query restricted to that
+    stretch would be: isolation is not dropped on the way."""
+    from motive_core.query import Attributor
+
+    attributor = Attributor(tiny_index, model=str(tiny_demo_dir))
+    prepared = attributor.featurizer.prepare(Video(render_clip(SLIDE, 32, 64), 16.0, "slide"))
+    box = (Box(0, 16, 64, 48),)
+    isolated = attribute_segments(attributor, prepared, count=2, top=3, boxes=box, isolate=True)
+    plain = attribute_segments(attributor, prepared, count=2, top=3, boxes=box)
+    for segment, other in zip(isolated, plain):
+        alone = attributor.attribute(prepared, "", 3, QuerySelection(box, (segment.start, segment.stop), True))
+        assert segment.to_dict()["selection"]["isolate"] is True
+        assert np.allclose(segment.result.scores, alone.scores)
+        assert not np.allclose(segment.result.scores, other.result.scores)
+
+
 def test_query_windows_flag_ranks_each_window(capsys, tmp_path, tiny_index):
     video = write_mp4(render_clip(SLIDE, 32, 64), tmp_path / "slide.mp4", 16.0)
     capsys.readouterr()

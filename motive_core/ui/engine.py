@@ -295,9 +295,9 @@ def gpu_gradient(featurizer, clip: PreparedClip, prompt: str) -> tuple[np.ndarra
 
 @gpu_task(duration=240)
 def gpu_segments(attributor: Attributor, clip: PreparedClip, count: int, prompt: str, top: int,
-                  boxes: tuple[Box, ...]) -> list[dict]:
+                  boxes: tuple[Box, ...], isolate: bool = False) -> list[dict]:
     """The "when" view's rankings, one per stretch of the query (one gradient each; a GPU on a ZeroGPU Space)."""
-    return [segment.to_dict() for segment in attribute_segments(attributor, clip, count, prompt, top, boxes)]
+    return [segment.to_dict() for segment in attribute_segments(attributor, clip, count, prompt, top, boxes, isolate)]
 
 
 @gpu_task(duration=120)
