@@ -421,11 +421,13 @@ def test_result_names_the_prompt_used_and_what_it_did(server, world):
             [(e["id"], e["score"]) for e in without[10][side]]
 
 
-def test_other_sessions_traffic_does_not_expire_a_session(server, world, bad_inputs):
+def test_other_sessions_traffic_does_not_expire_a_session(server, demo, world, bad_inputs):
     """Session A attributes a clip; session B then prepares five other clips (more than the shared cache
-    holds); A's no-mask comparison is recomputed, not refused with 'no longer in memory'."""
+    holds, here set to four); A's no-mask comparison is recomputed, not refused with 'no longer in memory'."""
     from gradio_client import handle_file
 
+    shared = demo.motive_engine.prepared
+    capacity, shared.capacity = shared.capacity, 4
     a, b = client(server), client(server)
     ex = examples(world)
     first = a.predict(handle_file(str(ex[3]["path"])), ex[3]["prompt"], "a", TOP, False, api_name="/attribute")
@@ -434,8 +436,30 @@ def test_other_sessions_traffic_does_not_expire_a_session(server, world, bad_inp
     others[-1].write_bytes(bad_inputs["4k"].read_bytes() + b"\0")  # a different file (new content hash)
     for path in others:
         b.predict(handle_file(str(path)), "", "b", api_name="/motion")
-    md, table = a.predict(True, api_name="/compare_nomask")
+    try:
+        md, table = a.predict(True, api_name="/compare_nomask")
+    finally:
+        shared.capacity = capacity
     assert "Motive (mask) vs no mask" in md and len(table["data"]) == TOP
+
+
+def test_the_shared_window_cache_evicts_by_count_and_by_bytes():
+    from motive_core.ui.display import LruCache
+
+    by_count = LruCache(2)
+    for key in "abc":
+        by_count.put(key, key)
+    assert [by_count.get(k) for k in "abc"] == [None, "b", "c"]
+    by_bytes = LruCache(10, max_bytes=100, size=len)
+    by_bytes.put("a", "x" * 60)
+    by_bytes.put("b", "x" * 30)
+    assert by_bytes.get("a") is not None  # 90 bytes fit; "a" is now the most recent
+    by_bytes.put("c", "x" * 30)  # 120 bytes: the least recent ("b") goes
+    assert by_bytes.get("b") is None and by_bytes.get("a") and by_bytes.get("c")
+    by_bytes.put("huge", "x" * 500)  # one entry over the budget is kept alone rather than refused
+    assert by_bytes.get("huge") and by_bytes.get("a") is None and by_bytes.get("c") is None
+    with pytest.raises(ValueError, match="size"):
+        LruCache(4, max_bytes=10)
 
 
 def test_only_meant_files_are_served_and_replies_hold_no_server_paths(server, world, tmp_path):
@@ -842,6 +866,7 @@ def test_the_when_view_ranks_each_stretch_of_the_attributed_query_as_the_library
     from motive_core.models import load_model
     from motive_core.query import Attributor
     from motive_core.segments import attribute_segments
+    from motive_core.selection import Box
     from motive_core.video import read_video
 
     c = client(server)
@@ -858,6 +883,17 @@ def test_the_when_view_ranks_each_stretch_of_the_attributed_query_as_the_library
     for column, segment in enumerate(segments):
         expected = [e["id"] for e in segment.result.positives]
         assert [row[column].split(" · ")[2] for row in table["data"]] == expected
+
+    # a boxed, isolated query: each stretch keeps the box and hides what lies outside it, as the library does
+    size = prepared.source
+    box = (0.0, 0.0, size["width"] / 2, size["height"])
+    c.predict(handle_file(str(ex["path"])), "", "when", TOP, False, "", *box, None, None, None, True,
+              api_name="/attribute")
+    table = c.predict(2, api_name="/when")
+    segments = attribute_segments(attributor, prepared, 2, "", TOP, (Box(*box),), isolate=True)
+    for column, segment in enumerate(segments):
+        assert segment.result is not None, segment.note
+        assert [row[column].split(" · ")[2] for row in table["data"]] == [e["id"] for e in segment.result.positives]
 
 
 def test_the_planted_artifact_readout_names_the_artifact_and_counts_planted_tiles():

@@ -56,11 +56,16 @@ def text_digest(*parts: object) -> str:
 
 
 class LruCache:
-    """A small thread-safe least-recently-used map (prepared queries shared by sessions)."""
+    """A small thread-safe least-recently-used map (prepared queries shared by sessions): at most ``capacity``
+    entries and, when ``max_bytes`` is given, at most that many bytes by ``size`` (a model at full resolution
+    prepares windows of hundreds of MB; the demo's are a fraction of one)."""
 
-    def __init__(self, capacity: int = 8):
-        self.capacity = capacity
+    def __init__(self, capacity: int = 8, max_bytes: int | None = None, size: Callable[[object], int] | None = None):
+        if max_bytes is not None and size is None:
+            raise ValueError("an LruCache with max_bytes needs size(value) -> bytes")
+        self.capacity, self.max_bytes, self.size = capacity, max_bytes, size
         self._items: OrderedDict = OrderedDict()
+        self._bytes: dict[Hashable, int] = {}
         self._lock = threading.Lock()
 
     def get(self, key: Hashable):
@@ -74,8 +79,12 @@ class LruCache:
         with self._lock:
             self._items[key] = value
             self._items.move_to_end(key)
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
+            if self.max_bytes is not None:
+                self._bytes[key] = self.size(value)
+            while len(self._items) > self.capacity or (len(self._items) > 1 and self.max_bytes is not None
+                                                       and sum(self._bytes.values()) > self.max_bytes):
+                oldest, _ = self._items.popitem(last=False)
+                self._bytes.pop(oldest, None)
 
 
 @dataclass

@@ -44,6 +44,10 @@ log = logging.getLogger("motive_studio")
 DECODE_SIDE = 1024
 MAX_UPLOAD_MB = 200
 JOBS_PER_SESSION = 1  # model jobs one session may have running at a time
+# Prepared windows shared by sessions: a reviewer who runs an example again, or turns the no-mask comparison
+# on, finds it here instead of decoding and estimating motion again; bounded by bytes too, since a window at a
+# real model's resolution with its dense motion field is hundreds of MB.
+PREPARED_ENTRIES, PREPARED_BYTES = 64, 512 * 1024**2
 
 
 @dataclass
@@ -72,6 +76,14 @@ class Prepared:
         return f"{self.key}_{ud.text_digest(json.dumps(self.selection.to_dict(), sort_keys=True))}"
 
 
+def prepared_bytes(prepared: Prepared) -> int:
+    """The memory a cached window holds: its frames, masks and motion field."""
+    clip = prepared.clip
+    arrays = (clip.frames, clip.mask, clip.latent_mask, clip.motion.displacement, clip.motion.visibility,
+              clip.motion.confidence)
+    return sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
+
+
 @dataclass
 class Engine:
     """What every session shares, loaded once: model, indexes, examples, caches and the model lock."""
@@ -86,7 +98,8 @@ class Engine:
     scan_slot: threading.Lock = field(default_factory=threading.Lock)
     jobs: dict = field(default_factory=dict)  # session → model jobs running
     jobs_lock: threading.Lock = field(default_factory=threading.Lock)
-    prepared: ud.LruCache = field(default_factory=lambda: ud.LruCache(4))
+    prepared: ud.LruCache = field(default_factory=lambda: ud.LruCache(PREPARED_ENTRIES, PREPARED_BYTES,
+                                                                         prepared_bytes))
     profiles: ud.LruCache = field(default_factory=lambda: ud.LruCache(16))
     vectors: ud.LruCache = field(default_factory=lambda: ud.LruCache(64))
 
