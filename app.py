@@ -865,7 +865,7 @@ def _wire(engine: Engine, ui: UI) -> None:
         engine.media.video(f"query/{query.key}", "triptych", lambda: ud.query_triptych(query.visual), engine.fps)
         label = (name or "").strip() or query.name
         queries.append(_listed(engine, label, query.prompt, query.window, query.key, query.scores,
-                               query.stats["motion_max"]))
+                               query.stats["motion_max"], query.region.to_dict() if query.region else None))
         return _query_rows(queries), queries, _list_count(queries)
 
     @handled
@@ -922,8 +922,11 @@ def _wire(engine: Engine, ui: UI) -> None:
     @handled
     def save_review(notes: str, fraction: float, percentile: float, prompt: str, name: str,
                     window_start: str, video: str | None, queries: list[dict], selected: dict | None,
-                    request: gr.Request) -> tuple:
-        """Save this session's review on the server; returns the review file and a link that reopens it."""
+                    x0: float | None = None, y0: float | None = None, x1: float | None = None,
+                    y1: float | None = None, box_frame: float | None = None, frames_from: float | None = None,
+                    frames_to: float | None = None, isolate: bool = False, request: gr.Request = None) -> tuple:
+        """Save this session's review on the server; returns the review file and a link that reopens it. The
+        current query's selection fields (box, frames, isolate) are saved with its other inputs."""
         folder = engine.media.root / "reviews"
         review_id = rv.new_review_id()
         current = None
@@ -934,9 +937,12 @@ def _wire(engine: Engine, ui: UI) -> None:
         review = {"index": _identity(engine), "notes": notes or "", "vote": {"fraction": fraction,
                                                                               "percentile": percentile},
                   "current": {"prompt": prompt or "", "name": name or "", "window_start": window_start,
-                              "video": current},
+                              "video": current,
+                              "region": dict(zip(rv.REGION_FIELDS, (x0, y0, x1, y1, box_frame, frames_from,
+                                                                    frames_to, bool(isolate))))},
                   "queries": [rv.query_record(q["name"], q["prompt"], q["window"], q["key"], q["scores"],
-                                              {"motion_max": q["motion_max"]}) for q in queries or []],
+                                              {"motion_max": q["motion_max"], "region": q.get("region")})
+                              for q in queries or []],
                   "selection": selected}
         _, path = rv.save_review(folder, review, review_id)
         link = f"{_page_url(request)}?review={review_id}"
@@ -946,7 +952,8 @@ def _wire(engine: Engine, ui: UI) -> None:
 
     def restore(review: dict, where: str) -> tuple:
         queries = [_listed(engine, q["name"], q.get("prompt", ""), q.get("window"), q.get("key", ""),
-                           np.asarray(q["scores"], np.float32), float(q.get("motion_max", float("nan"))))
+                           np.asarray(q["scores"], np.float32), float(q.get("motion_max", float("nan"))),
+                           q.get("region"))
                    for q in review["queries"]]
         current = review.get("current") or {}
         video = current.get("video")
@@ -959,7 +966,9 @@ def _wire(engine: Engine, ui: UI) -> None:
         return (_query_rows(queries), queries, review.get("notes", ""),
                 vote_settings.get("fraction", 0.1), vote_settings.get("percentile", 90.0),
                 current.get("prompt", ""), current.get("name", ""), current.get("window_start") or "",
-                str(video_path) if video_path and video_path.is_file() else None, md)
+                str(video_path) if video_path and video_path.is_file() else None, md,
+                *[(current.get("region") or {}).get(k) for k in rv.REGION_FIELDS[:-1]],
+                bool((current.get("region") or {}).get("isolate")))
 
     @handled
     def open_review(file: str | None) -> tuple:
@@ -972,7 +981,7 @@ def _wire(engine: Engine, ui: UI) -> None:
     def open_link(request: gr.Request) -> tuple:
         review_id = (request.query_params or {}).get("review") if request else None
         if not review_id:
-            return (gr.update(),) * 10
+            return (gr.update(),) * (10 + len(rv.REGION_FIELDS))
         path = rv.review_path(engine.media.root / "reviews", review_id)
         return restore(rv.load_review(path, _identity(engine)), "its link")
 
@@ -988,7 +997,7 @@ def _wire(engine: Engine, ui: UI) -> None:
             ranked = engine.attributor.index.rank(np.asarray(q["scores"]), 5)
             entries.append({"name": q["name"], "prompt": q["prompt"],
                             "conditioning_note": conditioning_note(engine.conditioning, q["prompt"]),
-                            "window": _window_text(q["window"]) if q.get("window") else "",
+                            "window": _where_text(q),
                             "triptych": engine.media.path(f"query/{q['key']}", "triptych.mp4"),
                             "positives": ranked["positives"], "negatives": ranked["negatives"],
                             "thumbs": {e["id"]: engine.thumbnail(e)
@@ -1029,10 +1038,18 @@ def _identity(engine: Engine) -> dict:
 
 
 def _listed(engine: Engine, name: str, prompt: str, window: dict | None, key: str, scores: np.ndarray,
-            motion_max: float) -> dict:
-    """One curation-list entry (session state)."""
+            motion_max: float, region: dict | None = None) -> dict:
+    """One curation-list entry (session state); ``region``: the query's selection (QuerySelection.to_dict), if
+    its scores were computed for a box or frame range."""
     return {"name": name, "prompt": prompt, "window": window, "key": key, "scores": np.asarray(scores).copy(),
-            "top": engine.clips[int(np.argmax(scores))]["id"], "motion_max": motion_max}
+            "top": engine.clips[int(np.argmax(scores))]["id"], "motion_max": motion_max, "region": region}
+
+
+def _where_text(listed: dict) -> str:
+    """A listed query's window, and its selection when it has one."""
+    where = _window_text(listed["window"]) if listed.get("window") else ""
+    region = listed.get("region")
+    return where + (f" · selection {QuerySelection.from_dict(region).describe()}" if region else "")
 
 
 def _list_count(queries: list[dict]) -> str:
@@ -1048,7 +1065,7 @@ def _page_url(request: gr.Request | None) -> str:
 
 
 def _query_rows(queries: list[dict]) -> list[list]:
-    return [[i, q["name"], q["prompt"], _window_text(q["window"]) if q.get("window") else "", q["top"],
+    return [[i, q["name"], q["prompt"], _where_text(q), q["top"],
              f"{q['motion_max']:.2f}"] for i, q in enumerate(queries, start=1)]
 
 
@@ -1126,10 +1143,10 @@ def _connect(ui: UI, engine: Engine, fn: dict) -> None:
     ui.remove.click(fn["remove_query"], [ui.remove_row, ui.queries], [ui.query_table, ui.queries, ui.vote_md],
                     api_name="remove_query", **QUICK)
     ui.save.click(fn["save_review"], [ui.notes, ui.fraction, ui.percentile, ui.prompt, ui.name, ui.window_start,
-                                      ui.video, ui.queries, ui.selected], [ui.review_file, ui.review_md],
+                                      ui.video, ui.queries, ui.selected, *region], [ui.review_file, ui.review_md],
                   api_name="save_review", **QUICK)
     restored = [ui.query_table, ui.queries, ui.notes, ui.fraction, ui.percentile, ui.prompt, ui.name,
-                ui.window_start, ui.video, ui.review_md]
+                ui.window_start, ui.video, ui.review_md, *region]
     ui.open_file.upload(fn["open_review"], ui.open_file, restored, api_name="open_review", **QUICK)
     ui.report.click(fn["report"], [ui.notes, ui.queries, ui.selected], [ui.report_file, ui.review_md],
                     api_name="report", **HEAVY)

@@ -658,22 +658,29 @@ def test_review_saves_reopens_in_another_session_and_exports_a_report(server, wo
     ex = examples(world)
     _attributed(c, ex[0], "<b>first</b>")
     c.predict("", api_name="/add_query")
-    _attributed(c, ex[1], "second")
+    box = (0, 0, 20, 32, None, 0, 6, True)  # the second query: a box on the left, frames 0-5, isolated
+    c.predict(handle_file(str(ex[1]["path"])), ex[1]["prompt"], "second", TOP, False, "", *box, api_name="/attribute")
     c.predict("", api_name="/add_query")
     selection = c.predict(0.25, 75, api_name="/vote")[0]
     review_file, md = c.predict("looks right", 0.25, 75, ex[1]["prompt"], "second", "",
-                                handle_file(str(ex[1]["path"])), api_name="/save_review")
+                                handle_file(str(ex[1]["path"])), *box, api_name="/save_review")
     assert "?review=" in md and Path(review_file).is_file()
     saved = json.loads(Path(review_file).read_text())
     assert [q["name"] for q in saved["queries"]] == ["<b>first</b>", "second"] and saved["notes"] == "looks right"
     assert all(len(q["scores"]) == 16 and q["window"]["chosen"] for q in saved["queries"])
+    assert saved["queries"][0]["region"] is None
+    assert saved["queries"][1]["region"] == {"boxes": [{"x0": 0.0, "y0": 0.0, "x1": 20.0, "y1": 32.0, "frame": None}],
+                                             "frames": [0, 6], "isolate": True}
+    assert list(saved["current"]["region"].values()) == list(box)
 
     other = client(server)  # a new session (a reload) gets the whole review back from the file
-    table, notes, fraction, percentile, prompt, name, window, video, message = other.predict(
+    table, notes, fraction, percentile, prompt, name, window, video, message, *region = other.predict(
         handle_file(review_file), api_name="/open_review")
     assert [r[1] for r in table["data"]] == ["<b>first</b>", "second"] and notes == "looks right"
+    assert "selection box 0,0,20,32, frames 0:6 (isolated)" in table["data"][1][3]
     assert (fraction, percentile, prompt, name) == (0.25, 75, ex[1]["prompt"], "second")
     assert video and Path(video).is_file() and "Reopened" in message
+    assert tuple(region) == box  # the box, frames and isolation are back in their fields
     assert other.predict(0.25, 75, api_name="/vote")[0]["data"] == selection["data"]  # same scores, same vote
 
     report_path, _ = other.predict("looks right", api_name="/report")
@@ -682,6 +689,7 @@ def test_review_saves_reopens_in_another_session_and_exports_a_report(server, wo
     sources = re.findall(r'src="([^"]*)"', text)
     assert sources and all(s.startswith("data:") for s in sources) and "<video" in text
     assert "looks right" in text and "&quot;conditioning&quot;" in text
+    assert "selection box 0,0,20,32, frames 0:6 (isolated)" in text  # the report says what the query attributed
 
     damaged = tmp_path / "damaged.json"
     damaged.write_text(json.dumps({**saved, "queries": [{**saved["queries"][0], "scores": [0.1] * 3}]}))
@@ -693,6 +701,11 @@ def test_review_saves_reopens_in_another_session_and_exports_a_report(server, wo
     with pytest.raises(AppError) as caught:
         other.predict(handle_file(str(sneaky)), api_name="/open_review")
     assert "malformed key or window" in str(caught.value)
+    boxless = tmp_path / "boxless.json"
+    boxless.write_text(json.dumps({**saved, "queries": [{**saved["queries"][1], "region": {"boxes": [{"x0": 5}]}}]}))
+    with pytest.raises(AppError) as caught:
+        other.predict(handle_file(str(boxless)), api_name="/open_review")
+    assert "malformed selection" in str(caught.value)
     (tmp_path / "notes.json").write_text("not json")
     with pytest.raises(AppError) as caught:
         other.predict(handle_file(str(tmp_path / "notes.json")), api_name="/open_review")

@@ -25,12 +25,15 @@ import numpy as np
 
 from motive_core.errors import MotiveError
 from motive_core.files import atomic_write_text
+from motive_core.selection import QuerySelection
 
 REVIEW_FORMAT = "motive-review/1"
 MAX_REVIEW_BYTES = 8 * 1024 * 1024
 REVIEW_ID = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
 QUERY_KEY = re.compile(r"^[A-Za-z0-9_]{0,64}$")  # a query's cache key names a media folder: no path tricks
 SETTINGS_KEY = "motive_selection_settings"
+# the current query's selection inputs as a review stores them: box edges and frame numbers (or null), isolate
+REGION_FIELDS = ("x0", "y0", "x1", "y1", "box_frame", "frames_from", "frames_to", "isolate")
 
 
 class ReviewError(MotiveError):
@@ -51,7 +54,8 @@ def selection_settings(identity: dict, queries: list[dict], fraction: float, per
     return {"model": (identity.get("model") or {}).get("name"),
             "model_weights": (identity.get("model") or {}).get("weight_hash"),
             "index": identity["folder"], "index_clips": identity["clips"], "index_settings": identity["settings"],
-            "queries": [{"name": q["name"], "prompt": q["prompt"], "window": q.get("window")} for q in queries],
+            "queries": [{"name": q["name"], "prompt": q["prompt"], "window": q.get("window"),
+                         "selection": q.get("region")} for q in queries],
             "fraction": fraction, "percentile": percentile, "created": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
 
@@ -147,7 +151,27 @@ def load_review(path: str | os.PathLike, identity: dict) -> dict:
             raise ReviewError(f"Query {i} of {path.name} has no name or prompt text: the file is damaged.")
         if not QUERY_KEY.match(str(query.get("key", ""))) or not _is_window(query.get("window")):
             raise ReviewError(f"Query {i} of {path.name} has a malformed key or window: the file is damaged.")
+        if not _is_selection(query.get("region")):
+            raise ReviewError(f"Query {i} of {path.name} has a malformed selection (box or frame range): the file "
+                              "is damaged.")
+    region = (review.get("current") or {}).get("region")
+    if region is not None and not (isinstance(region, dict) and set(region) <= set(REGION_FIELDS) and all(
+            region.get(k) is None or (isinstance(region[k], (int, float)) and math.isfinite(region[k]))
+            for k in REGION_FIELDS[:-1]) and isinstance(region.get("isolate", False), bool)):
+        raise ReviewError(f"The current query's selection fields in {path.name} are not numbers: the file is "
+                          "damaged.")
     return review
+
+
+def _is_selection(region) -> bool:
+    """None, or a selection as ``QuerySelection.to_dict`` writes it (one the selection itself accepts)."""
+    if region is None:
+        return True
+    try:
+        QuerySelection.from_dict(region)
+    except (MotiveError, TypeError, ValueError, AttributeError):
+        return False
+    return True
 
 
 def _is_window(window) -> bool:
