@@ -328,10 +328,17 @@ def motion_figure(series: dict[str, list[float]], fps: float) -> go.Figure:
     return style_figure(fig, "Motion magnitude per frame", "frame", "pixels / frame")
 
 
+# A white plot with light grid lines, set directly: a named plotly template is deep-copied and validated on
+# every figure and sent with it (about 15 ms of CPU and 6 KB per plot, three plots per attribution).
+AXIS_STYLE = dict(gridcolor="#e5eaf2", zerolinecolor="#e5eaf2", linecolor="#c8d0dc", automargin=True)
+
+
 def style_figure(fig: go.Figure, title: str, x: str, y: str, height: int = 320) -> go.Figure:
-    """The app's look for a plot: title, axis names, white template, legend above the plot."""
-    fig.update_layout(title=dict(text=title, x=0.01), xaxis_title=x, yaxis_title=y, height=height, autosize=True,
-                      margin=dict(l=50, r=20, t=45, b=45), template="plotly_white",
+    """The app's look for a plot: title, axis names, white background, legend above the plot."""
+    fig.update_layout(title=dict(text=title, x=0.01), height=height, autosize=True, template="none",
+                      margin=dict(l=50, r=20, t=45, b=45), paper_bgcolor="white", plot_bgcolor="white",
+                      font=dict(family="sans-serif", size=12, color="#2a3f5f"),
+                      xaxis=dict(title=dict(text=x), **AXIS_STYLE), yaxis=dict(title=dict(text=y), **AXIS_STYLE),
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
     return fig
 
