@@ -10,7 +10,10 @@ Fastfood to 512) — and changes one thing:
   correction, so clips close to everything stop filling every top 10);
 - made differently: other noise draws ε_fix averaged (K = 2, 4), the gradient over the patch embedding
   only, other timesteps (scheduler index 400 or 600 instead of 500), and ensembles over timesteps — the mean
-  of the ℓ2-normalised vectors of one clip at several t_fix, for index and query alike.
+  of the ℓ2-normalised vectors of one clip at several t_fix, for index and query alike;
+- a still reference, on the shipped ensemble: from each projected gradient, α times that of the same clip
+  held still at its middle frame is subtracted before normalising (α = 0.5, 1), so what the clip's look
+  alone asks of the model is taken out and what its motion asks is left (twice the backward passes).
 
 Held-out queries are those of bench_retrieval (rendered with unseen looks, generated from held-out prompts,
 drawn by the independent renderer), all under the no-prompt protocol. Every variant is paired per query
@@ -35,12 +38,12 @@ import numpy as np
 
 from benchmarks.common.features import training_features
 from benchmarks.common.queries import heldout_queries, paired_summary, query_sets
-from benchmarks.common.results import DEMO_MODEL, REPO, cache_root, log, repo_relative, save
+from benchmarks.common.results import DEMO_MODEL, REPO, cache_root, demo_model_hash, log, repo_relative, save
 from benchmarks.independent_motions import independent_queries
 from motive_core.build import build_index
 from motive_core.config import PRESETS, AttributionSettings
 from motive_core.eval.metrics import clip_descriptor, descriptor_similarity
-from motive_core.featurize import Featurizer
+from motive_core.featurize import Featurizer, PreparedClip
 from motive_core.index import AttributionIndex
 from motive_core.models import load_model
 from motive_core.video import Video
@@ -113,6 +116,11 @@ class Variant:
     name: str
     indexes: tuple[str, ...]  # VARIANT_INDEXES keys; several: the mean of their unit vectors
     similarity: Similarity = cosine
+    passes: int | None = None  # backward passes per clip, when not one per index
+
+    @property
+    def gradients_per_clip(self) -> int:
+        return self.passes or len(self.indexes)
 
     def vectors(self, index_vectors: dict[str, np.ndarray]) -> np.ndarray:
         return unit(sum(unit(index_vectors[name]) for name in self.indexes))
@@ -138,6 +146,57 @@ VARIANTS = (
 )
 # (variant, its own baseline): the timestep ensembles' gain measured again on another noise draw
 REPLICATIONS = (("noise draw 1, timestep ensemble t 300 + 500 + 700", "noise draw 1, t 500"),)
+
+# A still reference: from each projected gradient, before normalising, subtract α times that of the same clip
+# held still at its middle frame (same mask, same t_fix and ε_fix): what the clip's look alone asks of the
+# model, so what is left is what its motion asks. On the shipped ensemble (t 300, 500, 700).
+ENSEMBLE = "timestep ensemble t 300 + 500 + 700"
+ENSEMBLE_SETTINGS = dataclasses.replace(BASE_SETTINGS, t_ensemble="300,700")
+STILL_ALPHAS = (0.5, 1.0)
+STILL_VARIANTS = tuple(Variant(f"{ENSEMBLE}, still reference α = {alpha:g}", (f"still-{alpha:g}",),
+                               passes=2 * len(ENSEMBLE_SETTINGS.timesteps)) for alpha in STILL_ALPHAS)
+ALL_VARIANTS = (*VARIANTS, *STILL_VARIANTS)
+
+
+def held_still(prepared: PreparedClip) -> PreparedClip:
+    """The clip with every frame replaced by its middle one (its motion mask kept)."""
+    frames = prepared.frames
+    return dataclasses.replace(prepared, frames=np.repeat(frames[len(frames) // 2][None], len(frames), axis=0))
+
+
+def reference_gradients(featurizer: Featurizer, prepared: PreparedClip) -> np.ndarray:
+    """(2, timesteps, D′): the projected gradients, not normalised, of the clip and of it held still."""
+    import torch
+
+    adapter, gradients = featurizer.adapter, featurizer.gradients
+    condition = adapter.encode_prompt(featurizer.settings.conditioning_prompt(""))
+    weight = torch.from_numpy(prepared.latent_mask)
+    return np.stack([np.stack([gradients.projected_gradient(adapter.encode(clip.frames), condition, weight, t)
+                               .cpu().numpy() for t in featurizer.settings.timesteps])
+                     for clip in (prepared, held_still(prepared))]).astype(np.float64)
+
+
+def still_reference(pairs: np.ndarray, alpha: float) -> np.ndarray:
+    """Vectors from ``reference_gradients`` rows (n, 2, timesteps, D′): the normalised mean over timesteps of
+    unit(g − α·g_still)."""
+    return unit(unit(pairs[:, 0] - alpha * pairs[:, 1]).sum(axis=1))
+
+
+def training_reference_gradients(model, index: AttributionIndex) -> np.ndarray:
+    """``reference_gradients`` of every clip of ``index`` (cached per demo model: a second backward pass per
+    timestep and clip, about 5 min for the demo's clips)."""
+    path = cache_root() / "indexes" / f"still-reference-{demo_model_hash()}.npz"
+    ids = [clip["id"] for clip in index.clips]
+    if path.is_file():
+        cached = np.load(path)
+        if list(cached["ids"]) == ids:
+            return cached["pairs"]
+    featurizer = Featurizer(model, ENSEMBLE_SETTINGS)
+    log(f"still-reference gradients of {len(ids)} training clips")
+    pairs = np.stack([reference_gradients(featurizer, featurizer.prepare_file(index.clip_path(clip)))
+                      for clip in index.clips])
+    np.savez(path, ids=np.array(ids), pairs=pairs)
+    return pairs
 
 
 def variant_index(name: str, model) -> AttributionIndex:
@@ -197,7 +256,8 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     model = load_model(DEMO_MODEL, device="cpu")
-    names = list(dict.fromkeys(name for variant in VARIANTS for name in variant.indexes))
+    names = list(dict.fromkeys(name for variant in ALL_VARIANTS for name in variant.indexes
+                               if name in VARIANT_INDEXES))
     indexes = {name: variant_index(name, model) for name in names}
     base = indexes[BASE]
     clip_ids = [clip["id"] for clip in base.clips]
@@ -220,30 +280,40 @@ def main() -> None:
         query_vectors[name] = np.stack([featurizer.vector(p, "") for p in prepared]).astype(np.float64)
         query_seconds[name] = (time.perf_counter() - begin) / len(queries)
     index_vectors = {name: np.asarray(index.vectors, np.float64) for name, index in indexes.items()}
+    log("still-reference gradients of the queries")
+    training_pairs = training_reference_gradients(model, base)
+    ensemble = Featurizer(model, ENSEMBLE_SETTINGS)
+    begin = time.perf_counter()
+    query_pairs = np.stack([reference_gradients(ensemble, p) for p in prepared])
+    for alpha, variant in zip(STILL_ALPHAS, STILL_VARIANTS):
+        (name,) = variant.indexes
+        index_vectors[name] = still_reference(training_pairs, alpha)
+        query_vectors[name] = still_reference(query_pairs, alpha)
+        query_seconds[name] = (time.perf_counter() - begin) / len(queries)
     descriptors, _ = training_features(base, model.geometry)
     flow = np.stack([descriptor_similarity(clip_descriptor(p.frames), descriptors) for p in prepared])
 
     query_motions = [q["motion"] for q in queries]
     sets = np.array([q["set"] for q in queries])
     per_query, loo = {}, {}
-    for variant in VARIANTS:
+    for variant in ALL_VARIANTS:
         train = variant.vectors(index_vectors)
         asked = unit(sum(unit(query_vectors[name]) for name in variant.indexes))
         per_query[variant.name] = precision_at_10(variant.similarity(train, asked), clip_motions, query_motions)
         loo[variant.name] = float(precision_at_10(leave_one_out_similarity(variant.similarity, train), clip_motions,
                                                   list(clip_motions)).mean())
-    base_name = VARIANTS[0].name
+    base_name = ALL_VARIANTS[0].name
     figure_rows = [{
         "variant": variant.name,
         **{f"P@10 {s}": float(per_query[variant.name][in_subset(sets, s)].mean()) for s in SUBSETS},
         "training clips, leave-one-out P@10": loo[variant.name],
-        "gradients per clip": len(variant.indexes),
+        "gradients per clip": variant.gradients_per_clip,
         "query seconds": sum(query_seconds[n] for n in variant.indexes),
-    } for variant in VARIANTS]
+    } for variant in ALL_VARIANTS]
     flow_scores = precision_at_10(flow, clip_motions, query_motions)
     figure_rows.append({"variant": "flow descriptor (no model)",
                         **{f"P@10 {s}": float(flow_scores[in_subset(sets, s)].mean()) for s in SUBSETS}})
-    against_base = [(variant.name, base_name) for variant in VARIANTS[1:]]
+    against_base = [(variant.name, base_name) for variant in ALL_VARIANTS[1:]]
     built = {name: build_seconds(name) for name in names if build_seconds(name) is not None}
     counts = {s: int((sets == s).sum()) for s in SETS}
     notes = [
@@ -264,13 +334,15 @@ def main() -> None:
                      "Paired per query against the one-timestep baseline (P@10 by motion, no prompt)":
                          paired_rows(per_query, sets, against_base),
                      "The same gain on another noise draw (paired per query, no prompt)":
-                         paired_rows(per_query, sets, list(REPLICATIONS))},
+                         paired_rows(per_query, sets, list(REPLICATIONS)),
+                     "A still reference against the shipped ensemble (paired per query, no prompt)":
+                         paired_rows(per_query, sets, [(v.name, ENSEMBLE) for v in STILL_VARIANTS])},
          [*notes, reading(per_query, sets, base_name)])
 
 
 def reading(per_query: dict[str, np.ndarray], sets: np.ndarray, baseline: str) -> str:
     """The paragraph that reads the tables, its figures taken from them."""
-    others = [v for v in VARIANTS if v.name != baseline]
+    others = [v for v in ALL_VARIANTS if v.name != baseline]
     rows = {(row["comparison"], row["queries"]): row
             for row in paired_rows(per_query, sets, [(v.name, baseline) for v in others])}
 
@@ -284,8 +356,8 @@ def reading(per_query: dict[str, np.ndarray], sets: np.ndarray, baseline: str) -
                 and all(rows[(f"{name} − {baseline}", s)]["mean difference"] > 0 for s in SETS))
 
     winners = [v for v in others if better_everywhere(v.name)]
-    found = "; ".join(f"{v.name} ({', '.join(f'{s} {stated(v.name, s)}' for s in SETS)}; {len(v.indexes)} "
-                      f"backward pass{'es' if len(v.indexes) > 1 else ''} per clip and per query)" for v in winners)
+    found = "; ".join(f"{v.name} ({', '.join(f'{s} {stated(v.name, s)}' for s in SETS)}; {v.gradients_per_clip} "
+                      f"backward pass{'es' if v.gradients_per_clip > 1 else ''} per clip and per query)" for v in winners)
     return ("**Reading.** Paired difference against the one-timestep baseline over all queries, 95 % interval: "
             + "; ".join(f"{v.name} {stated(v.name)}" for v in others) + ". "
             + (f"Higher on every query set, with the pooled interval above zero: {found}." if winners else

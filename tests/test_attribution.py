@@ -87,6 +87,21 @@ def test_a_timestep_ensemble_is_the_normalised_mean_of_each_index_s_unit_vector(
         GradientProjector(demo_model, AttributionSettings(proj_dim=64, t_ensemble="1000"))
 
 
+def test_the_unnormalised_projection_is_what_the_vector_normalises(demo_model):
+    """Studies that combine gradients before normalising (the still reference of bench_gradient_variants)
+    start from projected_gradient: normalised and averaged over the ensemble, it is the index's vector."""
+    from benchmarks.bench_gradient_variants import still_reference
+
+    inputs = _inputs(demo_model)
+    projector = GradientProjector(demo_model, AttributionSettings(proj_dim=64, t_ensemble="300,700"))
+    raw = torch.stack([projector.projected_gradient(*inputs, t) for t in projector.settings.timesteps])
+    vector = projector.gradient_vector(*inputs)
+    np.testing.assert_allclose(l2_normalize(sum(l2_normalize(row) for row in raw)).numpy(), vector, atol=1e-6)
+    pairs = np.stack([raw.numpy(), raw.numpy() * 0.5])[None].astype(np.float64)  # a "still" half the clip's
+    np.testing.assert_allclose(still_reference(pairs, 0.0)[0], vector, atol=1e-6)
+    np.testing.assert_allclose(still_reference(pairs, 1.0)[0], vector, atol=1e-6)  # g − g/2 points the same way
+
+
 def test_a_projector_passed_in_replaces_the_named_one_and_must_fit(demo_model):
     from motive_core.attribution.fastfood import FastfoodConfig, FastfoodProjector
     from motive_core.attribution.hadamard import walsh_hadamard_butterfly

@@ -94,25 +94,26 @@ class GradientProjector:
         each scheduler index, all with the same ε_fix: one backward pass per index.
         """
         self.timings = {"gradient": 0.0, "projection": 0.0}
-        units = [l2_normalize(self._projected_gradient(latents, condition, weight, t)) for t in self.settings.timesteps]
+        units = [l2_normalize(self.projected_gradient(latents, condition, weight, t)) for t in self.settings.timesteps]
         vector = units[0] if len(units) == 1 else l2_normalize(torch.stack(units).sum(dim=0))
         return vector.cpu().numpy().astype(np.float32)
 
-    def _projected_gradient(self, latents: torch.Tensor, condition: torch.Tensor, weight: torch.Tensor | None,
-                            t_index: int) -> torch.Tensor:
-        """P∇L_mot at one scheduler index (not normalised); adds its seconds to ``timings``."""
+    def projected_gradient(self, latents: torch.Tensor, condition: torch.Tensor, weight: torch.Tensor | None,
+                           t_index: int) -> torch.Tensor:
+        """P∇L_mot at one scheduler index, not normalised (Eq. 9 before Eq. 17's normalisation; studies combine
+        these before normalising); adds its seconds to ``timings``."""
         start = time.perf_counter()
         loss = self.loss(latents, condition, weight, t_index)
         if not torch.isfinite(loss):
             raise GradientError(f"the attribution loss is {loss.item()} (not finite); the clip or model is broken")
         grads = self.parameter_gradients(loss)
-        self.timings["gradient"] += time.perf_counter() - start
+        self.timings["gradient"] = self.timings.get("gradient", 0.0) + time.perf_counter() - start
         start = time.perf_counter()
         stream = self.projector.stream()
         for grad in grads:
             stream.update(grad)
         projected = stream.finish()
-        self.timings["projection"] += time.perf_counter() - start
+        self.timings["projection"] = self.timings.get("projection", 0.0) + time.perf_counter() - start
         if not torch.isfinite(projected).all():
             raise GradientError("the gradient contains NaN or infinity; nothing was stored for this clip")
         if float(projected.norm()) == 0.0:
