@@ -956,6 +956,7 @@ def _wire(engine: Engine, ui: UI) -> None:
                            q.get("region"))
                    for q in review["queries"]]
         current = review.get("current") or {}
+        region = current.get("region") or {}
         video = current.get("video")
         video_path = engine.media.root / "reviews" / video if video and rv.REVIEW_ID.match(Path(video).stem) \
             else None
@@ -967,8 +968,7 @@ def _wire(engine: Engine, ui: UI) -> None:
                 vote_settings.get("fraction", 0.1), vote_settings.get("percentile", 90.0),
                 current.get("prompt", ""), current.get("name", ""), current.get("window_start") or "",
                 str(video_path) if video_path and video_path.is_file() else None, md,
-                *[(current.get("region") or {}).get(k) for k in rv.REGION_FIELDS[:-1]],
-                bool((current.get("region") or {}).get("isolate")))
+                *[region.get(k) for k in rv.REGION_FIELDS[:-1]], bool(region.get("isolate")))
 
     @handled
     def open_review(file: str | None) -> tuple:
