@@ -14,7 +14,11 @@ Fastfood to 512) — and changes one thing:
 - a still reference, on the shipped ensemble and on its second noise draw: from each projected gradient,
   α times that of the same clip held still at its middle frame is subtracted before normalising (α = 0.5,
   1), so what the clip's look alone asks of the model is taken out and what its motion asks is left (twice
-  the backward passes).
+  the backward passes);
+- time-resolved, at the baseline's one timestep: the masked loss split into three consecutive stretches of
+  latent frames, one projected gradient per stretch, the three concatenated (raw, or each ℓ2-normalised
+  first), so a clip's vector keeps *when* each part of its motion asks what of the model instead of summing
+  it over the clip (three backward passes, as the ensemble, and three times the numbers per clip: 3 × 512).
 
 Held-out queries are those of bench_retrieval (rendered with unseen looks, generated from held-out prompts,
 drawn by the independent renderer), all under the no-prompt protocol. Every variant is paired per query
@@ -24,7 +28,7 @@ reported beside it: a criterion that uses no query, for choosing among variants 
 Indexes a variant needs that are missing are built into benchmarks/results/cache/indexes/ with the engine's
 own build (about 3–5 min each for the 600 demo clips on one busy CPU core).
 
-  python -m benchmarks.bench_gradient_variants [--per-motion 4] [--generated 2] [--independent 3]
+  python -m benchmarks.bench_gradient_variants [--per-motion 4] [--generated 2] [--independent 10]
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ VARIANT_INDEXES: dict[str, dict] = {
 SETS = ("rendered", "generated", "independent")
 SUBSETS = (*SETS, "all queries")
 CSLS_NEIGHBOURS = 50
+TIME_BINS = 3  # stretches of frames of the time-resolved vectors
 
 Similarity = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (index rows, query rows) -> (queries, clips)
 
@@ -170,7 +175,11 @@ class StillReference:
 
 STILL_REFERENCES = (StillReference(ENSEMBLE, ENSEMBLE_SETTINGS, 0.5), StillReference(ENSEMBLE, ENSEMBLE_SETTINGS, 1.0),
                     StillReference(ENSEMBLE_NOISE1, dataclasses.replace(ENSEMBLE_SETTINGS, noise_seed=1), 0.5))
-ALL_VARIANTS = (*VARIANTS, *(still.variant for still in STILL_REFERENCES))
+# variant name -> whether each stretch's gradient is normalised before concatenating
+TIME_RESOLVED = {f"time-resolved: {TIME_BINS} stretches of frames concatenated (t 500)": False,
+                 f"time-resolved: {TIME_BINS} stretches of frames, each normalised, concatenated (t 500)": True}
+ALL_VARIANTS = (*VARIANTS, *(still.variant for still in STILL_REFERENCES),
+                *(Variant(name, (name,), passes=TIME_BINS) for name in TIME_RESOLVED))
 
 
 def held_still(prepared: PreparedClip) -> PreparedClip:
@@ -197,21 +206,48 @@ def still_reference(pairs: np.ndarray, alpha: float) -> np.ndarray:
     return unit(unit(pairs[:, 0] - alpha * pairs[:, 1]).sum(axis=1))
 
 
-def training_reference_gradients(model, index: AttributionIndex, settings: AttributionSettings) -> np.ndarray:
-    """``reference_gradients`` of every clip of ``index`` under ``settings`` (cached per demo model and noise
-    draw: a second backward pass per timestep and clip, about 5 min for the demo's clips)."""
-    path = cache_root() / "indexes" / f"still-reference-{demo_model_hash()}-noise{settings.noise_seed}.npz"
+def binned_gradients(featurizer: Featurizer, prepared: PreparedClip, bins: int = TIME_BINS) -> np.ndarray:
+    """(bins, D′): the projected gradients, not normalised, of the masked loss restricted to each of ``bins``
+    consecutive stretches of latent frames (the mask zeroed outside the stretch), at the settings' t_fix; a
+    stretch where nothing moves has no masked loss and gives zeros."""
+    import torch
+
+    adapter, gradients = featurizer.adapter, featurizer.gradients
+    condition = adapter.encode_prompt(featurizer.settings.conditioning_prompt(""))
+    latents = adapter.encode(prepared.frames)
+    rows = []
+    for stretch in np.array_split(np.arange(len(prepared.latent_mask)), bins):
+        weight = np.zeros_like(prepared.latent_mask)
+        weight[stretch] = prepared.latent_mask[stretch]
+        rows.append(gradients.projected_gradient(latents, condition, torch.from_numpy(weight),
+                                                 featurizer.settings.t_index).cpu().numpy()
+                    if weight.any() else np.zeros(featurizer.settings.proj_dim))
+    return np.stack(rows).astype(np.float64)
+
+
+def time_resolved(rows: np.ndarray, each_unit: bool) -> np.ndarray:
+    """Vectors from ``binned_gradients`` rows (n, bins, D′): the stretches' gradients concatenated, each
+    ℓ2-normalised first when ``each_unit`` (every stretch counts the same), then normalised."""
+    if each_unit:
+        rows = rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-300)  # still stretches stay 0
+    return unit(rows.reshape(len(rows), -1))
+
+
+def training_rows(kind: str, model, index: AttributionIndex, settings: AttributionSettings,
+                  compute: Callable[[Featurizer, PreparedClip], np.ndarray]) -> np.ndarray:
+    """``compute`` of every clip of ``index`` under ``settings``, cached per demo model, noise draw and
+    ``kind`` (extra backward passes for all the demo's clips: about 5 min each)."""
+    path = cache_root() / "indexes" / f"{kind}-{demo_model_hash()}-noise{settings.noise_seed}.npz"
     ids = [clip["id"] for clip in index.clips]
     if path.is_file():
         cached = np.load(path)
         if list(cached["ids"]) == ids:
-            return cached["pairs"]
+            return cached["rows"]
     featurizer = Featurizer(model, settings)
-    log(f"still-reference gradients of {len(ids)} training clips (noise draw {settings.noise_seed})")
-    pairs = np.stack([reference_gradients(featurizer, featurizer.prepare_file(index.clip_path(clip)))
-                      for clip in index.clips])
-    np.savez(path, ids=np.array(ids), pairs=pairs)
-    return pairs
+    log(f"{kind} gradients of {len(ids)} training clips (noise draw {settings.noise_seed})")
+    rows = np.stack([compute(featurizer, featurizer.prepare_file(index.clip_path(clip))) for clip in index.clips])
+    np.savez(path, ids=np.array(ids), rows=rows)
+    return rows
 
 
 def variant_index(name: str, model) -> AttributionIndex:
@@ -266,7 +302,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-motion", type=int, default=4, help="rendered queries per motion and look set")
     parser.add_argument("--generated", type=int, default=2, help="generated queries per motion")
-    parser.add_argument("--independent", type=int, default=3, help="independent-renderer queries per motion")
+    parser.add_argument("--independent", type=int, default=10, help="independent-renderer queries per motion")
     parser.add_argument("--name", default="gradient_variants")
     args = parser.parse_args()
     start = time.perf_counter()
@@ -297,7 +333,7 @@ def main() -> None:
     index_vectors = {name: np.asarray(index.vectors, np.float64) for name, index in indexes.items()}
     log("still-reference gradients of the queries")
     for settings in dict.fromkeys(still.settings for still in STILL_REFERENCES):
-        training_pairs = training_reference_gradients(model, base, settings)
+        training_pairs = training_rows("still-reference", model, base, settings, reference_gradients)
         begin = time.perf_counter()
         featurizer = Featurizer(model, settings)
         query_pairs = np.stack([reference_gradients(featurizer, p) for p in prepared])
@@ -307,6 +343,15 @@ def main() -> None:
             index_vectors[name] = still_reference(training_pairs, still.alpha)
             query_vectors[name] = still_reference(query_pairs, still.alpha)
             query_seconds[name] = seconds
+    log("time-resolved gradients of the queries")
+    training_bins = training_rows(f"time-resolved{TIME_BINS}", model, base, BASE_SETTINGS, binned_gradients)
+    begin = time.perf_counter()
+    query_bins = np.stack([binned_gradients(featurizers[BASE], p) for p in prepared])
+    seconds = (time.perf_counter() - begin) / len(queries)
+    for name, each_unit in TIME_RESOLVED.items():
+        index_vectors[name] = time_resolved(training_bins, each_unit)
+        query_vectors[name] = time_resolved(query_bins, each_unit)
+        query_seconds[name] = seconds
     descriptors, _ = training_features(base, model.geometry)
     flow = np.stack([descriptor_similarity(clip_descriptor(p.frames), descriptors) for p in prepared])
 
@@ -353,7 +398,9 @@ def main() -> None:
                      "The same gain on another noise draw (paired per query, no prompt)":
                          paired_rows(per_query, sets, list(REPLICATIONS)),
                      "A still reference against the ensemble it is taken on (paired per query, no prompt)":
-                         paired_rows(per_query, sets, [(s.variant.name, s.ensemble) for s in STILL_REFERENCES])},
+                         paired_rows(per_query, sets, STILL_PAIRS),
+                     "Time-resolved vectors against the shipped ensemble (paired per query, no prompt)":
+                         paired_rows(per_query, sets, TIME_RESOLVED_PAIRS)},
          [*notes, reading(per_query, sets, base_name)])
 
 
@@ -384,17 +431,25 @@ def reading(per_query: dict[str, np.ndarray], sets: np.ndarray, baseline: str) -
             + still_reading(per_query, sets))
 
 
-def still_reading(per_query: dict[str, np.ndarray], sets: np.ndarray) -> str:
-    """The still reference against the ensemble it is taken on: a gain over the one-timestep baseline above is
-    mostly the ensemble's, so this is the comparison that says what the still reference adds."""
-    rows = {(row["comparison"], row["queries"]): row for row in paired_rows(
-        per_query, sets, [(still.variant.name, still.ensemble) for still in STILL_REFERENCES])}
-    return "Against the ensemble it is taken on: " + "; ".join(
-        f"{still.variant.name}: " + ", ".join(
-            f"{subset} {row['mean difference']:+.3f} {row['95 % interval']}"
-            for subset in SETS for row in [rows[(f"{still.variant.name} − {still.ensemble}", subset)]])
-        for still in STILL_REFERENCES) + "."
+STILL_PAIRS = [(still.variant.name, still.ensemble) for still in STILL_REFERENCES]
+# the time-resolved vectors against the shipped ensemble: the same three backward passes, spent otherwise
+TIME_RESOLVED_PAIRS = [(name, ENSEMBLE) for name in TIME_RESOLVED]
 
+
+def pairs_reading(per_query: dict[str, np.ndarray], sets: np.ndarray, pairs: list[tuple[str, str]]) -> str:
+    """Each pair's paired difference on every query set, as a sentence."""
+    rows = {(row["comparison"], row["queries"]): row for row in paired_rows(per_query, sets, pairs)}
+    return "; ".join(f"{first} − {second}: " + ", ".join(
+        f"{subset} {row['mean difference']:+.3f} {row['95 % interval']}"
+        for subset in SETS for row in [rows[(f"{first} − {second}", subset)]]) for first, second in pairs) + "."
+
+
+def still_reading(per_query: dict[str, np.ndarray], sets: np.ndarray) -> str:
+    """The still reference against the ensemble it is taken on (a gain over the one-timestep baseline above is
+    mostly the ensemble's, so this says what the still reference adds), and the time-resolved vectors against
+    the shipped ensemble, which spends the same backward passes on timesteps instead of stretches of frames."""
+    return ("Against the ensemble it is taken on: " + pairs_reading(per_query, sets, STILL_PAIRS)
+            + " Against the shipped ensemble, at the same cost: " + pairs_reading(per_query, sets, TIME_RESOLVED_PAIRS))
 
 if __name__ == "__main__":
     main()

@@ -11,7 +11,7 @@ Every figure names its query protocol (benchmarks/common/queries.py): the full c
 and direction words, or no prompt. A contradicting prompt (another motion's words) says which one the
 ranking follows. Paired per-query differences with 95 % bootstrap intervals compare the settings.
 
-  python -m benchmarks.bench_retrieval [--root precomputed] [--per-motion 4] [--generated 2] [--independent 3]
+  python -m benchmarks.bench_retrieval [--root precomputed] [--per-motion 4] [--generated 2] [--independent 10]
                                        [--index NAME=DIR ...]   (default: the demo's index-motion and index-nomask)
 """
 
@@ -208,7 +208,8 @@ def main() -> None:
     parser.add_argument("--root", default=str(REPO / "precomputed"))
     parser.add_argument("--per-motion", type=int, default=4, help="rendered queries per motion and look set")
     parser.add_argument("--generated", type=int, default=2, help="generated queries per motion")
-    parser.add_argument("--independent", type=int, default=3, help="independent-renderer queries per motion")
+    parser.add_argument("--independent", type=int, default=10,
+                        help="independent-renderer queries per motion (30 clips moved by 0.08 with the noise draw alone)")
     parser.add_argument("--index", action="append", metavar="NAME=DIR",
                         help="an index of --root's clips and model (repeatable); the first is the one shipped")
     parser.add_argument("--name", default="retrieval")
@@ -246,6 +247,8 @@ def main() -> None:
         "Appearance leak, no prompt": leak_table("all rendered held-out", rendered, names),
         "P@10 by motion category, rendered held-out, no prompt": category_table(
             rendered, [*names, "flow descriptor (no model)"]),
+        **({"P@10 by motion category, independent renderer, no prompt": category_table(
+            sets["independent renderer"], [*names, "flow descriptor (no model)"])} if args.independent else {}),
     }
     counts = {name: len(res) for name, res in sets.items()}
     notes = [

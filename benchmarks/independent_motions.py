@@ -17,7 +17,7 @@ of ``benchmarks.common`` only inside its function, so importing the renderer sta
 Clips are 128 px square, 33 frames at 16 fps (two seconds), uint8 RGB (T, H, W, 3), deterministic from
 the seed. Positions are fractions of the frame, y pointing down; an angle grows clockwise on screen.
 
-  python -m benchmarks.independent_motions [--per-motion 3]   (flow-descriptor check against the demo clips)
+  python -m benchmarks.independent_motions [--per-motion 10]  (flow-descriptor check against the demo clips)
 """
 
 from __future__ import annotations
@@ -580,7 +580,7 @@ def _flow_check(per_motion: int) -> None:
         "renderers to a reader of flow alone."])
 def main() -> None:
     parser = argparse.ArgumentParser(description="Flow-descriptor check of the independent renderer")
-    parser.add_argument("--per-motion", type=int, default=3)
+    parser.add_argument("--per-motion", type=int, default=10)
     _flow_check(parser.parse_args().per_motion)
 
 

@@ -102,6 +102,33 @@ def test_the_unnormalised_projection_is_what_the_vector_normalises(demo_model):
     np.testing.assert_allclose(still_reference(pairs, 1.0)[0], vector, atol=1e-6)  # g − g/2 points the same way
 
 
+def test_time_resolved_stretches_add_up_to_the_whole_clips_gradient(demo_model):
+    """The loss is a sum over latent frames, so the stretches' projected gradients sum to the clip's: the
+    time-resolved vector (bench_gradient_variants) splits the gradient without losing or doubling any of it."""
+    from benchmarks.bench_gradient_variants import binned_gradients, time_resolved
+    from motive_core.featurize import Featurizer, PreparedClip
+
+    settings = AttributionSettings(proj_dim=64, conditioning="null", loss="temporal_diff")
+    featurizer = Featurizer(demo_model, settings)
+    rng = np.random.default_rng(1)
+    g = demo_model.geometry
+    frames = rng.integers(0, 255, (g.num_frames, g.height, g.width, 3), dtype=np.uint8)
+    mask = rng.random(g.latent_grid()).astype(np.float32)
+    prepared = PreparedClip(frames, None, None, mask, None, {}, {})
+    rows = binned_gradients(featurizer, prepared, bins=3)
+    whole = featurizer.gradients.projected_gradient(demo_model.encode(frames), demo_model.encode_prompt(""),
+                                                    torch.from_numpy(mask), settings.t_index).numpy()
+    assert rows.shape == (3, 64)
+    np.testing.assert_allclose(rows.sum(axis=0), whole, rtol=1e-4, atol=1e-6 * np.abs(whole).max())
+    raw, each = time_resolved(rows[None], False)[0], time_resolved(rows[None], True)[0]
+    assert np.isclose(np.linalg.norm(raw), 1.0) and np.isclose(np.linalg.norm(each), 1.0)
+    np.testing.assert_allclose(each[:64], rows[0] / np.linalg.norm(rows[0]) / np.sqrt(3), rtol=1e-6)
+    mask[: len(mask) // 3 + 1] = 0.0  # nothing moves in the first stretch: zeros there, the rest as before
+    still_start = binned_gradients(featurizer, prepared, bins=3)
+    assert not still_start[0].any() and np.isfinite(time_resolved(still_start[None], True)).all()
+    np.testing.assert_allclose(still_start[1:], rows[1:], rtol=1e-5)
+
+
 def test_a_projector_passed_in_replaces_the_named_one_and_must_fit(demo_model):
     from motive_core.attribution.fastfood import FastfoodConfig, FastfoodProjector
     from motive_core.attribution.hadamard import walsh_hadamard_butterfly
