@@ -23,10 +23,9 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 
-from benchmarks.common.results import REPO, save
+from benchmarks.common.results import DEMO_CLIPS, REPO, save
 from motive_core.video import read_video
 
-CLIPS = REPO / "precomputed" / "clips"
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
 
@@ -82,9 +81,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=120, help="demo clips to read (of precomputed/clips)")
     args = parser.parse_args()
-    clips = sorted(CLIPS.glob("*.mp4"))[: args.clips]
+    clips = sorted(DEMO_CLIPS.glob("*.mp4"))[: args.clips]
     if not clips:
-        raise SystemExit(f"no demo clips in {CLIPS.relative_to(REPO)}: run `python -m motive_core demo` first")
+        raise SystemExit(f"no demo clips in {DEMO_CLIPS.relative_to(REPO)}: run `python -m motive_core demo` first")
     load_before = os.getloadavg()[0]
     read_video(clips[0]), subprocess_read(clips[0])  # warm both (imports, page cache)
     rows, summary = per_clip(clips)

@@ -23,8 +23,9 @@ Fastfood to 512) — and changes one thing:
 Held-out queries are those of bench_retrieval (rendered with unseen looks, generated from held-out prompts,
 drawn by the independent renderer), all under the no-prompt protocol. Every variant is paired per query
 with that baseline (95 % bootstrap intervals). Its winner, the ensemble over indexes 300, 500 and 700, is
-what the preset does now (``t_ensemble``), so precomputed/index-motion holds that ensemble's vectors. The training clips' leave-one-out P@10 is
-reported beside it: a criterion that uses no query, for choosing among variants without looking at them.
+what the preset does now (``t_ensemble``), so precomputed/index-motion holds that ensemble's vectors. The
+training clips' leave-one-out P@10 is reported beside it: a criterion that uses no query, for choosing among
+variants without looking at them.
 Indexes a variant needs that are missing are built into benchmarks/results/cache/indexes/ with the engine's
 own build (about 3–5 min each for the 600 demo clips on one busy CPU core).
 
@@ -42,8 +43,8 @@ from typing import Callable
 import numpy as np
 
 from benchmarks.common.features import training_features
-from benchmarks.common.queries import heldout_queries, paired_summary, query_sets
-from benchmarks.common.results import DEMO_MODEL, REPO, cache_root, demo_model_hash, log, repo_relative, save
+from benchmarks.common.queries import in_subset, paired_summary, precision_at_10, query_list
+from benchmarks.common.results import DEMO_CLIPS, DEMO_MODEL, cache_root, demo_model_hash, log, repo_relative, save
 from benchmarks.independent_motions import independent_queries
 from motive_core.build import build_index
 from motive_core.config import PRESETS, AttributionSettings
@@ -51,9 +52,7 @@ from motive_core.eval.metrics import clip_descriptor, descriptor_similarity
 from motive_core.featurize import Featurizer, PreparedClip
 from motive_core.index import AttributionIndex
 from motive_core.models import load_model
-from motive_core.video import Video
 
-CLIPS = REPO / "precomputed" / "clips"
 BASE = "null-td-mask"  # the baseline's cache folder
 BASE_SETTINGS = dataclasses.replace(PRESETS["motion"], t_ensemble="")  # the motion preset at one timestep
 # cache folder -> the settings it changes from the baseline's
@@ -257,7 +256,7 @@ def variant_index(name: str, model) -> AttributionIndex:
         settings = dataclasses.replace(BASE_SETTINGS, **VARIANT_INDEXES[name])
         log(f"building {repo_relative(folder)} ({VARIANT_INDEXES[name]})")
         start = time.perf_counter()
-        build_index(CLIPS, folder, Featurizer(model, settings), model_spec=str(DEMO_MODEL))
+        build_index(DEMO_CLIPS, folder, Featurizer(model, settings), model_spec=str(DEMO_MODEL))
         (folder.parent / f"{name}.seconds.json").write_text(json.dumps({"seconds": time.perf_counter() - start}))
     return AttributionIndex(folder)
 
@@ -267,35 +266,11 @@ def build_seconds(name: str) -> float | None:
     return json.loads(path.read_text())["seconds"] if path.is_file() else None
 
 
-def query_list(model, per_motion: int, generated: int, independent: int) -> list[dict]:
-    """bench_retrieval's held-out queries: rendered (two look sets), generated, independent renderer."""
-    queries = [{**q, "set": "rendered"} for look in query_sets().values()
-               for q in heldout_queries(look, per_motion, 0, model)]
-    if generated:
-        queries += [{**q, "set": "generated"} for q in heldout_queries(
-            query_sets()["unseen shape, colour and background"], generated, generated, model, seed=200)
-            if q["kind"] == "generated"]
-    queries += [{"video": Video(q["frames"], q["fps"], "independent"), "motion": q["motion"], "set": "independent"}
-                for q in independent_queries(independent, seed=0)] if independent else []
-    return queries
-
-
-def in_subset(sets: np.ndarray, subset: str) -> np.ndarray:
-    """Which queries belong to ``subset`` (a query set's name, or "all queries")."""
-    return np.ones(len(sets), bool) if subset == "all queries" else sets == subset
-
-
 def paired_rows(per_query: dict[str, np.ndarray], sets: np.ndarray, pairs: list[tuple[str, str]]) -> list[dict]:
     """Per pair and query set: P@10 of the first minus the second, paired per query."""
     return [{"queries": subset, "comparison": f"{first} − {second}",
              **paired_summary(per_query[first][in_subset(sets, subset)], per_query[second][in_subset(sets, subset)])}
             for first, second in pairs for subset in SUBSETS]
-
-
-def precision_at_10(scores: np.ndarray, clip_motions: np.ndarray, query_motions: list[str]) -> np.ndarray:
-    """P@10 by motion per row of ``scores`` (stable order, as bench_retrieval ranks)."""
-    return np.array([np.mean(clip_motions[np.argsort(-row, kind="stable")[:10]] == motion)
-                     for row, motion in zip(scores, query_motions)])
 
 
 def main() -> None:
@@ -318,7 +293,8 @@ def main() -> None:
     clip_motions = np.array([clip["labels"]["motion"] for clip in base.clips])
 
     log("rendering, generating and preparing the queries")
-    queries = query_list(model, args.per_motion, args.generated, args.independent)
+    independent = independent_queries(args.independent, seed=0) if args.independent else []
+    queries = query_list(model, args.per_motion, args.generated, independent)
     featurizers = {name: Featurizer(model, AttributionSettings.from_vector_config(index.config))
                    for name, index in indexes.items()}
     for name, featurizer in featurizers.items():

@@ -105,6 +105,30 @@ def heldout_queries(look: Appearance, per_motion: int, generated: int, model, se
     return queries
 
 
+def query_list(model, per_motion: int, generated: int, independent: list[dict]) -> list[dict]:
+    """bench_retrieval's held-out queries, each with its "set": rendered (two look sets), generated, and the
+    ``independent`` clips (benchmarks.independent_motions' ``independent_queries``, drawn by the caller)."""
+    queries = [{**q, "set": "rendered"} for look in query_sets().values()
+               for q in heldout_queries(look, per_motion, 0, model)]
+    if generated:
+        queries += [{**q, "set": "generated"} for q in heldout_queries(
+            query_sets()["unseen shape, colour and background"], generated, generated, model, seed=200)
+            if q["kind"] == "generated"]
+    return queries + [{"video": Video(q["frames"], q["fps"], "independent"), "motion": q["motion"],
+                       "set": "independent"} for q in independent]
+
+
+def in_subset(sets: np.ndarray, subset: str) -> np.ndarray:
+    """Which queries belong to ``subset`` (a query set's name, or "all queries")."""
+    return np.ones(len(sets), bool) if subset == "all queries" else sets == subset
+
+
+def precision_at_10(scores: np.ndarray, clip_motions: np.ndarray, query_motions: list[str]) -> np.ndarray:
+    """P@10 by motion per row of ``scores`` (stable order, as bench_retrieval ranks)."""
+    return np.array([np.mean(clip_motions[np.argsort(-row, kind="stable")[:10]] == motion)
+                     for row, motion in zip(scores, query_motions)])
+
+
 def rows_in_order(index: AttributionIndex, scores: np.ndarray) -> list[dict]:
     """Candidate label rows, best score first (stable)."""
     order = np.argsort(-scores, kind="stable")

@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "benchmarks" / "results"
 CACHE = RESULTS / "cache"
 DEMO_MODEL = REPO / "precomputed" / "model"
+DEMO_CLIPS = REPO / "precomputed" / "clips"
 
 
 def repo_relative(path: str | Path) -> str:
