@@ -23,12 +23,13 @@ import torch
 
 from motive_core.build import build_index
 from motive_core.config import GENERATION, PRESETS, AttributionSettings
-from motive_core.data import load_clip_folder
+from motive_core.data import Clip, load_clip_folder
 from motive_core.demo import REPO
 from motive_core.demo.artifacts import PLANTED, detect_artifact, plant_artifacts
 from motive_core.demo.model import DemoVideoModel
 from motive_core.demo.motionshapes import MOTIONS, ShapeSpec, caption, render_clip, sample_specs, write_clip_folder
 from motive_core.demo.train import TrainConfig, train
+from motive_core.demo.views import CHANGES, training_views
 from motive_core.featurize import Featurizer
 from motive_core.files import atomic_write_json
 from motive_core.index import CONFIG
@@ -83,6 +84,11 @@ class DemoRecipe:
     # 10 unseen-look prompts a motion); the model before both changes, 3600 steps, drew it in 43 %.
     train: TrainConfig = TrainConfig(steps=5400, batch_size=16, lr=8e-4, warmup=100, seed=0, loss_space="sample",
                                      temporal_weight=4.0, ema_decay=0.999)
+    # Clips seen per training clip: 1 is the clip alone (the committed model); more adds views of it with the
+    # view_changes made (recoloured, re-timed, mirrored: motive_core/demo/views.py), which bench_retrain.py
+    # measures across renderers.
+    views: int = 1
+    view_changes: tuple[str, ...] = CHANGES
     # Both indexes condition every clip and query on the null prompt and use the temporal-difference loss, so the
     # side-by-side isolates the mask. With captions on both sides half of a ranking came from the motion word a
     # query's prompt shares with training captions; null conditioning ranks by the motion (held-out queries with
@@ -135,17 +141,24 @@ def build_clips(recipe: DemoRecipe, paths: DemoPaths) -> None:
     _log(f"clips: wrote {recipe.num_clips} to {paths.clips}")
 
 
-def build_model(recipe: DemoRecipe, paths: DemoPaths) -> None:
-    if (paths.model / "motive_demo.json").is_file():
-        return _log(f"model: {paths.model} exists, kept")
-    clips = load_clip_folder(paths.clips)
+def train_demo_model(recipe: DemoRecipe, clips: list[Clip], log_path: Path | None = None) -> DemoVideoModel:
+    """The demo generator as ``recipe`` makes it: fresh weights from ``model_seed``, trained on ``recipe.views``
+    views of each clip (the clip alone when 1)."""
     vocab = sorted({word for clip in clips for word in clip.caption.lower().replace(",", " ").split()})
     model = DemoVideoModel.create(vocab, recipe.geometry, seed=recipe.model_seed, transformer=recipe.transformer,
                                   prediction=recipe.prediction, coordinates=recipe.coordinates)
+    data = training_views(model, clips, recipe.views, seed=recipe.train.seed, changes=recipe.view_changes)
+    train(model, data, recipe.train, log_path=log_path)
+    return model
+
+
+def build_model(recipe: DemoRecipe, paths: DemoPaths) -> None:
+    if (paths.model / "motive_demo.json").is_file():
+        return _log(f"model: {paths.model} exists, kept")
     tmp = paths.model.with_name(paths.model.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    train(model, clips, recipe.train, log_path=tmp / "train_log.jsonl")
+    model = train_demo_model(recipe, load_clip_folder(paths.clips), log_path=tmp / "train_log.jsonl")
     model.save(tmp)
     tmp.rename(paths.model)
     _log(f"model: trained and saved to {paths.model}")
