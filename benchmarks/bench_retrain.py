@@ -60,7 +60,7 @@ def retrained_model(recipe: DemoRecipe, clips: list[Clip], folder: Path) -> Demo
     return model
 
 
-def motion_index(model: DemoVideoModel, model_folder, folder) -> AttributionIndex:
+def motion_index(model: DemoVideoModel, model_folder: Path, folder: Path) -> AttributionIndex:
     """The 600 training clips indexed with the shipped settings (DemoRecipe.settings)."""
     if not ((folder / CONFIG).is_file() and json.loads((folder / CONFIG).read_text()).get("complete")):
         log(f"indexing the training clips into {repo_relative(folder)}")
@@ -69,6 +69,7 @@ def motion_index(model: DemoVideoModel, model_folder, folder) -> AttributionInde
 
 
 def per_query_precision(model: DemoVideoModel, index: AttributionIndex, queries: list[dict]) -> np.ndarray:
+    """P@10 by motion of each query (no prompt) against ``index``, through ``model``."""
     featurizer = Featurizer(model, DemoRecipe().settings)
     index.check_query_config(featurizer.config())
     vectors = np.stack([featurizer.vector(featurizer.prepare(q["video"]), "") for q in queries])
