@@ -26,8 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common.features import training_features
-from benchmarks.common.queries import in_subset, paired_summary, precision_at_10, query_list
+from benchmarks.common.queries import flow_precision, in_subset, paired_summary, per_query_precision, query_list
 from benchmarks.common.results import DEMO_CLIPS, DEMO_MODEL, cache_root, log, repo_relative, save
 from benchmarks.independent_motions import independent_queries
 from motive_core.build import build_index
@@ -35,11 +34,9 @@ from motive_core.data import Clip, load_clip_folder
 from motive_core.demo.model import DemoVideoModel
 from motive_core.demo.views import CHANGES
 from motive_core.demo.world import DemoRecipe, train_demo_model
-from motive_core.eval.metrics import clip_descriptor, descriptor_similarity
 from motive_core.featurize import Featurizer
 from motive_core.index import CONFIG, AttributionIndex
 from motive_core.models import load_model
-from motive_core.video import standardize
 
 SETS = ("rendered", "generated", "independent")
 CHANGE_WORDS = {"colour": "colours remixed, contrast, brightness and grain jittered, colour word dropped",
@@ -66,25 +63,6 @@ def motion_index(model: DemoVideoModel, model_folder: Path, folder: Path) -> Att
         log(f"indexing the training clips into {repo_relative(folder)}")
         build_index(DEMO_CLIPS, folder, Featurizer(model, DemoRecipe().settings), model_spec=str(model_folder))
     return AttributionIndex(folder)
-
-
-def per_query_precision(model: DemoVideoModel, index: AttributionIndex, queries: list[dict]) -> np.ndarray:
-    """P@10 by motion of each query (no prompt) against ``index``, through ``model``."""
-    featurizer = Featurizer(model, DemoRecipe().settings)
-    index.check_query_config(featurizer.config())
-    vectors = np.stack([featurizer.vector(featurizer.prepare(q["video"]), "") for q in queries])
-    motions = np.array([clip["labels"]["motion"] for clip in index.clips])
-    return precision_at_10(vectors @ np.asarray(index.vectors).T, motions, [q["motion"] for q in queries])
-
-
-def flow_precision(model: DemoVideoModel, index: AttributionIndex, queries: list[dict]) -> np.ndarray:
-    """P@10 by motion of the model-free flow descriptor, over the same training clips, at the model's geometry."""
-    g = model.geometry
-    descriptors, _ = training_features(index, g)
-    motions = np.array([clip["labels"]["motion"] for clip in index.clips])
-    scores = np.stack([descriptor_similarity(clip_descriptor(standardize(q["video"], g.num_frames, g.fps, g.height,
-                                                                         g.width)), descriptors) for q in queries])
-    return precision_at_10(scores, motions, [q["motion"] for q in queries])
 
 
 def main() -> None:

@@ -15,12 +15,16 @@ import re
 
 import numpy as np
 
+from benchmarks.common.features import training_features
 from motive_core.demo.motionshapes import (DIRECTION_WORDS, MOTION_WORDS, MOTIONS, Appearance, caption,
                                            heldout_appearance, render_clip, sample_specs, train_appearance)
-from motive_core.eval.metrics import appearance_leak, retrieval_table
+from motive_core.demo.model import DemoVideoModel
+from motive_core.demo.world import DemoRecipe
+from motive_core.eval.metrics import appearance_leak, clip_descriptor, descriptor_similarity, retrieval_table
+from motive_core.featurize import Featurizer
 from motive_core.index import AttributionIndex
 from motive_core.models.flow import sample
-from motive_core.video import Video
+from motive_core.video import Video, standardize
 
 PROTOCOLS = ("full caption", "caption without motion words", "no prompt")
 MOTION_VOCABULARY = frozenset(MOTION_WORDS.values()) | {word for pair in DIRECTION_WORDS.values() for word in pair}
@@ -52,13 +56,17 @@ def contradicting_motion(motion: str, query_number: int) -> str:
     return others[query_number % len(others)]
 
 
-def contradicting_caption(caption: str, named_motion: str) -> str:
-    """The caption with its motion phrase replaced by ``named_motion``'s word (and first direction word)."""
-    phrase = MOTION_WORDS[named_motion] + (f" {DIRECTION_WORDS[named_motion][0]}" if named_motion in DIRECTION_WORDS
-                                            else "")
+def caption_with_motion(caption: str, motion: str, direction: str = "") -> str:
+    """The caption with its motion phrase replaced by ``motion``'s word and ``direction`` (one of its
+    DIRECTION_WORDS, or none)."""
     rest = without_motion_words(caption).split()
     # MotionShapes captions read "a <colour> <shape> <motion phrase> on a … background"
-    return " ".join(rest[:3] + phrase.split() + rest[3:])
+    return " ".join(rest[:3] + f"{MOTION_WORDS[motion]} {direction}".split() + rest[3:])
+
+
+def contradicting_caption(caption: str, named_motion: str) -> str:
+    """The caption with its motion phrase replaced by ``named_motion``'s word (and first direction word)."""
+    return caption_with_motion(caption, named_motion, DIRECTION_WORDS.get(named_motion, ("",))[0])
 
 
 def word_overlap_scores(prompt: str, captions: list[str]) -> np.ndarray:
@@ -115,7 +123,7 @@ def query_list(model, per_motion: int, generated: int, independent: list[dict]) 
             query_sets()["unseen shape, colour and background"], generated, generated, model, seed=200)
             if q["kind"] == "generated"]
     return queries + [{"video": Video(q["frames"], q["fps"], "independent"), "motion": q["motion"],
-                       "set": "independent"} for q in independent]
+                       "caption": q["caption"], "set": "independent"} for q in independent]
 
 
 def in_subset(sets: np.ndarray, subset: str) -> np.ndarray:
@@ -127,6 +135,25 @@ def precision_at_10(scores: np.ndarray, clip_motions: np.ndarray, query_motions:
     """P@10 by motion per row of ``scores`` (stable order, as bench_retrieval ranks)."""
     return np.array([np.mean(clip_motions[np.argsort(-row, kind="stable")[:10]] == motion)
                      for row, motion in zip(scores, query_motions)])
+
+
+def per_query_precision(model: DemoVideoModel, index: AttributionIndex, queries: list[dict]) -> np.ndarray:
+    """P@10 by motion of each query (no prompt) against ``index``, through ``model``, with the shipped settings."""
+    featurizer = Featurizer(model, DemoRecipe().settings)
+    index.check_query_config(featurizer.config())
+    vectors = np.stack([featurizer.vector(featurizer.prepare(q["video"]), "") for q in queries])
+    motions = np.array([clip["labels"]["motion"] for clip in index.clips])
+    return precision_at_10(vectors @ np.asarray(index.vectors).T, motions, [q["motion"] for q in queries])
+
+
+def flow_precision(model: DemoVideoModel, index: AttributionIndex, queries: list[dict]) -> np.ndarray:
+    """P@10 by motion of the model-free flow descriptor, over the same training clips, at the model's geometry."""
+    g = model.geometry
+    descriptors, _ = training_features(index, g)
+    motions = np.array([clip["labels"]["motion"] for clip in index.clips])
+    scores = np.stack([descriptor_similarity(clip_descriptor(standardize(q["video"], g.num_frames, g.fps, g.height,
+                                                                         g.width)), descriptors) for q in queries])
+    return precision_at_10(scores, motions, [q["motion"] for q in queries])
 
 
 def rows_in_order(index: AttributionIndex, scores: np.ndarray) -> list[dict]:

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -25,14 +26,15 @@ def repo_relative(path: str | Path) -> str:
 
 
 def command_line() -> str:
-    """How this benchmark was started, with repository-relative paths (``python -m benchmarks.x`` when run so)."""
+    """How this benchmark was started, with repository-relative paths (``python -m benchmarks.x`` when run so),
+    quoted so that it can be pasted into a shell."""
     spec = getattr(sys.modules["__main__"], "__spec__", None)
     script = Path(sys.argv[0]).resolve()
     if spec is not None:
         head = f"python -m {spec.name}"
     else:
         head = "python " + (repo_relative(script) if script.is_relative_to(REPO) else script.name)
-    return " ".join([head, *sys.argv[1:]])
+    return " ".join([head, *map(shlex.quote, sys.argv[1:])])
 
 
 def cache_root() -> Path:
