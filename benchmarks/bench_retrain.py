@@ -13,6 +13,11 @@ are the same clips for both models and are paired per query; generated queries a
 samples from the same prompts, so they are compared by their means only.
 
   python -m benchmarks.bench_retrain [--minutes 55] [--steps 5400] [--views 4] [--changes colour,timing,mirror]
+  python -m benchmarks.bench_retrain --from-committed --steps 1500 --lr 2e-4 --name finetune_views
+
+``--from-committed`` trains on from the committed model's weights instead of fresh ones: the same views and
+recipe, fewer steps at a lower rate, to see whether a model that already draws the motions keeps drawing them
+while it learns the varied views.
 """
 
 from __future__ import annotations
@@ -27,13 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common.queries import flow_precision, in_subset, paired_summary, per_query_precision, query_list
-from benchmarks.common.results import DEMO_CLIPS, DEMO_MODEL, cache_root, log, repo_relative, save
+from benchmarks.common.results import DEMO_CLIPS, DEMO_MODEL, cache_root, demo_model_hash, log, repo_relative, save
 from benchmarks.independent_motions import independent_queries
 from motive_core.build import build_index
 from motive_core.data import Clip, load_clip_folder
 from motive_core.demo.model import DemoVideoModel
-from motive_core.demo.views import CHANGES
-from motive_core.demo.world import DemoRecipe, train_demo_model
+from motive_core.demo.views import CHANGES, training_views
+from motive_core.demo.world import DemoRecipe, finetune_from, train_demo_model
 from motive_core.featurize import Featurizer
 from motive_core.index import CONFIG, AttributionIndex
 from motive_core.models import load_model
@@ -44,14 +49,21 @@ CHANGE_WORDS = {"colour": "colours remixed, contrast, brightness and grain jitte
                 "mirror": "half of them mirrored, direction word swapped"}
 
 
-def retrained_model(recipe: DemoRecipe, clips: list[Clip], folder: Path) -> DemoVideoModel:
-    """The demo generator as ``recipe`` trains it (kept in ``folder``, reused if there)."""
+def retrained_model(recipe: DemoRecipe, clips: list[Clip], folder: Path, base: Path | None = None) -> DemoVideoModel:
+    """The demo generator as ``recipe`` trains it, from scratch or, with ``base``, fine-tuned from the model
+    saved there on the same views (kept in ``folder``, reused if there)."""
     if (folder / "motive_demo.json").is_file():
         return load_model(folder, device="cpu")
-    log(f"training from scratch on {recipe.views} views of {len(clips)} clips, {recipe.train.steps} steps")
+    start = "from scratch" if base is None else f"from {repo_relative(base)}"
+    log(f"training {start} on {recipe.views} views of {len(clips)} clips, {recipe.train.steps} steps")
     partial = folder.with_name(folder.name + ".partial")
     partial.mkdir(parents=True, exist_ok=True)
-    model = train_demo_model(recipe, clips, log_path=partial / "train_log.jsonl")
+    if base is None:
+        model = train_demo_model(recipe, clips, log_path=partial / "train_log.jsonl")
+    else:
+        views = training_views(DemoVideoModel.load(base), clips, recipe.views, seed=recipe.train.seed,
+                               changes=recipe.view_changes)
+        model = finetune_from(base, views, recipe.train, log_path=partial / "train_log.jsonl")
     model.save(partial)
     partial.rename(folder)
     return model
@@ -69,6 +81,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=55.0, help="wall-clock limit on training")
     parser.add_argument("--steps", type=int, default=5400, help="training steps (the committed model had 5400)")
+    parser.add_argument("--lr", type=float, default=DemoRecipe().train.lr, help="peak learning rate")
+    parser.add_argument("--from-committed", action="store_true",
+                        help="fine-tune the committed model on the views instead of training from scratch")
     parser.add_argument("--views", type=int, default=4, help="views per clip, the clip itself among them")
     parser.add_argument("--changes", default=",".join(CHANGES),
                         help=f"what a varied view changes, comma-separated, of: {', '.join(CHANGES)}")
@@ -81,13 +96,15 @@ def main() -> None:
     changes = tuple(part.strip() for part in args.changes.split(",") if part.strip())
     committed = DemoRecipe()
     recipe = replace(committed, views=args.views, view_changes=changes,
-                     train=replace(committed.train, steps=args.steps, max_seconds=args.minutes * 60))
-    key = hashlib.sha256(json.dumps([asdict(recipe.train), args.views, changes]).encode()).hexdigest()[:10]
+                     train=replace(committed.train, steps=args.steps, lr=args.lr, max_seconds=args.minutes * 60))
+    base = DEMO_MODEL if args.from_committed else None
+    fields = [asdict(recipe.train), args.views, changes] + ([demo_model_hash()] if base else [])
+    key = hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:10]
     folder = cache_root() / f"retrain-{key}"
     clips = load_clip_folder(DEMO_CLIPS)
-    model = retrained_model(recipe, clips, folder / "model")
+    model = retrained_model(recipe, clips, folder / "model", base)
     shipped = load_model(DEMO_MODEL, device="cpu")
-    retrained = f"retrained, {args.views} views ({' + '.join(changes)})"
+    retrained = f"{'fine-tuned' if base else 'retrained'}, {args.views} views ({' + '.join(changes)})"
     runs = {"committed demo model": (shipped, AttributionIndex(DEMO_MODEL.parent / "index-motion")),
             retrained: (model, motion_index(model, folder / "model", folder / "index-motion"))}
     independent = independent_queries(args.independent, seed=0) if args.independent else []
@@ -117,8 +134,10 @@ def main() -> None:
         f"preset), so a prompt would change nothing. Training clips: the {len(clips)} of "
         f"{repo_relative(DEMO_CLIPS)}, indexed by each model. Queries: {counts} (bench_retrieval's held-out sets; "
         "generated ones are each model's own samples from the same prompts, so they are not paired).",
-        f"Retrained: the committed recipe (DemoRecipe) from scratch, {log_rows[-2]['step'] + 1} steps in "
-        f"{log_rows[-2]['seconds'] / 60:.0f} min on this CPU (the committed model: {committed.train.steps}), on "
+        (f"Fine-tuned: the committed model ({repo_relative(DEMO_MODEL)}) trained on with the committed recipe "
+         f"at peak learning rate {args.lr:g}" if base else "Retrained: the committed recipe (DemoRecipe) from "
+         "scratch") + f", {log_rows[-2]['step'] + 1} steps in {log_rows[-2]['seconds'] / 60:.0f} min on this CPU "
+        f"(the committed model: {committed.train.steps} from scratch at {committed.train.lr:g}), on "
         f"{args.views} views of each clip: the clip itself and {args.views - 1} varied views "
         f"({', '.join(CHANGE_WORDS[c] for c in changes)}; motive_core/demo/views.py). Model and index: "
         f"{repo_relative(folder)}.",

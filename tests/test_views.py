@@ -108,6 +108,29 @@ def test_a_recipe_with_views_trains_on_them_and_one_view_trains_as_before(clip_f
     assert two.identity()["weight_hash"] != one.identity()["weight_hash"]
 
 
+def test_bench_retrain_can_start_from_a_saved_model(clip_folder, tiny_geometry, tmp_path):
+    """--from-committed trains on from the base's weights: no steps keep them, steps move them but not to a
+    fresh model's, and the result is kept for the next run."""
+    from benchmarks.bench_retrain import retrained_model
+    from motive_core.demo.world import train_demo_model
+
+    recipe = DemoRecipe(geometry=tiny_geometry, views=2, train=TrainConfig(steps=2, batch_size=2, log_every=1),
+                        transformer=dict(patch_size=(2, 4, 4), num_layers=1, num_attention_heads=2,
+                                         attention_head_dim=8, ffn_dim=32))
+    clips = load_clip_folder(clip_folder)
+    base = train_demo_model(replace(recipe, views=1), clips)
+    base.save(tmp_path / "base")
+    base_hash = base.identity()["weight_hash"]
+    kept = retrained_model(replace(recipe, train=replace(recipe.train, steps=0)), clips, tmp_path / "kept",
+                           base=tmp_path / "base")
+    assert kept.identity()["weight_hash"] == base_hash
+    moved = retrained_model(recipe, clips, tmp_path / "moved", base=tmp_path / "base")
+    fresh = train_demo_model(recipe, clips)
+    assert len({moved.identity()["weight_hash"], base_hash, fresh.identity()["weight_hash"]}) == 3
+    again = retrained_model(recipe, clips, tmp_path / "moved", base=tmp_path / "base")
+    assert again.identity()["weight_hash"] == moved.identity()["weight_hash"]
+
+
 def test_each_change_can_be_made_alone():
     """A colour-only view keeps the clip's timing and side; a timing-only view keeps its colours and caption."""
     model = load_model(DEMO_MODEL, device="cpu")
