@@ -18,6 +18,13 @@ samples from the same prompts, so they are compared by their means only.
 ``--from-committed`` trains on from the committed model's weights instead of fresh ones: the same views and
 recipe, fewer steps at a lower rate, to see whether a model that already draws the motions keeps drawing them
 while it learns the varied views.
+
+``--seen-independent N`` adds N clips per motion of the independent renderer to the training data, drawn with
+another seed than the queries (so no query is trained on). Such a model is not a demo candidate — the issue keeps
+that renderer out of the demo's data — but it measures how far Motive goes when the model has learned how the
+second renderer draws each motion: whether the gap to the flow descriptor is the model's or the method's.
+
+  python -m benchmarks.bench_retrain --from-committed --steps 1500 --lr 2e-4 --seen-independent 30 --name seen_independent
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from benchmarks.common.queries import flow_precision, in_subset, paired_summary, per_query_precision, query_list
 from benchmarks.common.results import DEMO_CLIPS, DEMO_MODEL, cache_root, demo_model_hash, log, repo_relative, save
@@ -37,21 +45,34 @@ from benchmarks.independent_motions import independent_queries
 from motive_core.build import build_index
 from motive_core.data import Clip, load_clip_folder
 from motive_core.demo.model import DemoVideoModel
-from motive_core.demo.views import CHANGES, training_views
+from motive_core.demo.views import CHANGES, FIRST_CHANGES, training_views
 from motive_core.demo.world import DemoRecipe, finetune_from, train_demo_model
 from motive_core.featurize import Featurizer
 from motive_core.index import CONFIG, AttributionIndex
 from motive_core.models import load_model
+from motive_core.video import Video, standardize
 
 SETS = ("rendered", "generated", "independent")
+SEEN_SEED = 1  # the independent renderer's clips a --seen-independent model trains on (queries use seed 0)
 CHANGE_WORDS = {"colour": "colours remixed, contrast, brightness and grain jittered, colour word dropped",
                 "timing": "re-timed: pace 0.7–1.4×, start and easing",
-                "mirror": "half of them mirrored, direction word swapped"}
+                "mirror": "half of them mirrored, direction word swapped",
+                "reframe": "reframed: zoom 0.6–1.25×, shift up to 15 % of the frame"}
 
 
-def retrained_model(recipe: DemoRecipe, clips: list[Clip], folder: Path, base: Path | None = None) -> DemoVideoModel:
+def seen_independent(model: DemoVideoModel, per_motion: int) -> tuple[torch.Tensor, list[str]]:
+    """``per_motion`` independent-renderer clips of every motion (seed SEEN_SEED) as the model trains on them."""
+    g = model.geometry
+    seen = independent_queries(per_motion, seed=SEEN_SEED)
+    frames = [standardize(Video(q["frames"], q["fps"], "independent renderer"), g.num_frames, g.fps, g.height, g.width) for q in seen]
+    return torch.from_numpy(np.stack(frames)).permute(0, 4, 1, 2, 3).contiguous(), [q["caption"] for q in seen]
+
+
+def retrained_model(recipe: DemoRecipe, clips: list[Clip], folder: Path, base: Path | None = None,
+                    seen_per_motion: int = 0) -> DemoVideoModel:
     """The demo generator as ``recipe`` trains it, from scratch or, with ``base``, fine-tuned from the model
-    saved there on the same views (kept in ``folder``, reused if there)."""
+    saved there on the same views (kept in ``folder``, reused if there); ``seen_per_motion`` independent-renderer
+    clips per motion join a fine-tuning's data."""
     if (folder / "motive_demo.json").is_file():
         return load_model(folder, device="cpu")
     start = "from scratch" if base is None else f"from {repo_relative(base)}"
@@ -61,8 +82,11 @@ def retrained_model(recipe: DemoRecipe, clips: list[Clip], folder: Path, base: P
     if base is None:
         model = train_demo_model(recipe, clips, log_path=partial / "train_log.jsonl")
     else:
-        views = training_views(DemoVideoModel.load(base), clips, recipe.views, seed=recipe.train.seed,
-                               changes=recipe.view_changes)
+        start_model = DemoVideoModel.load(base)
+        views = training_views(start_model, clips, recipe.views, seed=recipe.train.seed, changes=recipe.view_changes)
+        if seen_per_motion:
+            extra = seen_independent(start_model, seen_per_motion)
+            views = torch.cat([views[0], extra[0]]), views[1] + extra[1]
         model = finetune_from(base, views, recipe.train, log_path=partial / "train_log.jsonl")
     model.save(partial)
     partial.rename(folder)
@@ -84,27 +108,34 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=DemoRecipe().train.lr, help="peak learning rate")
     parser.add_argument("--from-committed", action="store_true",
                         help="fine-tune the committed model on the views instead of training from scratch")
+    parser.add_argument("--seen-independent", type=int, default=0, metavar="N",
+                        help=f"with --from-committed: also train on N independent-renderer clips per motion "
+                             f"(seed {SEEN_SEED}; the queries are seed 0)")
     parser.add_argument("--views", type=int, default=4, help="views per clip, the clip itself among them")
-    parser.add_argument("--changes", default=",".join(CHANGES),
+    parser.add_argument("--changes", default=",".join(FIRST_CHANGES),
                         help=f"what a varied view changes, comma-separated, of: {', '.join(CHANGES)}")
     parser.add_argument("--per-motion", type=int, default=4, help="rendered queries per motion and look set")
     parser.add_argument("--generated", type=int, default=2, help="generated queries per motion")
     parser.add_argument("--independent", type=int, default=10, help="independent-renderer queries per motion")
     parser.add_argument("--name", default="retrain")
     args = parser.parse_args()
+    if args.seen_independent and not args.from_committed:
+        parser.error("--seen-independent needs --from-committed")
     start = time.perf_counter()
     changes = tuple(part.strip() for part in args.changes.split(",") if part.strip())
     committed = DemoRecipe()
     recipe = replace(committed, views=args.views, view_changes=changes,
                      train=replace(committed.train, steps=args.steps, lr=args.lr, max_seconds=args.minutes * 60))
     base = DEMO_MODEL if args.from_committed else None
-    fields = [asdict(recipe.train), args.views, changes] + ([demo_model_hash()] if base else [])
+    fields = ([asdict(recipe.train), args.views, changes] + ([demo_model_hash()] if base else [])
+              + ([args.seen_independent] if args.seen_independent else []))
     key = hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:10]
     folder = cache_root() / f"retrain-{key}"
     clips = load_clip_folder(DEMO_CLIPS)
-    model = retrained_model(recipe, clips, folder / "model", base)
+    model = retrained_model(recipe, clips, folder / "model", base, args.seen_independent)
     shipped = load_model(DEMO_MODEL, device="cpu")
-    retrained = f"{'fine-tuned' if base else 'retrained'}, {args.views} views ({' + '.join(changes)})"
+    retrained = f"{'fine-tuned' if base else 'retrained'}, {args.views} views ({' + '.join(changes)})" + (
+        f" + {args.seen_independent} independent-renderer clips per motion" if args.seen_independent else "")
     runs = {"committed demo model": (shipped, AttributionIndex(DEMO_MODEL.parent / "index-motion")),
             retrained: (model, motion_index(model, folder / "model", folder / "index-motion"))}
     independent = independent_queries(args.independent, seed=0) if args.independent else []
@@ -139,8 +170,11 @@ def main() -> None:
          "scratch") + f", {log_rows[-2]['step'] + 1} steps in {log_rows[-2]['seconds'] / 60:.0f} min on this CPU "
         f"(the committed model: {committed.train.steps} from scratch at {committed.train.lr:g}), on "
         f"{args.views} views of each clip: the clip itself and {args.views - 1} varied views "
-        f"({', '.join(CHANGE_WORDS[c] for c in changes)}; motive_core/demo/views.py). Model and index: "
-        f"{repo_relative(folder)}.",
+        f"({', '.join(CHANGE_WORDS[c] for c in changes)}; motive_core/demo/views.py)"
+        + (f", and {args.seen_independent} clips per motion of the independent renderer ("
+           f"seed {SEEN_SEED}; the queries are seed 0, so none is trained on): a diagnostic of what a model "
+           "that knows that renderer gives Motive, not a demo candidate" if args.seen_independent else "")
+        + f". Model and index: {repo_relative(folder)}.",
         "Flow descriptor: the model-free reading of the same queries against the same training clips. On rendered "
         "and independent queries it is the ceiling for 'the same motion'; on generated ones it also says how "
         "often a model's samples show the prompted motion. Intervals: 95 % bootstrap of the mean per-query "

@@ -1,5 +1,5 @@
 """The varied views a demo recipe with views > 1 trains on (motive_core/demo/views.py): each keeps the clip's motion and caption truthful while changing
-what the independent renderer changes (colours, pace, side)."""
+what the independent renderer changes (colours, pace, side, framing)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,17 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from benchmarks.common.results import DEMO_CLIPS, DEMO_MODEL
 from motive_core.data import load_clip_folder
 from motive_core.demo.model import DemoVideoModel
 from motive_core.demo.train import TrainConfig, load_training_tensors
-from motive_core.demo.views import DENSE, mirror, recolour, retime, training_views, without_colour
+from motive_core.demo.views import DENSE, mirror, recolour, reframe, retime, training_views, without_colour
 from motive_core.demo.world import DemoRecipe
 from motive_core.errors import MotiveError
 from motive_core.models import load_model
-from motive_core.video import read_video, standardize
+from motive_core.video import Video, read_video, standardize
 
 
 def moving_square(frames: int = 12, size: int = 16) -> np.ndarray:
@@ -46,6 +47,23 @@ def test_recolour_changes_the_look_and_keeps_still_pixels_still():
     assert np.all(np.all(view[1:] == view[:-1], axis=-1)[still])  # the grain is fixed, so they stay still
     moved = ~still
     assert np.any(np.any(view[1:] != view[:-1], axis=-1)[moved])
+
+
+def test_reframe_scales_the_object_and_its_travel_alike_and_keeps_the_way_it_goes():
+    video = np.full((6, 64, 64, 3), 40, np.uint8)
+    for t in range(6):
+        video[t, 28:36, 26 + 2 * t:34 + 2 * t] = 220  # an 8 px square moving right 2 px a frame, kept in view
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        view = reframe(video, rng)
+        assert view.shape == video.shape and view.dtype == np.uint8
+        bright = view[..., 0] > 130
+        zoom = np.sqrt(bright.sum(axis=(1, 2)).mean() / 64)
+        xs = [np.nonzero(frame)[1].mean() for frame in bright]
+        assert 0.55 < zoom < 1.3 and abs((xs[-1] - xs[0]) / 5 - 2 * zoom) < 0.3  # travel scales with size
+    still = np.repeat(video[:1], 6, axis=0)
+    held = reframe(still, rng)
+    assert np.all(held == held[:1]) and not np.array_equal(held, still)  # every frame alike: still stays still
 
 
 def test_mirror_flips_the_frames_and_the_direction_words():
@@ -129,10 +147,29 @@ def test_bench_retrain_can_start_from_a_saved_model(clip_folder, tiny_geometry, 
     assert len({moved.identity()["weight_hash"], base_hash, fresh.identity()["weight_hash"]}) == 3
     again = retrained_model(recipe, clips, tmp_path / "moved", base=tmp_path / "base")
     assert again.identity()["weight_hash"] == moved.identity()["weight_hash"]
+    seen = retrained_model(recipe, clips, tmp_path / "seen", base=tmp_path / "base", seen_per_motion=1)
+    assert seen.identity()["weight_hash"] not in (moved.identity()["weight_hash"], base_hash)
+
+
+def test_the_seen_independent_clips_are_not_the_queries():
+    """--seen-independent trains on the independent renderer's clips of another seed than the queries'."""
+    from benchmarks.bench_retrain import seen_independent
+    from benchmarks.independent_motions import MOTIONS, independent_queries
+
+    model = load_model(DEMO_MODEL, device="cpu")
+    g = model.geometry
+    frames, captions = seen_independent(model, 1)
+    assert frames.shape == (len(MOTIONS), 3, g.num_frames, g.height, g.width) and frames.dtype == torch.uint8
+    queries = independent_queries(1, seed=0)
+    assert len(captions) == len(MOTIONS) and all(isinstance(c, str) and c for c in captions)
+    query_frames = {standardize(Video(q["frames"], q["fps"], "query"), g.num_frames, g.fps, g.height, g.width)
+                    .tobytes() for q in queries}
+    assert not query_frames & {clip.permute(1, 2, 3, 0).numpy().tobytes() for clip in frames}
 
 
 def test_each_change_can_be_made_alone():
-    """A colour-only view keeps the clip's timing and side; a timing-only view keeps its colours and caption."""
+    """A colour-only view keeps the clip's timing and side; a timing-only view keeps its colours and caption, and so
+    does a reframed one."""
     model = load_model(DEMO_MODEL, device="cpu")
     clips = load_clip_folder(DEMO_CLIPS)[:1]
     plain = load_training_tensors(model, clips)[0][0].numpy()
@@ -150,5 +187,7 @@ def test_each_change_can_be_made_alone():
     retimed = timing[1].numpy().transpose(1, 2, 3, 0)  # (T, H, W, 3): every frame is one of the clip's own
     assert all(frame.tobytes() in source for frame in retimed)
     assert not np.array_equal(retimed, plain.transpose(1, 2, 3, 0))
+    reframed, reframed_captions = training_views(model, clips, views=2, seed=0, changes=("reframe",))
+    assert reframed_captions[1] == clips[0].caption and not np.array_equal(reframed[1].numpy(), plain)
     with pytest.raises(MotiveError, match="view changes must be some of"):
         training_views(model, clips, views=2, seed=0, changes=("blur",))

@@ -29,7 +29,7 @@ from motive_core.demo.artifacts import PLANTED, detect_artifact, plant_artifacts
 from motive_core.demo.model import DemoVideoModel
 from motive_core.demo.motionshapes import MOTIONS, ShapeSpec, caption, render_clip, sample_specs, write_clip_folder
 from motive_core.demo.train import TrainConfig, train
-from motive_core.demo.views import CHANGES, training_views
+from motive_core.demo.views import FIRST_CHANGES, training_views
 from motive_core.featurize import Featurizer
 from motive_core.files import atomic_write_json
 from motive_core.index import CONFIG
@@ -88,7 +88,7 @@ class DemoRecipe:
     # view_changes made (recoloured, re-timed, mirrored: motive_core/demo/views.py), which bench_retrain.py
     # measures across renderers.
     views: int = 1
-    view_changes: tuple[str, ...] = CHANGES
+    view_changes: tuple[str, ...] = FIRST_CHANGES
     # Both indexes condition every clip and query on the null prompt and use the temporal-difference loss, so the
     # side-by-side isolates the mask. With captions on both sides half of a ranking came from the motion word a
     # query's prompt shares with training captions; null conditioning ranks by the motion (held-out queries with
