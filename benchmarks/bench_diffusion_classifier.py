@@ -31,7 +31,7 @@ import torch
 from benchmarks.common.features import motion_classifier
 from benchmarks.common.queries import (caption_with_motion, flow_precision, in_subset, paired_summary,
                                        per_query_precision, query_list)
-from benchmarks.common.results import DEMO_CLIPS, DEMO_MODEL, cache_root, log, repo_relative, save
+from benchmarks.common.results import DEMO_CLIPS, DEMO_MODEL, cache_root, log, model_folders, repo_relative, save
 from benchmarks.independent_motions import independent_queries
 from motive_core.attribution.loss import per_location_error, temporal_difference_error
 from motive_core.demo.model import DemoVideoModel
@@ -92,20 +92,6 @@ def mean_of(values: np.ndarray) -> float | str:
     return float(values.mean()) if len(values) else "–"
 
 
-def parse_models(specs: list[str]) -> dict[str, Path]:
-    """NAME=FOLDER pairs; the committed demo model first whatever is given."""
-    models = {"committed demo model": DEMO_MODEL}
-    for spec in specs:
-        name, sep, folder = spec.partition("=")
-        if not sep or not name.strip() or not folder.strip():
-            raise SystemExit(f"--model takes NAME=FOLDER (got {spec!r})")
-        if not Path(folder).is_dir() or not (Path(folder).parent / "index-motion").is_dir():
-            raise SystemExit(f"--model {spec!r}: {folder} must be a saved model folder with a sibling index-motion "
-                             "folder (its index)")
-        models[name.strip()] = Path(folder)
-    return models
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-motion", type=int, default=4, help="rendered queries per motion and look set")
@@ -118,7 +104,7 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     timesteps = tuple(int(part) for part in args.timesteps.split(",") if part.strip())
-    models = parse_models(args.model)
+    models = model_folders(args.model)
     independent = independent_queries(args.independent, seed=0)
     shipped = load_model(DEMO_MODEL, device="cpu")
     queries = query_list(shipped, args.per_motion, 0, independent)

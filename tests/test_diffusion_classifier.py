@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.bench_diffusion_classifier import READINGS, caption_losses, parse_models
+from benchmarks.bench_diffusion_classifier import READINGS, caption_losses
 from benchmarks.common.queries import MOTION_VOCABULARY, caption_with_motion, contradicting_caption, words
-from benchmarks.common.results import DEMO_CLIPS, DEMO_MODEL
+from benchmarks.common.results import DEMO_CLIPS, DEMO_MODEL, model_folders
 from motive_core.data import load_clip_folder
 from motive_core.demo.motionshapes import DIRECTION_WORDS, MOTION_WORDS, MOTIONS
 from motive_core.demo.world import DemoRecipe
@@ -48,12 +48,12 @@ def test_the_committed_model_reads_its_own_training_clips():
 
 
 def test_a_model_argument_must_name_a_model_folder_beside_its_index(tmp_path):
-    assert list(parse_models([])) == ["committed demo model"]
+    assert list(model_folders([])) == ["committed demo model"]
     for bad in ("no-equals-sign", f"x={tmp_path / 'missing'}", f"={DEMO_MODEL}"):
         with pytest.raises(SystemExit, match="--model"):
-            parse_models([bad])
+            model_folders([bad])
     (tmp_path / "model").mkdir()
     with pytest.raises(SystemExit, match="index-motion"):
-        parse_models([f"x={tmp_path / 'model'}"])
+        model_folders([f"x={tmp_path / 'model'}"])
     (tmp_path / "index-motion").mkdir()
-    assert parse_models([f"x={tmp_path / 'model'}"])["x"] == tmp_path / "model"
+    assert model_folders([f"x={tmp_path / 'model'}"])["x"] == tmp_path / "model"

@@ -137,20 +137,30 @@ def precision_at_10(scores: np.ndarray, clip_motions: np.ndarray, query_motions:
                      for row, motion in zip(scores, query_motions)])
 
 
-def per_query_precision(model: DemoVideoModel, index: AttributionIndex, queries: list[dict]) -> np.ndarray:
-    """P@10 by motion of each query (no prompt) against ``index``, through ``model``, with the shipped settings."""
+def query_scores(model: DemoVideoModel, index: AttributionIndex, queries: list[dict]) -> np.ndarray:
+    """Motive's scores (queries × indexed clips) of each query with no prompt against ``index``, through
+    ``model``, with the shipped settings."""
     featurizer = Featurizer(model, DemoRecipe().settings)
     index.check_query_config(featurizer.config())
     vectors = np.stack([featurizer.vector(featurizer.prepare(q["video"]), "") for q in queries])
-    motions = np.array([clip["labels"]["motion"] for clip in index.clips])
-    return precision_at_10(vectors @ np.asarray(index.vectors).T, motions, [q["motion"] for q in queries])
+    return vectors @ np.asarray(index.vectors).T
+
+
+def clip_motions(index: AttributionIndex) -> np.ndarray:
+    """The motion label of every indexed clip, in the index's order."""
+    return np.array([clip["labels"]["motion"] for clip in index.clips])
+
+
+def per_query_precision(model: DemoVideoModel, index: AttributionIndex, queries: list[dict]) -> np.ndarray:
+    """P@10 by motion of each query (no prompt) against ``index``, through ``model``, with the shipped settings."""
+    return precision_at_10(query_scores(model, index, queries), clip_motions(index), [q["motion"] for q in queries])
 
 
 def flow_precision(model: DemoVideoModel, index: AttributionIndex, queries: list[dict]) -> np.ndarray:
     """P@10 by motion of the model-free flow descriptor, over the same training clips, at the model's geometry."""
     g = model.geometry
     descriptors, _ = training_features(index, g)
-    motions = np.array([clip["labels"]["motion"] for clip in index.clips])
+    motions = clip_motions(index)
     scores = np.stack([descriptor_similarity(clip_descriptor(standardize(q["video"], g.num_frames, g.fps, g.height,
                                                                          g.width)), descriptors) for q in queries])
     return precision_at_10(scores, motions, [q["motion"] for q in queries])

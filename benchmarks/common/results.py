@@ -91,3 +91,18 @@ def save(name: str, tables: dict[str, list[dict]], notes: list[str] | None = Non
     (RESULTS / f"{name}.md").write_text(text)
     print(text)
     return RESULTS / f"{name}.md"
+
+
+def model_folders(specs: list[str]) -> dict[str, Path]:
+    """``--model NAME=FOLDER`` arguments as {name: saved demo model folder}, the committed demo model first; each
+    folder's index is its sibling ``index-motion`` (as in precomputed/ and bench_retrain's cache)."""
+    models = {"committed demo model": DEMO_MODEL}
+    for spec in specs:
+        name, sep, folder = spec.partition("=")
+        if not sep or not name.strip() or not folder.strip():
+            raise SystemExit(f"--model takes NAME=FOLDER (got {spec!r})")
+        if not Path(folder).is_dir() or not (Path(folder).parent / "index-motion").is_dir():
+            raise SystemExit(f"--model {spec!r}: {folder} must be a saved model folder with a sibling index-motion "
+                             "folder (its index)")
+        models[name.strip()] = Path(folder)
+    return models

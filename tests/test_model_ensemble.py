@@ -1,0 +1,55 @@
+"""TRAK-style model ensembles (benchmarks/bench_model_ensemble.py): which ensembles are measured, and that the
+mean of several models' scores is what is ranked and compared with the committed model query by query."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchmarks.bench_model_ensemble import COMMITTED, ensemble_rows, ensembles
+
+
+def test_each_model_alone_then_with_the_committed_one_then_all_together():
+    assert ensembles([COMMITTED, "a", "b"]) == [(COMMITTED,), ("a",), ("b",), (COMMITTED, "a"), (COMMITTED, "b"),
+                                                (COMMITTED, "a", "b")]
+    assert ensembles([COMMITTED, "a"]) == [(COMMITTED,), ("a",), (COMMITTED, "a")]  # all together = the pair
+
+
+def test_averaging_models_with_independent_errors_ranks_better_than_one_and_is_paired_per_query():
+    rng = np.random.default_rng(0)
+    motions = np.repeat(np.array(list("abcde")), 20)  # 100 clips, 20 a motion
+    truth = list(np.repeat(np.array(list("abcde")), 6))  # 30 queries
+    sets = np.array(["rendered", "independent"] * 15)
+    signal = (np.array(truth)[:, None] == motions[None]).astype(float)
+    scores = {name: signal + rng.normal(0, 1.2, signal.shape) for name in (COMMITTED, "a", "b", "c")}
+    flow = np.ones(len(truth))
+    figures, paired = ensemble_rows(scores, motions, truth, sets, {"flow descriptor (no model)": flow,
+                                                                   "words": np.zeros(len(truth))})
+    by_name = {row["models (scores averaged)"]: row for row in figures}
+    alone, together = by_name[COMMITTED], by_name[f"{COMMITTED} + a + b + c"]
+    for s in ("rendered", "independent"):
+        assert together[f"P@10 {s}"] > alone[f"P@10 {s}"] + 0.15
+    assert by_name["flow descriptor (no model)"]["independent ÷ flow"] == 1.0
+    assert by_name["words"]["P@10 rendered"] == 0.0 and list(by_name)[-2:] == ["flow descriptor (no model)", "words"]
+    assert np.isclose(together["independent ÷ flow"], together["P@10 independent"])  # flow is 1 on every query
+    gain = [row for row in paired if row["comparison"] == f"{COMMITTED} + a + b + c − {COMMITTED}"]
+    assert [row["queries"] for row in gain] == ["rendered", "independent"]
+    assert all(row["mean difference"] > 0.15 and row["excludes 0"] for row in gain)
+    assert not any(row["comparison"] == f"{COMMITTED} − {COMMITTED}" for row in paired)
+
+
+def test_a_training_clip_queried_with_no_prompt_scores_itself_highest():
+    """query_scores (what each model of an ensemble contributes) is the shipped query path against the index."""
+    from benchmarks.common.queries import clip_motions, per_query_precision, query_scores
+    from benchmarks.common.results import DEMO_CLIPS, DEMO_MODEL
+    from motive_core.index import AttributionIndex
+    from motive_core.models import load_model
+    from motive_core.video import read_video
+
+    model, index = load_model(DEMO_MODEL, device="cpu"), AttributionIndex(DEMO_MODEL.parent / "index-motion")
+    chosen = [0, 250]
+    queries = [{"video": read_video(DEMO_CLIPS / index.clips[i]["file"]), "motion": clip_motions(index)[i]}
+               for i in chosen]
+    scores = query_scores(model, index, queries)
+    assert scores.shape == (2, len(index.clips))
+    assert list(scores.argmax(axis=1)) == chosen and np.allclose(scores.max(axis=1), 1.0, atol=1e-4)
+    assert np.all(per_query_precision(model, index, queries) >= 0.1)  # itself, at least, shares its motion
