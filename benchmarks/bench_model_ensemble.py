@@ -50,7 +50,7 @@ def ensemble_rows(scores: dict[str, np.ndarray], motions: np.ndarray, truth: lis
     alone = precision_at_10(scores[COMMITTED], motions, truth)
     figures, paired = [], []
     for members in ensembles(list(scores)):
-        name = " + ".join(members)
+        name = " + ".join(members) if len(members) < max(3, len(scores)) else f"all {len(members)} models"
         precision = precision_at_10(np.mean([scores[m] for m in members], axis=0), motions, truth)
         independent = float(precision[in_subset(sets, "independent")].mean())
         figures.append({"models (scores averaged)": name, "models": len(members),

@@ -14,17 +14,20 @@ samples from the same prompts, so they are compared by their means only.
 
   python -m benchmarks.bench_retrain [--minutes 55] [--steps 5400] [--views 4] [--changes colour,timing,mirror]
   python -m benchmarks.bench_retrain --from-committed --steps 1500 --lr 2e-4 --name finetune_views
+  python -m benchmarks.bench_retrain --from-committed --steps 1500 --lr 2e-4 --changes colour,timing,mirror,reframe \
+      --name finetune_reframe
 
 ``--from-committed`` trains on from the committed model's weights instead of fresh ones: the same views and
 recipe, fewer steps at a lower rate, to see whether a model that already draws the motions keeps drawing them
 while it learns the varied views.
 
 ``--seen-independent N`` adds N clips per motion of the independent renderer to the training data, drawn with
-another seed than the queries (so no query is trained on). Such a model is not a demo candidate — the issue keeps
-that renderer out of the demo's data — but it measures how far Motive goes when the model has learned how the
-second renderer draws each motion: whether the gap to the flow descriptor is the model's or the method's.
+another seed than the queries (so no query is trained on). Such a model is not a demo candidate — the issue
+keeps that renderer out of the demo's data — but it measures how far Motive goes when the model has learned how
+the second renderer draws each motion: whether the gap to the flow descriptor is the model's or the method's.
 
-  python -m benchmarks.bench_retrain --from-committed --steps 1500 --lr 2e-4 --seen-independent 30 --name seen_independent
+  python -m benchmarks.bench_retrain --from-committed --steps 1500 --lr 2e-4 --seen-independent 30 \
+      --name seen_independent
 """
 
 from __future__ import annotations
@@ -64,7 +67,8 @@ def seen_independent(model: DemoVideoModel, per_motion: int) -> tuple[torch.Tens
     """``per_motion`` independent-renderer clips of every motion (seed SEEN_SEED) as the model trains on them."""
     g = model.geometry
     seen = independent_queries(per_motion, seed=SEEN_SEED)
-    frames = [standardize(Video(q["frames"], q["fps"], "independent renderer"), g.num_frames, g.fps, g.height, g.width) for q in seen]
+    frames = [standardize(Video(q["frames"], q["fps"], "independent renderer"), g.num_frames, g.fps, g.height,
+                          g.width) for q in seen]
     return torch.from_numpy(np.stack(frames)).permute(0, 4, 1, 2, 3).contiguous(), [q["caption"] for q in seen]
 
 

@@ -1,5 +1,5 @@
-"""The varied views a demo recipe with views > 1 trains on (motive_core/demo/views.py): each keeps the clip's motion and caption truthful while changing
-what the independent renderer changes (colours, pace, side, framing)."""
+"""The varied views a demo recipe with views > 1 trains on (motive_core/demo/views.py): each keeps the clip's
+motion and caption truthful while changing what the independent renderer changes (colours, pace, side, framing)."""
 
 from __future__ import annotations
 
