@@ -441,6 +441,7 @@ def test_the_when_view_ranks_each_stretch_side_by_side(page):
     count = page.locator("#when-count input[type=number]")
     count.fill("2")
     count.press("Enter")
+    expect(page.locator("#when-count input[type=range]")).to_have_value("2")  # the slider holds it before the click
     page.click("#when-btn")
     expect(page.locator("#when-table")).to_contain_text("2 · frames")
     headers = [t.strip() for t in page.locator("#when-table [role=columnheader]").all_inner_texts() if t.strip()]
