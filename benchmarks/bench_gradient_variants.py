@@ -18,14 +18,20 @@ Fastfood to 512) — and changes one thing:
 - time-resolved, at the baseline's one timestep: the masked loss split into three consecutive stretches of
   latent frames, one projected gradient per stretch, the three concatenated (raw, or each ℓ2-normalised
   first), so a clip's vector keeps *when* each part of its motion asks what of the model instead of summing
-  it over the clip (three backward passes, as the ensemble, and three times the numbers per clip: 3 × 512).
+  it over the clip (three backward passes, as the ensemble, and three times the numbers per clip: 3 × 512);
+- the timestep range widened: scheduler index 100 or 900 alone, and the five-index ensemble 100 … 900;
+- the loss reshaped, at the baseline's one timestep (LossShape): the temporal change of the error pooled over
+  2 × 2 or 4 × 4 latent locations before squaring, taken over two frames instead of one, with the first latent
+  frame left out, or under the mask binarised at a quarter of its peak.
 
 Held-out queries are those of bench_retrieval (rendered with unseen looks, generated from held-out prompts,
 drawn by the independent renderer), all under the no-prompt protocol. Every variant is paired per query
 with that baseline (95 % bootstrap intervals). Its winner, the ensemble over indexes 300, 500 and 700, is
 what the preset does now (``t_ensemble``), so precomputed/index-motion holds that ensemble's vectors. The
 training clips' leave-one-out P@10 is reported beside it: a criterion that uses no query, for choosing among
-variants without looking at them.
+variants without looking at them. So is how well each variant groups the independent renderer's clips among
+themselves (each one's nearest other independent clip shows its motion, or not), beside the flow descriptor's:
+whether the gradient carries that renderer's motions at all, apart from comparing them with MotionShapes'.
 Indexes a variant needs that are missing are built into benchmarks/results/cache/indexes/ with the engine's
 own build (about 3–5 min each for the 600 demo clips on one busy CPU core).
 
@@ -43,9 +49,10 @@ from typing import Callable
 import numpy as np
 
 from benchmarks.common.features import training_features
-from benchmarks.common.queries import in_subset, paired_summary, precision_at_10, query_list
+from benchmarks.common.queries import in_subset, nearest_same_label, paired_summary, precision_at_10, query_list
 from benchmarks.common.results import DEMO_CLIPS, DEMO_MODEL, cache_root, demo_model_hash, log, repo_relative, save
 from benchmarks.independent_motions import independent_queries
+from motive_core.attribution.loss import temporal_change, weighted_mean
 from motive_core.build import build_index
 from motive_core.config import PRESETS, AttributionSettings
 from motive_core.eval.metrics import clip_descriptor, descriptor_similarity
@@ -66,6 +73,8 @@ VARIANT_INDEXES: dict[str, dict] = {
     "null-td-mask-t400": {"t_index": 400},
     "null-td-mask-t600": {"t_index": 600},
     "null-td-mask-t700": {"t_index": 700},
+    "null-td-mask-t100": {"t_index": 100},
+    "null-td-mask-t900": {"t_index": 900},
     "null-td-mask-noise1-t300": {"noise_seed": 1, "t_index": 300},
     "null-td-mask-noise1-t700": {"noise_seed": 1, "t_index": 700},
 }
@@ -73,6 +82,7 @@ SETS = ("rendered", "generated", "independent")
 SUBSETS = (*SETS, "all queries")
 CSLS_NEIGHBOURS = 50
 TIME_BINS = 3  # stretches of frames of the time-resolved vectors
+OWN_SETS = ("rendered", "independent")  # query sets whose clips are also compared among themselves
 
 Similarity = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (index rows, query rows) -> (queries, clips)
 
@@ -107,6 +117,12 @@ def hubness(train: np.ndarray, neighbours: int = CSLS_NEIGHBOURS) -> np.ndarray:
 def csls(train: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """Cross-domain similarity local scaling without its query term (constant per query, so rank-neutral)."""
     return 2 * cosine(train, queries) - hubness(train)[None, :]
+
+
+def own_grouping(similarity: np.ndarray, motions: list[str], sets: np.ndarray, subset: str) -> float:
+    """Share of ``subset``'s queries whose nearest other query of that set shows the same motion, from their
+    ``similarity`` among themselves (diagonal masked)."""
+    return float(nearest_same_label(similarity, np.array(motions)[sets == subset]).mean())
 
 
 def leave_one_out_similarity(similarity: Similarity, train: np.ndarray) -> np.ndarray:
@@ -145,6 +161,10 @@ VARIANTS = (
     Variant(f"timestep ensemble t 400 + 500 + 600, CSLS k = {CSLS_NEIGHBOURS}",
             ("null-td-mask-t400", BASE, "null-td-mask-t600"), csls),
     Variant("timestep ensemble t 300 + 500 + 700", ("null-td-mask-t300", BASE, "null-td-mask-t700")),
+    Variant("t index 100", ("null-td-mask-t100",)),
+    Variant("t index 900", ("null-td-mask-t900",)),
+    Variant("timestep ensemble t 100 + 300 + 500 + 700 + 900",
+            ("null-td-mask-t100", "null-td-mask-t300", BASE, "null-td-mask-t700", "null-td-mask-t900")),
     Variant("noise draw 1, t 500", ("null-td-mask-noise1",)),
     Variant("noise draw 1, timestep ensemble t 300 + 500 + 700",
             ("null-td-mask-noise1-t300", "null-td-mask-noise1", "null-td-mask-noise1-t700")),
@@ -177,8 +197,45 @@ STILL_REFERENCES = (StillReference(ENSEMBLE, ENSEMBLE_SETTINGS, 0.5), StillRefer
 # variant name -> whether each stretch's gradient is normalised before concatenating
 TIME_RESOLVED = {f"time-resolved: {TIME_BINS} stretches of frames concatenated (t 500)": False,
                  f"time-resolved: {TIME_BINS} stretches of frames, each normalised, concatenated (t 500)": True}
+
+
+@dataclasses.dataclass(frozen=True)
+class LossShape:
+    """The baseline's loss (temporal change of the error, masked, at t_fix) reshaped in one way."""
+
+    name: str
+    key: str  # its training gradients' cache name
+    pool: int = 1  # the change averaged over pool × pool latent locations before squaring
+    lag: int = 1  # frames between the two errors the change compares
+    first_frame: bool = True  # False: the first latent frame (its error as is, a look, not a change) left out
+    binary_mask: bool = False  # True: the mask set to 1 where it reaches a quarter of its peak, 0 elsewhere
+
+    def loss(self, error, weight, num_frames: int):
+        """The scalar loss of ``error`` (1, C, T', h', w') under ``weight`` (T', h', w'), as Eq. 16 weighs it."""
+        from torch.nn.functional import avg_pool3d
+
+        change = temporal_change(error, self.lag)
+        if not self.first_frame:
+            change, weight = change[:, :, 1:], weight[1:]
+        if self.binary_mask:
+            weight = (weight >= weight.max() / 4).to(weight.dtype)
+        if self.pool > 1:
+            window = (1, self.pool, self.pool)
+            change, weight = avg_pool3d(change, window), avg_pool3d(weight[None, None], window)[0, 0]
+        return weighted_mean(change.pow(2).mean(dim=1), weight, num_frames)
+
+
+# Each at the baseline's one timestep, one backward pass: pooling keeps the coarse displacement and drops the
+# outline's detail, in which two renderers' shapes differ; a lag of two frames reads slower change; leaving the
+# first frame out leaves only changes; a binary mask weighs slow and fast moving regions alike.
+LOSS_SHAPES = (LossShape("loss pooled over 2 × 2 latent locations", "pool2", pool=2),
+               LossShape("loss pooled over 4 × 4 latent locations", "pool4", pool=4),
+               LossShape("change over 2 frames", "lag2", lag=2),
+               LossShape("first latent frame left out", "nofirst", first_frame=False),
+               LossShape("mask binarised at a quarter of its peak", "binary-mask", binary_mask=True))
 ALL_VARIANTS = (*VARIANTS, *(still.variant for still in STILL_REFERENCES),
-                *(Variant(name, (name,), passes=TIME_BINS) for name in TIME_RESOLVED))
+                *(Variant(name, (name,), passes=TIME_BINS) for name in TIME_RESOLVED),
+                *(Variant(shape.name, (shape.name,)) for shape in LOSS_SHAPES))
 
 
 def held_still(prepared: PreparedClip) -> PreparedClip:
@@ -230,6 +287,20 @@ def time_resolved(rows: np.ndarray, each_unit: bool) -> np.ndarray:
     if each_unit:
         rows = rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-300)  # still stretches stay 0
     return unit(rows.reshape(len(rows), -1))
+
+
+def shaped_gradient(shape: LossShape) -> Callable[[Featurizer, PreparedClip], np.ndarray]:
+    """The projected gradient, not normalised, of ``shape``'s loss at the settings' t_fix and ε_fix."""
+    import torch
+
+    def compute(featurizer: Featurizer, prepared: PreparedClip) -> np.ndarray:
+        adapter, gradients = featurizer.adapter, featurizer.gradients
+        condition = adapter.encode_prompt(featurizer.settings.conditioning_prompt(""))
+        prediction, target = gradients.prediction(adapter.encode(prepared.frames), condition)
+        loss = shape.loss(prediction.float() - target.float(), torch.from_numpy(prepared.latent_mask).float(),
+                          adapter.geometry.num_frames)
+        return gradients.project(loss).cpu().numpy().astype(np.float64)
+    return compute
 
 
 def training_rows(kind: str, model, index: AttributionIndex, settings: AttributionSettings,
@@ -328,29 +399,43 @@ def main() -> None:
         index_vectors[name] = time_resolved(training_bins, each_unit)
         query_vectors[name] = time_resolved(query_bins, each_unit)
         query_seconds[name] = seconds
+    log("gradients of other loss shapes for the queries")
+    for shape in LOSS_SHAPES:
+        compute = shaped_gradient(shape)
+        index_vectors[shape.name] = unit(training_rows(f"loss-{shape.key}", model, base, BASE_SETTINGS, compute))
+        begin = time.perf_counter()
+        query_vectors[shape.name] = unit(np.stack([compute(featurizers[BASE], p) for p in prepared]))
+        query_seconds[shape.name] = (time.perf_counter() - begin) / len(queries)
     descriptors, _ = training_features(base, model.geometry)
     flow = np.stack([descriptor_similarity(clip_descriptor(p.frames), descriptors) for p in prepared])
 
     query_motions = [q["motion"] for q in queries]
     sets = np.array([q["set"] for q in queries])
-    per_query, loo = {}, {}
+    per_query, loo, own = {}, {}, {}
     for variant in ALL_VARIANTS:
         train = variant.vectors(index_vectors)
         asked = unit(sum(unit(query_vectors[name]) for name in variant.indexes))
         per_query[variant.name] = precision_at_10(variant.similarity(train, asked), clip_motions, query_motions)
         loo[variant.name] = float(precision_at_10(leave_one_out_similarity(variant.similarity, train), clip_motions,
                                                   list(clip_motions)).mean())
+        own[variant.name] = {s: own_grouping(leave_one_out_similarity(variant.similarity, asked[sets == s]),
+                                              query_motions, sets, s) for s in OWN_SETS}
     base_name = ALL_VARIANTS[0].name
     figure_rows = [{
         "variant": variant.name,
         **{f"P@10 {s}": float(per_query[variant.name][in_subset(sets, s)].mean()) for s in SUBSETS},
         "training clips, leave-one-out P@10": loo[variant.name],
+        **{f"{s} clips, nearest own clip same motion": own[variant.name][s] for s in OWN_SETS},
         "gradients per clip": variant.gradients_per_clip,
         "query seconds": sum(query_seconds[n] for n in variant.indexes),
     } for variant in ALL_VARIANTS]
     flow_scores = precision_at_10(flow, clip_motions, query_motions)
+    query_flow = np.stack([clip_descriptor(p.frames) for p in prepared])
     figure_rows.append({"variant": "flow descriptor (no model)",
-                        **{f"P@10 {s}": float(flow_scores[in_subset(sets, s)].mean()) for s in SUBSETS}})
+                        **{f"P@10 {s}": float(flow_scores[in_subset(sets, s)].mean()) for s in SUBSETS},
+                        **{f"{s} clips, nearest own clip same motion": own_grouping(
+                            leave_one_out_similarity(descriptor_similarity, query_flow[sets == s]),  # own statistics
+                            query_motions, sets, s) for s in OWN_SETS}})
     against_base = [(variant.name, base_name) for variant in ALL_VARIANTS[1:]]
     built = {name: build_seconds(name) for name in names if build_seconds(name) is not None}
     counts = {s: int((sets == s).sum()) for s in SETS}
@@ -376,7 +461,9 @@ def main() -> None:
                      "A still reference against the ensemble it is taken on (paired per query, no prompt)":
                          paired_rows(per_query, sets, STILL_PAIRS),
                      "Time-resolved vectors against the shipped ensemble (paired per query, no prompt)":
-                         paired_rows(per_query, sets, TIME_RESOLVED_PAIRS)},
+                         paired_rows(per_query, sets, TIME_RESOLVED_PAIRS),
+                     "Two more timesteps against the shipped ensemble (paired per query, no prompt)":
+                         paired_rows(per_query, sets, WIDER_PAIRS)},
          [*notes, reading(per_query, sets, base_name)])
 
 
@@ -410,6 +497,9 @@ def reading(per_query: dict[str, np.ndarray], sets: np.ndarray, baseline: str) -
 STILL_PAIRS = [(still.variant.name, still.ensemble) for still in STILL_REFERENCES]
 # the time-resolved vectors against the shipped ensemble: the same three backward passes, spent otherwise
 TIME_RESOLVED_PAIRS = [(name, ENSEMBLE) for name in TIME_RESOLVED]
+# the five-timestep ensemble against the shipped three: what two more backward passes buy
+WIDER = "timestep ensemble t 100 + 300 + 500 + 700 + 900"
+WIDER_PAIRS = [(WIDER, ENSEMBLE)]
 
 
 def pairs_reading(per_query: dict[str, np.ndarray], sets: np.ndarray, pairs: list[tuple[str, str]]) -> str:
@@ -422,10 +512,13 @@ def pairs_reading(per_query: dict[str, np.ndarray], sets: np.ndarray, pairs: lis
 
 def still_reading(per_query: dict[str, np.ndarray], sets: np.ndarray) -> str:
     """The still reference against the ensemble it is taken on (a gain over the one-timestep baseline above is
-    mostly the ensemble's, so this says what the still reference adds), and the time-resolved vectors against
-    the shipped ensemble, which spends the same backward passes on timesteps instead of stretches of frames."""
+    mostly the ensemble's, so this says what the still reference adds), the time-resolved vectors against the
+    shipped ensemble, which spends the same backward passes on timesteps instead of stretches of frames, and
+    the five-timestep ensemble against the shipped three."""
     return ("Against the ensemble it is taken on: " + pairs_reading(per_query, sets, STILL_PAIRS)
-            + " Against the shipped ensemble, at the same cost: " + pairs_reading(per_query, sets, TIME_RESOLVED_PAIRS))
+            + " Against the shipped ensemble, at the same cost: " + pairs_reading(per_query, sets, TIME_RESOLVED_PAIRS)
+            + " Against the shipped ensemble, with two more timesteps: " + pairs_reading(per_query, sets, WIDER_PAIRS))
+
 
 if __name__ == "__main__":
     main()

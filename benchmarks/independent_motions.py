@@ -544,6 +544,7 @@ def _flow_check(per_motion: int) -> None:
     training clips, every clip seen at the demo index's geometry (16 frames, 8 fps, 32 x 32).
     """
     from benchmarks.common.features import training_features
+    from benchmarks.common.queries import nearest_same_label
     from benchmarks.common.results import REPO, save
     from motive_core.eval.metrics import clip_descriptor, descriptor_similarity, precision_at_k
     from motive_core.index import AttributionIndex
@@ -561,7 +562,7 @@ def _flow_check(per_motion: int) -> None:
     labels = [q["motion"] for q in queries]
     own = descriptor_similarity(mine, mine)  # standardised on these clips' own statistics
     np.fill_diagonal(own, -np.inf)
-    nearest = [labels[int(np.argmax(row))] == label for row, label in zip(own, labels)]
+    nearest = list(nearest_same_label(own, labels))
     p10 = [precision_at_k([train_labels[i] for i in np.argsort(-descriptor_similarity(d, train), kind="stable")],
                           label, 10) for d, label in zip(mine, labels)]
     rows = [{"motion": motion, "queries": labels.count(motion),

@@ -8,7 +8,7 @@ import torch
 
 from motive_core.attribution.fastfood import l2_normalize
 from motive_core.attribution.gradient import GradientProjector, select_parameters
-from motive_core.attribution.loss import motion_weighted_loss, per_location_error
+from motive_core.attribution.loss import motion_weighted_loss, per_location_error, temporal_change
 from motive_core.config import AttributionSettings
 from motive_core.errors import GradientError, MotiveError
 from motive_core.models import load_model
@@ -127,6 +127,44 @@ def test_time_resolved_stretches_add_up_to_the_whole_clips_gradient(demo_model):
     still_start = binned_gradients(featurizer, prepared, bins=3)
     assert not still_start[0].any() and np.isfinite(time_resolved(still_start[None], True)).all()
     np.testing.assert_allclose(still_start[1:], rows[1:], rtol=1e-5)  # the other stretches as before
+
+
+def test_temporal_change_compares_frames_lag_apart_and_keeps_the_first_ones():
+    error = torch.arange(5.0).reshape(1, 1, 5, 1, 1) ** 2  # 0, 1, 4, 9, 16
+    assert temporal_change(error).flatten().tolist() == [0.0, 1.0, 3.0, 5.0, 7.0]
+    assert temporal_change(error, lag=2).flatten().tolist() == [0.0, 1.0, 4.0, 8.0, 12.0]
+
+
+def test_loss_shapes_start_from_the_engine_s_loss_and_each_changes_it_as_named(demo_model):
+    """bench_gradient_variants' loss shapes: the unchanged shape is the index's gradient to the last bit, so
+    each shape's figure differs from the baseline's by that shape alone."""
+    from benchmarks.bench_gradient_variants import LOSS_SHAPES, LossShape, shaped_gradient
+    from motive_core.featurize import Featurizer, PreparedClip
+
+    settings = AttributionSettings(proj_dim=64, conditioning="null", loss="temporal_diff")
+    featurizer = Featurizer(demo_model, settings)
+    g = demo_model.geometry
+    frames = np.random.default_rng(2).integers(0, 255, (g.num_frames, g.height, g.width, 3), dtype=np.uint8)
+    mask = np.random.default_rng(3).random(g.latent_grid()).astype(np.float32)
+    prepared = PreparedClip(frames, None, None, mask, None, {}, {})
+    engine = featurizer.gradients.projected_gradient(demo_model.encode(frames), demo_model.encode_prompt(""),
+                                                     torch.from_numpy(mask), settings.t_index).numpy()
+    assert np.array_equal(shaped_gradient(LossShape("as shipped", "shipped"))(featurizer, prepared), engine)
+    shaped = [shaped_gradient(shape)(featurizer, prepared) for shape in LOSS_SHAPES]
+    assert all(np.isfinite(v).all() and not np.allclose(v, engine, rtol=1e-3) for v in shaped)
+
+    error, weight = torch.zeros(1, 3, 4, 4, 4), torch.ones(4, 4, 4)
+    error[:, :, 2, 0, 0] = 1.0  # one location's error appears at frame 2 and stays
+    error[:, :, 3, 0, 0] = 1.0
+    plain, pooled = LossShape("", "", pool=1), LossShape("", "", pool=2)
+    assert plain.loss(error, weight, 1).item() == pytest.approx(1 / 64)  # one changed location of 4 × 16
+    assert pooled.loss(error, weight, 1).item() == pytest.approx((1 / 4) ** 2 / 16)  # spread over a 2 × 2 cell
+    assert LossShape("", "", first_frame=False).loss(error, weight, 1).item() == pytest.approx(1 / 48)
+    assert LossShape("", "", lag=2).loss(error, weight, 1).item() == pytest.approx(2 / 64)
+    faint = weight.clone()
+    faint[2, 0, 0] = 0.2  # under a quarter of the peak: the binary mask drops it, the plain one weighs it
+    assert plain.loss(error, faint, 1).item() == pytest.approx(0.2 / 64)
+    assert LossShape("", "", binary_mask=True).loss(error, faint, 1).item() == 0.0
 
 
 def test_a_projector_passed_in_replaces_the_named_one_and_must_fit(demo_model):

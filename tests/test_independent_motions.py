@@ -242,3 +242,13 @@ def test_no_other_motion_passes_a_motions_check(motion):
             measured = _measure(other, 0)
             with pytest.raises(AssertionError):
                 CHECKS[motion](*measured)
+
+
+def test_nearest_own_clip_asks_whether_each_clip_s_closest_other_clip_shares_its_label():
+    from benchmarks.common.queries import nearest_same_label
+
+    points = np.array([[0.0], [0.1], [5.0], [5.2], [9.0]])
+    similarity = -np.abs(points - points.T)
+    np.fill_diagonal(similarity, -np.inf)  # a clip is not its own neighbour
+    labels = ["a", "a", "b", "b", "a"]  # the last one's closest other clip (5.2) is a "b"
+    assert nearest_same_label(similarity, labels).tolist() == [True, True, True, True, False]

@@ -137,6 +137,13 @@ def precision_at_10(scores: np.ndarray, clip_motions: np.ndarray, query_motions:
                      for row, motion in zip(scores, query_motions)])
 
 
+def nearest_same_label(similarity: np.ndarray, labels: list[str] | np.ndarray) -> np.ndarray:
+    """For each clip of a set compared with itself (``similarity`` square, its diagonal already masked), whether
+    its most similar other clip has the same label: how well a representation groups a set's own clips."""
+    labels = np.asarray(labels)
+    return labels[np.argmax(similarity, axis=1)] == labels
+
+
 def query_scores(model: DemoVideoModel, index: AttributionIndex, queries: list[dict]) -> np.ndarray:
     """Motive's scores (queries × indexed clips) of each query with no prompt against ``index``, through
     ``model``, with the shipped settings."""

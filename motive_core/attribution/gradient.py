@@ -62,13 +62,18 @@ class GradientProjector:
             total_dim=self.num_parameters, device=adapter.device)
         self.timings: dict[str, float] = {}
 
+    def prediction(self, latents: torch.Tensor, condition: torch.Tensor,
+                   t_index: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the denoiser's prediction, its flow-matching target) for the clip noised with ε_fix at ``t_index``
+        (default: the settings' t_fix), both (1, C, T', h', w'): what every attribution loss compares."""
+        t_index = self.settings.t_index if t_index is None else t_index
+        noised = noise_at_index(self.adapter.scheduler, latents, t_index, self.noise)
+        return self.adapter.predict(noised.noisy, noised.timestep, condition), noised.target
+
     def location_loss(self, latents: torch.Tensor, condition: torch.Tensor, t_index: int | None = None) -> torch.Tensor:
         """The per-location loss at (t_fix, ε_fix) before the mask (Eq. 15), (1, T', h', w'); ``t_index``
         defaults to the settings' t_fix."""
-        t_index = self.settings.t_index if t_index is None else t_index
-        noised = noise_at_index(self.adapter.scheduler, latents, t_index, self.noise)
-        prediction = self.adapter.predict(noised.noisy, noised.timestep, condition)
-        return location_loss(prediction, noised.target, self.settings.loss)
+        return location_loss(*self.prediction(latents, condition, t_index), self.settings.loss)
 
     def loss(self, latents: torch.Tensor, condition: torch.Tensor, weight: torch.Tensor | None,
              t_index: int | None = None) -> torch.Tensor:
@@ -103,7 +108,13 @@ class GradientProjector:
         """P∇L_mot at one scheduler index, not normalised (Eq. 9 before Eq. 17's normalisation; studies combine
         these before normalising); adds its seconds to ``timings``."""
         start = time.perf_counter()
-        loss = self.loss(latents, condition, weight, t_index)
+        return self.project(self.loss(latents, condition, weight, t_index), start)
+
+    def project(self, loss: torch.Tensor, start: float | None = None) -> torch.Tensor:
+        """P∇loss, not normalised: the gradient of any scalar loss of this denoiser, projected (studies of other
+        losses call it directly); ``start`` (a perf_counter reading) is when the loss's forward pass began, so
+        that ``timings`` counts it as gradient time."""
+        start = time.perf_counter() if start is None else start
         if not torch.isfinite(loss):
             raise GradientError(f"the attribution loss is {loss.item()} (not finite); the clip or model is broken")
         grads = self.parameter_gradients(loss)

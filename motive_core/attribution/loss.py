@@ -10,15 +10,18 @@ def per_location_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.
     return (prediction.float() - target.float()).pow(2).mean(dim=1)
 
 
+def temporal_change(error: torch.Tensor, lag: int = 1) -> torch.Tensor:
+    """error[t] − error[t − lag] along the frame axis of (B, C, T', h', w'), the first ``lag`` frames kept as is."""
+    return torch.cat([error[:, :, :lag], error[:, :, lag:] - error[:, :, :-lag]], dim=2)
+
+
 def temporal_difference_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Squared *change* of the error between consecutive frames, first frame kept as is.
 
     A variant that raised same-motion retrieval on the demo model (docs/results.md, variants): the loss then
     rewards getting the frame-to-frame change right rather than each frame's look.
     """
-    error = prediction.float() - target.float()
-    change = torch.cat([error[:, :, :1], error[:, :, 1:] - error[:, :, :-1]], dim=2)
-    return change.pow(2).mean(dim=1)
+    return temporal_change(prediction.float() - target.float()).pow(2).mean(dim=1)
 
 
 def location_loss(prediction: torch.Tensor, target: torch.Tensor, variant: str = "motive") -> torch.Tensor:
