@@ -29,9 +29,10 @@ drawn by the independent renderer), all under the no-prompt protocol. Every vari
 with that baseline (95 % bootstrap intervals). Its winner, the ensemble over indexes 300, 500 and 700, is
 what the preset does now (``t_ensemble``), so precomputed/index-motion holds that ensemble's vectors. The
 training clips' leave-one-out P@10 is reported beside it: a criterion that uses no query, for choosing among
-variants without looking at them. So is how well each variant groups the independent renderer's clips among
-themselves (each one's nearest other independent clip shows its motion, or not), beside the flow descriptor's:
-whether the gradient carries that renderer's motions at all, apart from comparing them with MotionShapes'.
+variants without looking at them. So is how well each variant groups the rendered and the independent
+queries among themselves (each one's nearest other query of its set shows its motion, or not), beside the
+flow descriptor's: whether the gradient carries a new clip's motion at all, apart from comparing it with the
+training clips'.
 Indexes a variant needs that are missing are built into benchmarks/results/cache/indexes/ with the engine's
 own build (about 3–5 min each for the 600 demo clips on one busy CPU core).
 
@@ -47,6 +48,7 @@ import time
 from typing import Callable
 
 import numpy as np
+import torch
 
 from benchmarks.common.features import training_features
 from benchmarks.common.queries import in_subset, nearest_same_label, paired_summary, precision_at_10, query_list
@@ -210,10 +212,8 @@ class LossShape:
     first_frame: bool = True  # False: the first latent frame (its error as is, a look, not a change) left out
     binary_mask: bool = False  # True: the mask set to 1 where it reaches a quarter of its peak, 0 elsewhere
 
-    def loss(self, error, weight, num_frames: int):
+    def loss(self, error: torch.Tensor, weight: torch.Tensor, num_frames: int) -> torch.Tensor:
         """The scalar loss of ``error`` (1, C, T', h', w') under ``weight`` (T', h', w'), as Eq. 16 weighs it."""
-        from torch.nn.functional import avg_pool3d
-
         change = temporal_change(error, self.lag)
         if not self.first_frame:
             change, weight = change[:, :, 1:], weight[1:]
@@ -221,7 +221,8 @@ class LossShape:
             weight = (weight >= weight.max() / 4).to(weight.dtype)
         if self.pool > 1:
             window = (1, self.pool, self.pool)
-            change, weight = avg_pool3d(change, window), avg_pool3d(weight[None, None], window)[0, 0]
+            pool = torch.nn.functional.avg_pool3d
+            change, weight = pool(change, window), pool(weight[None, None], window)[0, 0]
         return weighted_mean(change.pow(2).mean(dim=1), weight, num_frames)
 
 
@@ -246,8 +247,6 @@ def held_still(prepared: PreparedClip) -> PreparedClip:
 
 def reference_gradients(featurizer: Featurizer, prepared: PreparedClip) -> np.ndarray:
     """(2, timesteps, D′): the projected gradients, not normalised, of the clip and of it held still."""
-    import torch
-
     adapter, gradients = featurizer.adapter, featurizer.gradients
     condition = adapter.encode_prompt(featurizer.settings.conditioning_prompt(""))
     weight = torch.from_numpy(prepared.latent_mask)
@@ -266,8 +265,6 @@ def binned_gradients(featurizer: Featurizer, prepared: PreparedClip, bins: int =
     """(bins, D′): the projected gradients, not normalised, of the masked loss restricted to each of ``bins``
     consecutive stretches of latent frames (the mask zeroed outside the stretch), at the settings' t_fix; a
     stretch where nothing moves has no masked loss and gives zeros."""
-    import torch
-
     adapter, gradients = featurizer.adapter, featurizer.gradients
     condition = adapter.encode_prompt(featurizer.settings.conditioning_prompt(""))
     latents = adapter.encode(prepared.frames)
@@ -291,8 +288,6 @@ def time_resolved(rows: np.ndarray, each_unit: bool) -> np.ndarray:
 
 def shaped_gradient(shape: LossShape) -> Callable[[Featurizer, PreparedClip], np.ndarray]:
     """The projected gradient, not normalised, of ``shape``'s loss at the settings' t_fix and ε_fix."""
-    import torch
-
     def compute(featurizer: Featurizer, prepared: PreparedClip) -> np.ndarray:
         adapter, gradients = featurizer.adapter, featurizer.gradients
         condition = adapter.encode_prompt(featurizer.settings.conditioning_prompt(""))
