@@ -51,7 +51,8 @@ import numpy as np
 import torch
 
 from benchmarks.common.features import training_features
-from benchmarks.common.queries import in_subset, nearest_same_label, paired_summary, precision_at_10, query_list
+from benchmarks.common.queries import (in_subset, nearest_same_label, no_prompt_word_scores, paired_summary,
+                                       precision_at_10, query_list)
 from benchmarks.common.results import DEMO_CLIPS, DEMO_MODEL, cache_root, demo_model_hash, log, repo_relative, save
 from benchmarks.independent_motions import independent_queries
 from motive_core.attribution.loss import temporal_change, weighted_mean
@@ -431,13 +432,19 @@ def main() -> None:
                         **{f"{s} clips, nearest own clip same motion": own_grouping(
                             leave_one_out_similarity(descriptor_similarity, query_flow[sets == s]),  # own statistics
                             query_motions, sets, s) for s in OWN_SETS}})
+    words_only = precision_at_10(no_prompt_word_scores([clip["caption"] for clip in base.clips], len(queries)),
+                                 clip_motions, query_motions)
+    figure_rows.append({"variant": "caption-only: words shared with the prompt (none given)",
+                        **{f"P@10 {s}": float(words_only[in_subset(sets, s)].mean()) for s in SUBSETS}})
     against_base = [(variant.name, base_name) for variant in ALL_VARIANTS[1:]]
     built = {name: build_seconds(name) for name in names if build_seconds(name) is not None}
     counts = {s: int((sets == s).sum()) for s in SETS}
     notes = [
         f"Queries (no prompt; every index here is conditioned on the null prompt, so a prompt would change "
-        f"nothing): {counts}, the held-out sets of bench_retrieval. Training clips: the {len(clip_ids)} of "
-        f"{repo_relative(base.folder)} (static clips are refused by a masked index). Variant indexes: "
+        f"nothing; the caption-only row ranks clips by the words their captions share with the query's prompt, "
+        f"of which there is none): {counts}, the held-out sets of bench_retrieval. Training clips: the "
+        f"{len(clip_ids)} of {repo_relative(base.folder)} (static clips are refused by a masked index). Variant "
+        f"indexes: "
         f"{repo_relative(cache_root() / 'indexes')}/<name> ("
         + ", ".join(f"{name}: {changes}" for name, changes in VARIANT_INDEXES.items()) + ").",
         "Ensembles average the ℓ2-normalised vectors of the listed indexes, for the index and the query alike, "

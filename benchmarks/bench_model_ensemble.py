@@ -23,8 +23,8 @@ import time
 
 import numpy as np
 
-from benchmarks.common.queries import (clip_motions, flow_precision, in_subset, paired_summary, precision_at_10,
-                                       query_list, query_scores, word_overlap_scores)
+from benchmarks.common.queries import (clip_motions, flow_precision, in_subset, no_prompt_word_scores,
+                                       paired_summary, precision_at_10, query_list, query_scores)
 from benchmarks.common.results import DEMO_MODEL, log, model_folders, repo_relative, save
 from benchmarks.independent_motions import independent_queries
 from motive_core.index import AttributionIndex
@@ -95,8 +95,7 @@ def main() -> None:
                                     queries)
     motions = clip_motions(committed_index)
     captions = [clip["caption"] for clip in committed_index.clips]
-    ties = np.random.default_rng(0)  # the empty prompt shares no word with any caption: ties broken at random
-    words_only = np.stack([word_overlap_scores("", captions) + 1e-9 * ties.random(len(captions)) for _ in queries])
+    words_only = no_prompt_word_scores(captions, len(queries))
     baselines = {"flow descriptor (no model)": flow_precision(shipped, committed_index, queries),
                  "caption-only: words shared with the prompt (none given)": precision_at_10(words_only, motions, truth)}
     figures, paired = ensemble_rows(scores, motions, truth, sets, baselines)

@@ -54,3 +54,14 @@ def test_a_training_clip_queried_with_no_prompt_scores_itself_highest():
     assert scores.shape == (2, len(index.clips))
     assert list(scores.argmax(axis=1)) == chosen and np.allclose(scores.max(axis=1), 1.0, atol=1e-4)
     assert np.all(per_query_precision(model, index, queries) >= 0.1)  # itself, at least, shares its motion
+
+
+def test_the_caption_only_row_without_a_prompt_only_breaks_ties_so_it_ranks_at_chance():
+    from benchmarks.common.queries import no_prompt_word_scores, precision_at_10
+
+    motions = np.repeat(np.array(list("abcde")), 40)
+    captions = [f"a red square {'bouncing' if m == 'a' else 'sliding'} on a plain background" for m in motions]
+    scores = no_prompt_word_scores(captions, 200)
+    assert scores.shape == (200, 200) and scores.max() < 1e-8  # no word is shared with the empty prompt
+    assert np.array_equal(scores, no_prompt_word_scores(captions, 200))  # seeded
+    assert abs(precision_at_10(scores, motions, ["a"] * 200).mean() - 0.2) < 0.03  # the share of "a" clips

@@ -81,6 +81,13 @@ def word_overlap_scores(prompt: str, captions: list[str]) -> np.ndarray:
     return scores
 
 
+def no_prompt_word_scores(captions: list[str], queries: int, seed: int = 0) -> np.ndarray:
+    """The caption-only baseline's scores (queries × clips) under the no-prompt protocol: the empty prompt shares
+    no word with any caption, so every clip ties, and ties are broken at random (seeded)."""
+    ties = np.random.default_rng(seed)
+    return np.stack([word_overlap_scores("", captions) + 1e-9 * ties.random(len(captions)) for _ in range(queries)])
+
+
 def paired_summary(a: np.ndarray, b: np.ndarray, resamples: int = 10000, seed: int = 0) -> dict:
     """Per-query difference a − b: mean, 95 % bootstrap interval of the mean, queries better / same / worse."""
     diff = np.asarray(a, float) - np.asarray(b, float)
