@@ -93,6 +93,12 @@ def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
 
 
+def next_frames(page, frames: int = 2) -> None:
+    """Wait until the page has drawn ``frames`` more animation frames (gradio's deferred updates have run)."""
+    page.evaluate("n => new Promise(done => { const step = k => k ? requestAnimationFrame(() => step(k - 1)) : done(); "
+                  "step(n); })", frames)
+
+
 def test_click_through_generate_attribute_curate_download(page, tmp_path):
     from playwright.sync_api import expect
 
@@ -439,6 +445,8 @@ def test_the_when_view_ranks_each_stretch_side_by_side(page):
     open_tab(page, "3 · Attribution")
     page.get_by_text("When: which training clips shaped each stretch").click()
     count = page.locator("#when-count input[type=number]")
+    count.wait_for(state="visible")
+    next_frames(page)  # gradio writes the stored value into a newly shown component one frame after it appears
     count.fill("2")
     count.press("Enter")
     expect(page.locator("#when-count input[type=range]")).to_have_value("2")  # the slider holds it before the click
