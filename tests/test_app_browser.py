@@ -90,11 +90,14 @@ def table_rows(page, table: str):
 
 
 def open_tab(page, name: str) -> None:
+    """Select a tab and wait until gradio has filled its newly shown components (see ``next_frames``)."""
     page.get_by_role("tab", name=name).click()
+    next_frames(page)
 
 
 def next_frames(page, frames: int = 2) -> None:
-    """Wait until the page has drawn ``frames`` more animation frames (gradio's deferred updates have run)."""
+    """Wait ``frames`` animation frames. Gradio writes the stored values into components a tab or an accordion
+    shows for the first time one frame after they appear; a value typed before that is overwritten."""
     page.evaluate("n => new Promise(done => { const step = k => k ? requestAnimationFrame(() => step(k - 1)) : done(); "
                   "step(n); })", frames)
 
@@ -445,8 +448,7 @@ def test_the_when_view_ranks_each_stretch_side_by_side(page):
     open_tab(page, "3 · Attribution")
     page.get_by_text("When: which training clips shaped each stretch").click()
     count = page.locator("#when-count input[type=number]")
-    count.wait_for(state="visible")
-    next_frames(page)  # gradio writes the stored value into a newly shown component one frame after it appears
+    next_frames(page)
     count.fill("2")
     count.press("Enter")
     expect(page.locator("#when-count input[type=range]")).to_have_value("2")  # the slider holds it before the click
