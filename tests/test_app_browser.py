@@ -90,16 +90,16 @@ def table_rows(page, table: str):
 
 
 def open_tab(page, name: str) -> None:
-    """Select a tab and wait until gradio has filled its newly shown components (see ``next_frames``)."""
     page.get_by_role("tab", name=name).click()
-    next_frames(page)
 
 
-def next_frames(page, frames: int = 2) -> None:
-    """Wait ``frames`` animation frames. Gradio writes the stored values into components a tab or an accordion
-    shows for the first time one frame after they appear; a value typed before that is overwritten."""
-    page.evaluate("n => new Promise(done => { const step = k => k ? requestAnimationFrame(() => step(k - 1)) : done(); "
-                  "step(n); })", frames)
+def fill_once_shown(field, value: str) -> None:
+    """Type into a component a tab or an accordion has just revealed. Gradio draws such a component only when
+    it is first shown (more than a second later on a busy machine) and writes its stored value into it one
+    animation frame after that: a value typed in between is overwritten. So: wait for it, then two frames."""
+    field.wait_for(state="visible")
+    field.page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    field.fill(value)
 
 
 def test_click_through_generate_attribute_curate_download(page, tmp_path):
@@ -448,8 +448,7 @@ def test_the_when_view_ranks_each_stretch_side_by_side(page):
     open_tab(page, "3 · Attribution")
     page.get_by_text("When: which training clips shaped each stretch").click()
     count = page.locator("#when-count input[type=number]")
-    next_frames(page)
-    count.fill("2")
+    fill_once_shown(count, "2")
     count.press("Enter")
     expect(page.locator("#when-count input[type=range]")).to_have_value("2")  # the slider holds it before the click
     page.click("#when-btn")
