@@ -102,6 +102,22 @@ def test_the_unnormalised_projection_is_what_the_vector_normalises(demo_model):
     np.testing.assert_allclose(still_reference(pairs, 1.0)[0], vector, atol=1e-6)  # g − g/2 points the same way
 
 
+def test_query_expansion_adds_the_nearest_training_clip_and_never_the_query_itself():
+    """bench_gradient_variants' query expansion: a query is compared after its nearest training row is added
+    to it; a row asked against its own index (the leave-one-out criterion) is expanded with its nearest
+    *other* row, not with itself."""
+    from benchmarks.bench_gradient_variants import cosine, expanded, unit
+
+    train = np.random.default_rng(2).normal(size=(6, 8))
+    query = train[3] + 0.3 * np.random.default_rng(3).normal(size=8)  # closest to row 3
+    assert np.argmax(cosine(train, query[None])) == 3
+    np.testing.assert_allclose(expanded(train, query[None]), cosine(train, (unit(query) + unit(train[3]))[None]))
+    own = cosine(train, train)
+    np.fill_diagonal(own, -np.inf)
+    nearest_other = np.argmax(own, axis=1)
+    np.testing.assert_allclose(expanded(train, train), cosine(train, unit(train) + unit(train)[nearest_other]))
+
+
 def test_time_resolved_stretches_add_up_to_the_whole_clips_gradient(demo_model):
     """The loss is a sum over latent frames, so the stretches' projected gradients sum to the clip's: the
     time-resolved vector (bench_gradient_variants) splits the gradient without losing or doubling any of it."""
