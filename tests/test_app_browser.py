@@ -384,7 +384,7 @@ def test_a_box_and_frame_range_typed_on_the_motion_tab_reach_the_result(page, lo
     expect(page.locator("#status")).to_contain_text("attributed against 16 clips")
     for field, value in (("#box-x0", "0"), ("#box-y0", "16"), ("#box-x1", "64"), ("#box-y1", "48"),
                          ("#frames-from", "0"), ("#frames-to", "4")):
-        page.fill(f"{field} input", value)
+        fill_once_shown(page.locator(f"{field} input"), value)  # the run has just switched to their tab
     attribute_the_selection(page, "selection box 0,16,64,48, frames 0:4")
     page.get_by_text("full result (JSON)").click()
     expect(page.locator("#attr-result")).to_contain_text("box 0,16,64,48, frames 0:4")
