@@ -5,7 +5,9 @@ attribution scores over independently trained models to cancel them. This study 
 generators this repository can train on the same 600 clips: the committed model and bench_retrain's models
 (each indexed over the same clips with the shipped settings). A clip's ensemble score for a query is the mean
 of its cosine scores through each model; queries carry no prompt and every index conditions on the null
-prompt, so no caption enters any score.
+prompt, so no caption enters any score. The committed model alone and all models together are also read with
+query expansion (bench_gradient_variants): each model's query vector plus that model's vector of the clip the
+ensemble ranks first, then the same mean of cosines.
 
 Queries are bench_retrieval's held-out rendered set and the independent renderer's clips, the same for every
 model, so every ensemble is paired per query with the committed model alone. The flow descriptor's P@10 on
@@ -42,21 +44,36 @@ def ensembles(names: list[str]) -> list[tuple[str, ...]]:
     return list(dict.fromkeys(chosen))
 
 
+def expanded_mean(scores: dict[str, np.ndarray], grams: dict[str, np.ndarray], members: tuple[str, ...]) -> np.ndarray:
+    """The members' mean cosine after query expansion with the clip their mean ranks first: per model,
+    cos(t̂, q̂ + t̂_top) = (q̂·t̂ + t̂_top·t̂) / |q̂ + t̂_top|, from its scores and its index's Gram matrix alone."""
+    top = np.argmax(np.mean([scores[m] for m in members], axis=0), axis=1)
+    rows = np.arange(len(top))
+    return np.mean([(scores[m] + grams[m][top]) / np.sqrt(2 + 2 * scores[m][rows, top])[:, None] for m in members],
+                   axis=0)
+
+
 def ensemble_rows(scores: dict[str, np.ndarray], motions: np.ndarray, truth: list[str], sets: np.ndarray,
-                  baselines: dict[str, np.ndarray]) -> tuple[list[dict], list[dict]]:
+                  baselines: dict[str, np.ndarray], grams: dict[str, np.ndarray]) -> tuple[list[dict], list[dict]]:
     """P@10 of each ensemble (mean of its models' scores) and its paired difference from the committed model;
-    ``baselines`` (per-query P@10 of methods without a model, the flow descriptor first) close the table."""
+    the committed model alone and all models are read with query expansion too (``grams``: each model's index
+    vectors against themselves); ``baselines`` (per-query P@10 of methods without a model, the flow descriptor
+    first) close the table."""
     flow = next(iter(baselines.values()))
     alone = precision_at_10(scores[COMMITTED], motions, truth)
     figures, paired = [], []
-    for members in ensembles(list(scores)):
+    chosen = ensembles(list(scores))
+    read = [(members, False) for members in chosen] + [(members, True) for members in (chosen[0], chosen[-1])]
+    for members, expand in read:
         name = " + ".join(members) if len(members) < max(3, len(scores)) else f"all {len(members)} models"
-        precision = precision_at_10(np.mean([scores[m] for m in members], axis=0), motions, truth)
+        name += ", query expansion" if expand else ""
+        mean = expanded_mean(scores, grams, members) if expand else np.mean([scores[m] for m in members], axis=0)
+        precision = precision_at_10(mean, motions, truth)
         independent = float(precision[in_subset(sets, "independent")].mean())
         figures.append({"models (scores averaged)": name, "models": len(members),
                         **{f"P@10 {s}": float(precision[in_subset(sets, s)].mean()) for s in SETS},
                         "independent ÷ flow": independent / float(flow[in_subset(sets, "independent")].mean())})
-        if members != (COMMITTED,):
+        if (members, expand) != ((COMMITTED,), False):
             paired += [{"queries": s, "comparison": f"{name} − {COMMITTED}",
                         **paired_summary(precision[in_subset(sets, s)], alone[in_subset(sets, s)])} for s in SETS]
     figures += [{"models (scores averaged)": name, "models": 0,
@@ -84,7 +101,7 @@ def main() -> None:
     truth = [q["motion"] for q in queries]
     committed_index = AttributionIndex(DEMO_MODEL.parent / "index-motion")
     clip_ids = [clip["id"] for clip in committed_index.clips]
-    scores = {}
+    scores, grams = {}, {}
     for name, folder in models.items():
         log(f"{len(queries)} queries through the {name}")
         index = AttributionIndex(folder.parent / "index-motion")
@@ -93,12 +110,14 @@ def main() -> None:
                              "clips in its order; an ensemble averages scores of the same clips")
         scores[name] = query_scores(shipped if folder == DEMO_MODEL else load_model(folder, device="cpu"), index,
                                     queries)
+        vectors = np.asarray(index.vectors, np.float64)
+        grams[name] = vectors @ vectors.T
     motions = clip_motions(committed_index)
     captions = [clip["caption"] for clip in committed_index.clips]
     words_only = no_prompt_word_scores(captions, len(queries))
     baselines = {"flow descriptor (no model)": flow_precision(shipped, committed_index, queries),
                  "caption-only: words shared with the prompt (none given)": precision_at_10(words_only, motions, truth)}
-    figures, paired = ensemble_rows(scores, motions, truth, sets, baselines)
+    figures, paired = ensemble_rows(scores, motions, truth, sets, baselines, grams)
     counts = {s: int((sets == s).sum()) for s in SETS}
     notes = [
         "Protocol: no prompt with any query; every index conditions each clip on the null prompt (the motion "
@@ -109,7 +128,9 @@ def main() -> None:
         f"{', '.join(f'{n} ({repo_relative(f)})' for n, f in models.items())}.",
         "Ensemble: a clip's score is the mean of its cosine scores through the listed models (each the shipped "
         "setting: null conditioning, temporal-difference loss, mask, timesteps 300/500/700); one backward pass "
-        "per timestep and model, for the query and for every indexed clip. Flow descriptor: the model-free "
+        "per timestep and model, for the query and for every indexed clip. 'query expansion': each model's unit "
+        "query vector plus its unit vector of the clip the ensemble ranks first, then the same mean of cosines "
+        "(no further backward pass). Flow descriptor: the model-free "
         "reading of the same queries against the same clips. Intervals: 95 % bootstrap of the mean per-query "
         f"difference (10,000 resamples). Run time {(time.perf_counter() - start) / 60:.1f} min on this CPU.",
     ]

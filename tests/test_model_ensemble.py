@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.bench_model_ensemble import COMMITTED, ensemble_rows, ensembles
+from benchmarks.bench_model_ensemble import COMMITTED, ensemble_rows, ensembles, expanded_mean
 
 
 def test_each_model_alone_then_with_the_committed_one_then_all_together():
@@ -21,9 +21,10 @@ def test_averaging_models_with_independent_errors_ranks_better_than_one_and_is_p
     sets = np.array(["rendered", "independent"] * 15)
     signal = (np.array(truth)[:, None] == motions[None]).astype(float)
     scores = {name: signal + rng.normal(0, 1.2, signal.shape) for name in (COMMITTED, "a", "b", "c")}
+    grams = {name: np.eye(len(motions)) for name in scores}
     flow = np.ones(len(truth))
     figures, paired = ensemble_rows(scores, motions, truth, sets, {"flow descriptor (no model)": flow,
-                                                                   "words": np.zeros(len(truth))})
+                                                                   "words": np.zeros(len(truth))}, grams)
     by_name = {row["models (scores averaged)"]: row for row in figures}
     alone, together = by_name[COMMITTED], by_name["all 4 models"]
     for s in ("rendered", "independent"):
@@ -36,6 +37,28 @@ def test_averaging_models_with_independent_errors_ranks_better_than_one_and_is_p
     assert all(row["mean difference"] > 0.15 and row["excludes 0"] for row in gain)
     assert not any(row["comparison"] == f"{COMMITTED} − {COMMITTED}" for row in paired)
     assert f"{COMMITTED} + a" in by_name  # pairs are named by their members
+    expanded = [row["models (scores averaged)"] for row in figures if row["models (scores averaged)"].endswith(
+        ", query expansion")]
+    assert expanded == [f"{COMMITTED}, query expansion", "all 4 models, query expansion"]
+    assert any(row["comparison"] == f"{COMMITTED}, query expansion − {COMMITTED}" for row in paired)
+
+
+def test_query_expansion_of_an_ensemble_is_each_models_cosine_to_the_query_plus_the_ensembles_top_clip():
+    rng = np.random.default_rng(4)
+
+    def unit(rows):
+        return rows / np.linalg.norm(rows, axis=-1, keepdims=True)
+
+    train = {name: unit(rng.normal(size=(12, 6))) for name in (COMMITTED, "a")}
+    asked = {name: unit(rng.normal(size=(3, 6))) for name in train}
+    scores = {name: asked[name] @ train[name].T for name in train}
+    grams = {name: train[name] @ train[name].T for name in train}
+    top = np.argmax((scores[COMMITTED] + scores["a"]) / 2, axis=1)
+    by_hand = np.mean([unit(asked[m] + train[m][top]) @ train[m].T for m in train], axis=0)
+    np.testing.assert_allclose(expanded_mean(scores, grams, (COMMITTED, "a")), by_hand)
+    alone = np.argmax(scores[COMMITTED], axis=1)  # one model: expanded with its own top clip
+    np.testing.assert_allclose(expanded_mean(scores, grams, (COMMITTED,)),
+                               unit(asked[COMMITTED] + train[COMMITTED][alone]) @ train[COMMITTED].T)
 
 
 def test_a_training_clip_queried_with_no_prompt_scores_itself_highest():
