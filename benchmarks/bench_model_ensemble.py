@@ -44,7 +44,8 @@ def ensembles(names: list[str]) -> list[tuple[str, ...]]:
     return list(dict.fromkeys(chosen))
 
 
-def expanded_mean(scores: dict[str, np.ndarray], grams: dict[str, np.ndarray], members: tuple[str, ...]) -> np.ndarray:
+def expanded_mean(scores: dict[str, np.ndarray], grams: dict[str, np.ndarray],
+                  members: tuple[str, ...]) -> np.ndarray:
     """The members' mean cosine after query expansion with the clip their mean ranks first: per model,
     cos(t̂, q̂ + t̂_top) = (q̂·t̂ + t̂_top·t̂) / |q̂ + t̂_top|, from its scores and its index's Gram matrix alone."""
     top = np.argmax(np.mean([scores[m] for m in members], axis=0), axis=1)
