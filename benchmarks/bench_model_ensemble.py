@@ -25,8 +25,9 @@ import time
 
 import numpy as np
 
-from benchmarks.common.queries import (clip_motions, flow_precision, in_subset, no_prompt_word_scores,
-                                       paired_summary, precision_at_10, query_list, query_scores)
+from benchmarks.common.queries import (clip_motions, expanded_scores, flow_precision, in_subset,
+                                       no_prompt_word_scores, paired_summary, precision_at_10, query_list,
+                                       query_scores)
 from benchmarks.common.results import DEMO_MODEL, log, model_folders, repo_relative, save
 from benchmarks.independent_motions import independent_queries
 from motive_core.index import AttributionIndex
@@ -46,12 +47,10 @@ def ensembles(names: list[str]) -> list[tuple[str, ...]]:
 
 def expanded_mean(scores: dict[str, np.ndarray], grams: dict[str, np.ndarray],
                   members: tuple[str, ...]) -> np.ndarray:
-    """The members' mean cosine after query expansion with the clip their mean ranks first: per model,
-    cos(t̂, q̂ + t̂_top) = (q̂·t̂ + t̂_top·t̂) / |q̂ + t̂_top|, from its scores and its index's Gram matrix alone."""
+    """The members' mean cosine after query expansion (``expanded_scores``, from each model's scores and its
+    index's Gram matrix) with the clip their mean ranks first."""
     top = np.argmax(np.mean([scores[m] for m in members], axis=0), axis=1)
-    rows = np.arange(len(top))
-    return np.mean([(scores[m] + grams[m][top]) / np.sqrt(2 + 2 * scores[m][rows, top])[:, None] for m in members],
-                   axis=0)
+    return np.mean([expanded_scores(scores[m], grams[m], top) for m in members], axis=0)
 
 
 def ensemble_rows(scores: dict[str, np.ndarray], motions: np.ndarray, truth: list[str], sets: np.ndarray,

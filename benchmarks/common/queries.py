@@ -151,6 +151,14 @@ def nearest_same_label(similarity: np.ndarray, labels: list[str] | np.ndarray) -
     return labels[np.argmax(similarity, axis=1)] == labels
 
 
+def expanded_scores(scores: np.ndarray, gram: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """Average query expansion with one clip, from cosines alone: for unit query q̂ and unit index rows t̂,
+    cos(t̂, q̂ + t̂_top) = (q̂·t̂ + t̂_top·t̂) / |q̂ + t̂_top|, with ``scores`` (queries × clips) the q̂·t̂,
+    ``gram`` (clips × clips) the t̂·t̂ and ``top`` the clip each query is expanded with."""
+    rows = np.arange(len(top))
+    return (scores + gram[top]) / np.sqrt(2 + 2 * scores[rows, top])[:, None]
+
+
 def query_scores(model: DemoVideoModel, index: AttributionIndex, queries: list[dict]) -> np.ndarray:
     """Motive's scores (queries × indexed clips) of each query with no prompt against ``index``, through
     ``model``, with the shipped settings."""
