@@ -24,7 +24,14 @@ Fastfood to 512) — and changes one thing:
 - the timestep range widened: scheduler index 100 or 900 alone, and the five-index ensemble 100 … 900;
 - the loss reshaped, at the baseline's one timestep (LossShape): the temporal change of the error pooled over
   2 × 2 or 4 × 4 latent locations before squaring, taken over two frames instead of one, with the first latent
-  frame left out, or under the mask binarised at a quarter of its peak.
+  frame left out, or under the mask binarised at a quarter of its peak;
+- scale views, on the shipped ensemble: the clip also seen zoomed in 1.33× and out 0.75×, each view's motion and
+  mask estimated again, and the three views' vectors averaged, for index and query alike (three times the
+  backward passes), alone and read with query expansion;
+- parameter groups, on the shipped ensemble: the gradient of one group of the denoiser's parameters alone (by
+  depth: patch embedding, first block, later blocks, output layer, timestep and text embedders; by kind:
+  self-attention, cross-attention, feed-forward, modulation tables), each projected on its own, and every
+  layer's gradient normalised before they are concatenated, so each layer counts the same.
 
 Held-out queries are those of bench_retrieval (rendered with unseen looks, generated from held-out prompts,
 drawn by the independent renderer), all under the no-prompt protocol. Every variant is paired per query
@@ -45,7 +52,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
+import re
 import time
 from typing import Callable
 
@@ -57,13 +66,17 @@ from benchmarks.common.queries import (expanded_scores, in_subset, nearest_same_
                                        paired_summary, precision_at_10, query_list)
 from benchmarks.common.results import DEMO_CLIPS, DEMO_MODEL, cache_root, demo_model_hash, log, repo_relative, save
 from benchmarks.independent_motions import independent_queries
+from motive_core.attribution.fastfood import FastfoodConfig
+from motive_core.attribution.gradient import GradientProjector
 from motive_core.attribution.loss import temporal_change, weighted_mean
+from motive_core.attribution.projectors import Projector, build_projector
 from motive_core.build import build_index
 from motive_core.config import PRESETS, AttributionSettings
 from motive_core.eval.metrics import clip_descriptor, descriptor_similarity
 from motive_core.featurize import Featurizer, PreparedClip
 from motive_core.index import AttributionIndex
 from motive_core.models import load_model
+from motive_core.video import Video, resize_center_crop
 
 BASE = "null-td-mask"  # the baseline's cache folder
 BASE_SETTINGS = dataclasses.replace(PRESETS["motion"], t_ensemble="")  # the motion preset at one timestep
@@ -253,9 +266,28 @@ LOSS_SHAPES = (LossShape("loss pooled over 2 × 2 latent locations", "pool2", po
                LossShape("change over 2 frames", "lag2", lag=2),
                LossShape("first latent frame left out", "nofirst", first_frame=False),
                LossShape("mask binarised at a quarter of its peak", "binary-mask", binary_mask=True))
+
+# Scale views: the clip zoomed in (its centre 1/1.33 of the frame enlarged) and out (shrunk to 0.75 and framed by
+# its own reflection), each through the shipped ensemble; averaged with the clip as it is, for index and query
+# alike. The size a motion is drawn at is a nuisance for "which clips taught this motion", like t_fix.
+SCALE_VIEWS = (0.75, 1.33)
+SCALED = f"{ENSEMBLE}, scale views {' / '.join(f'{z:g}' for z in (SCALE_VIEWS[0], 1, *SCALE_VIEWS[1:]))}"
+SCALED_VARIANTS = (Variant(SCALED, (SCALED,), passes=3 * (1 + len(SCALE_VIEWS))),
+                   Variant(f"{SCALED}, query expansion k = 1", (SCALED,), expanded, passes=3 * (1 + len(SCALE_VIEWS))))
+# Parameter groups: which of the denoiser's parameters carry the motion. One backward pass per timestep gives
+# every group's gradient; each group is projected on its own (Fastfood to D′, a seed of its own) and read alone,
+# over the shipped ensemble's timesteps. LAYERS split the parameters by depth (every parameter in exactly one),
+# the other groups by kind.
+LAYERS = {"patch embedding": r"^patch_embedding\.", "first block": r"^blocks\.0\.", "later blocks": r"^blocks\.[1-9]",
+          "output layer": r"^(proj_out\.|scale_shift_table$)", "timestep and text embedders": r"^condition_embedder\."}
+PARAMETER_GROUPS = {**LAYERS, "self-attention": r"\.attn1\.", "cross-attention": r"\.(attn2|norm2)\.",
+                    "feed-forward": r"\.ffn\.", "modulation tables": r"scale_shift_table"}
+EACH_LAYER = f"{ENSEMBLE}, each layer's gradient normalised, then concatenated"
+GROUP_VARIANTS = (*(Variant(f"{ENSEMBLE}, {group} only", (f"{ENSEMBLE}, {group} only",), passes=3)
+                    for group in PARAMETER_GROUPS), Variant(EACH_LAYER, (EACH_LAYER,), passes=3))
 ALL_VARIANTS = (*VARIANTS, *(still.variant for still in STILL_REFERENCES),
                 *(Variant(name, (name,), passes=TIME_BINS) for name in TIME_RESOLVED),
-                *(Variant(shape.name, (shape.name,)) for shape in LOSS_SHAPES))
+                *(Variant(shape.name, (shape.name,)) for shape in LOSS_SHAPES), *SCALED_VARIANTS, *GROUP_VARIANTS)
 
 
 def held_still(prepared: PreparedClip) -> PreparedClip:
@@ -315,6 +347,71 @@ def shaped_gradient(shape: LossShape) -> Callable[[Featurizer, PreparedClip], np
                           adapter.geometry.num_frames)
         return gradients.project(loss).cpu().numpy().astype(np.float64)
     return compute
+
+
+def zoomed(frames: np.ndarray, factor: float) -> np.ndarray:
+    """(T, H, W, 3) frames seen ``factor`` times closer (> 1: the centre cropped and enlarged; < 1: shrunk, the
+    border filled by reflecting the frame), same size."""
+    height, width = frames.shape[1:3]
+    if factor > 1:
+        crop_h, crop_w = round(height / factor), round(width / factor)
+        top, left = (height - crop_h) // 2, (width - crop_w) // 2
+        return resize_center_crop(frames[:, top:top + crop_h, left:left + crop_w], height, width)
+    small_h, small_w = round(height * factor), round(width * factor)
+    top, left = (height - small_h) // 2, (width - small_w) // 2
+    return np.pad(resize_center_crop(frames, small_h, small_w),
+                  ((0, 0), (top, height - small_h - top), (left, width - small_w - left), (0, 0)), mode="reflect")
+
+
+def scale_view_vectors(featurizer: Featurizer, prepared: PreparedClip) -> np.ndarray:
+    """(len(SCALE_VIEWS), D′): the clip's vector under ``featurizer``'s settings at each zoom of SCALE_VIEWS,
+    its motion and mask estimated again on the zoomed frames."""
+    fps = featurizer.adapter.geometry.fps
+    return np.stack([featurizer.vector(featurizer.prepare(Video(zoomed(prepared.frames, z), fps, f"zoom {z:g}")), "")
+                     for z in SCALE_VIEWS]).astype(np.float64)
+
+
+@functools.cache  # one set per featurizer: building a projector draws its random tables
+def group_projectors(gradients: GradientProjector) -> dict[str, tuple[list[int], Projector]]:
+    """For each PARAMETER_GROUPS group: the positions of its parameters among ``gradients``' and a Fastfood
+    projection of their entries to the same D′ (seed: the settings' plus the group's number)."""
+    names = [name for name, _ in gradients.parameters]
+    settings, groups = gradients.settings, {}
+    for number, (group, pattern) in enumerate(PARAMETER_GROUPS.items()):
+        members = [i for i, name in enumerate(names) if re.search(pattern, name)]
+        size = sum(gradients.parameters[i][1].numel() for i in members)
+        config = FastfoodConfig(settings.proj_dim, settings.proj_seed + 1 + number, settings.block_size)
+        groups[group] = members, build_projector(settings.projector, config, size)
+    return groups
+
+
+def group_gradients(featurizer: Featurizer, prepared: PreparedClip) -> np.ndarray:
+    """(timesteps, groups, D′): each PARAMETER_GROUPS group's projected gradient, not normalised, at each of the
+    settings' scheduler indexes (one backward pass each)."""
+    adapter, gradients = featurizer.adapter, featurizer.gradients
+    condition = adapter.encode_prompt(featurizer.settings.conditioning_prompt(""))
+    latents, weight = adapter.encode(prepared.frames), torch.from_numpy(prepared.latent_mask)
+    rows = []
+    for t in featurizer.settings.timesteps:
+        grads = gradients.parameter_gradients(gradients.loss(latents, condition, weight, t))
+        rows.append([])
+        for members, projector in group_projectors(gradients).values():
+            stream = projector.stream()
+            for i in members:
+                stream.update(grads[i])
+            rows[-1].append(stream.finish().cpu().numpy())
+    return np.array(rows, np.float64)
+
+
+def group_vectors(rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Each GROUP_VARIANTS variant's vectors from ``group_gradients`` rows (n, timesteps, groups, D′): one
+    group's gradient alone, or each layer's normalised and concatenated; per timestep, then the normalised mean
+    over timesteps, as the shipped ensemble."""
+    groups = list(PARAMETER_GROUPS)
+    vectors = {f"{ENSEMBLE}, {group} only": unit(unit(rows[:, :, g]).sum(axis=1)) for g, group in enumerate(groups)}
+    layers = unit(rows[:, :, [groups.index(layer) for layer in LAYERS]])
+    vectors[EACH_LAYER] = unit(unit(layers.reshape(*layers.shape[:2], -1)).sum(axis=1))
+    return vectors
 
 
 def training_rows(kind: str, model, index: AttributionIndex, settings: AttributionSettings,
@@ -420,6 +517,24 @@ def main() -> None:
         begin = time.perf_counter()
         query_vectors[shape.name] = unit(np.stack([compute(featurizers[BASE], p) for p in prepared]))
         query_seconds[shape.name] = (time.perf_counter() - begin) / len(queries)
+    log("scale views of the queries")
+    ensemble = next(v for v in VARIANTS if v.name == ENSEMBLE)
+    training_views = training_rows("scale-views", model, base, ENSEMBLE_SETTINGS, scale_view_vectors)
+    begin = time.perf_counter()
+    featurizer = Featurizer(model, ENSEMBLE_SETTINGS)
+    query_views = np.stack([scale_view_vectors(featurizer, p) for p in prepared])
+    query_seconds[SCALED] = ((time.perf_counter() - begin) / len(queries)
+                             + sum(query_seconds[name] for name in ensemble.indexes))
+    index_vectors[SCALED] = unit(ensemble.vectors(index_vectors) + training_views.sum(axis=1))
+    query_vectors[SCALED] = unit(ensemble.vectors(query_vectors) + query_views.sum(axis=1))
+    log("parameter groups' gradients of the queries")
+    training_groups = group_vectors(training_rows("parameter-groups", model, base, ENSEMBLE_SETTINGS,
+                                                  group_gradients))
+    begin = time.perf_counter()
+    query_groups = group_vectors(np.stack([group_gradients(featurizer, p) for p in prepared]))
+    seconds = (time.perf_counter() - begin) / len(queries)
+    for name, vectors in training_groups.items():
+        index_vectors[name], query_vectors[name], query_seconds[name] = vectors, query_groups[name], seconds
     descriptors, _ = training_features(base, model.geometry)
     flow = np.stack([descriptor_similarity(clip_descriptor(p.frames), descriptors) for p in prepared])
 
@@ -490,7 +605,11 @@ def main() -> None:
                      "Two more timesteps against the shipped ensemble (paired per query, no prompt)":
                          paired_rows(per_query, sets, WIDER_PAIRS),
                      "Query expansion against the shipped ensemble (paired per query, no prompt)":
-                         paired_rows(per_query, sets, EXPANSION_PAIRS)},
+                         paired_rows(per_query, sets, EXPANSION_PAIRS),
+                     "Scale views against the shipped ensemble (paired per query, no prompt)":
+                         paired_rows(per_query, sets, SCALE_PAIRS),
+                     "Parameter groups against the whole gradient (paired per query, no prompt)":
+                         paired_rows(per_query, sets, GROUP_PAIRS)},
          [*notes, reading(per_query, sets, base_name)])
 
 
@@ -530,6 +649,12 @@ WIDER_PAIRS = [(WIDER, ENSEMBLE)]
 # query expansion on the shipped ensemble against the ensemble alone: what re-reading the query buys, at no
 # backward pass
 EXPANSION_PAIRS = [(f"{ENSEMBLE}, query expansion k = 1", ENSEMBLE)]
+# the scale views against the shipped ensemble, alone and both read with query expansion: what looking at the
+# clip at other sizes buys, and whether it stacks with the expansion
+SCALE_PAIRS = [(SCALED, ENSEMBLE), (f"{SCALED}, query expansion k = 1", f"{ENSEMBLE}, query expansion k = 1")]
+# the parameter groups that come nearest the whole gradient, and every layer weighed alike, against it
+NEAREST_GROUPS = ("patch embedding", "first block", "self-attention")
+GROUP_PAIRS = [*((f"{ENSEMBLE}, {group} only", ENSEMBLE) for group in NEAREST_GROUPS), (EACH_LAYER, ENSEMBLE)]
 
 
 def pairs_reading(per_query: dict[str, np.ndarray], sets: np.ndarray, pairs: list[tuple[str, str]]) -> str:
@@ -544,11 +669,15 @@ def still_reading(per_query: dict[str, np.ndarray], sets: np.ndarray) -> str:
     """The still reference against the ensemble it is taken on (a gain over the one-timestep baseline above is
     mostly the ensemble's, so this says what the still reference adds), the time-resolved vectors against the
     shipped ensemble, which spends the same backward passes on timesteps instead of stretches of frames, and
-    the five-timestep ensemble and query expansion against the shipped ensemble."""
+    the five-timestep ensemble, query expansion, the scale views and parameter groups against the shipped
+    ensemble."""
     return ("Against the ensemble it is taken on: " + pairs_reading(per_query, sets, STILL_PAIRS)
             + " Against the shipped ensemble, at the same cost: " + pairs_reading(per_query, sets, TIME_RESOLVED_PAIRS)
             + " Against the shipped ensemble, with two more timesteps: " + pairs_reading(per_query, sets, WIDER_PAIRS)
-            + " Against the shipped ensemble, its query expanded: " + pairs_reading(per_query, sets, EXPANSION_PAIRS))
+            + " Against the shipped ensemble, its query expanded: " + pairs_reading(per_query, sets, EXPANSION_PAIRS)
+            + " Scale views against the shipped ensemble (alone; both expanded): "
+            + pairs_reading(per_query, sets, SCALE_PAIRS)
+            + " Parameter groups against the whole gradient: " + pairs_reading(per_query, sets, GROUP_PAIRS))
 
 
 if __name__ == "__main__":

@@ -145,6 +145,54 @@ def test_time_resolved_stretches_add_up_to_the_whole_clips_gradient(demo_model):
     np.testing.assert_allclose(still_start[1:], rows[1:], rtol=1e-5)  # the other stretches as before
 
 
+def test_scale_views_zoom_about_the_centre_and_keep_the_frame_size():
+    """bench_gradient_variants' scale views: zooming in enlarges the frame's centre, zooming out shrinks the frame
+    and fills the border with its reflection; the frame size never changes."""
+    from benchmarks.bench_gradient_variants import zoomed
+
+    frames = np.zeros((2, 32, 32, 3), np.uint8)
+    frames[:, 12:20, 12:20] = 255  # an 8-pixel square at the centre
+    closer, farther = zoomed(frames, 2.0), zoomed(frames, 0.5)
+    assert closer.shape == farther.shape == frames.shape and closer.dtype == np.uint8
+    lit = lambda view: (view[0, ..., 0] > 127).sum()  # noqa: E731
+    assert lit(closer) == 16 * 16 and closer[0, 9:23, 9:23].min() == 255  # twice as wide, still centred
+    assert lit(farther[:, 8:24, 8:24]) == 4 * 4 and farther[0, 14:18, 14:18].min() == 255  # half as wide, centred
+    np.testing.assert_array_equal(farther[0, 7], farther[0, 8])  # the border reflects the shrunk frame's edge
+    np.testing.assert_array_equal(zoomed(frames, 1.33)[1], zoomed(frames, 1.33)[0])  # every frame alike
+
+
+def test_parameter_groups_split_the_gradient_and_each_is_projected_alone(demo_model):
+    """bench_gradient_variants' parameter groups: the layers hold every denoiser parameter exactly once, and
+    each group's row is its own parameters' gradient through its own projection, at every timestep."""
+    from benchmarks.bench_gradient_variants import (LAYERS, PARAMETER_GROUPS, group_gradients, group_projectors,
+                                                    group_vectors)
+    from motive_core.featurize import Featurizer, PreparedClip
+
+    settings = AttributionSettings(proj_dim=64, conditioning="null", loss="temporal_diff", t_ensemble="300")
+    featurizer = Featurizer(demo_model, settings)
+    gradients = featurizer.gradients
+    groups = group_projectors(gradients)
+    layers = sorted(i for layer in LAYERS for i in groups[layer][0])
+    assert layers == list(range(len(gradients.parameters)))  # every parameter in one layer, none twice
+    assert all(groups[kind][0] for kind in PARAMETER_GROUPS)
+    g = demo_model.geometry
+    frames = np.random.default_rng(4).integers(0, 255, (g.num_frames, g.height, g.width, 3), dtype=np.uint8)
+    mask = np.random.default_rng(5).random(g.latent_grid()).astype(np.float32)
+    rows = group_gradients(featurizer, PreparedClip(frames, None, None, mask, None, {}, {}))
+    assert rows.shape == (2, len(PARAMETER_GROUPS), 64)
+    loss = gradients.loss(demo_model.encode(frames), demo_model.encode_prompt(""), torch.from_numpy(mask), 300)
+    grads = gradients.parameter_gradients(loss)
+    members, projector = groups["cross-attention"]
+    stream = projector.stream()
+    for i in members:
+        stream.update(grads[i])
+    np.testing.assert_allclose(rows[1, list(PARAMETER_GROUPS).index("cross-attention")], stream.finish().numpy(),
+                               rtol=1e-5, atol=1e-7)
+    vectors = group_vectors(rows[None])
+    assert len(vectors) == len(PARAMETER_GROUPS) + 1
+    assert all(np.isclose(np.linalg.norm(v), 1.0) for v in vectors.values())
+
+
 def test_temporal_change_compares_frames_lag_apart_and_keeps_the_first_ones():
     error = torch.arange(5.0).reshape(1, 1, 5, 1, 1) ** 2  # 0, 1, 4, 9, 16
     assert temporal_change(error).flatten().tolist() == [0.0, 1.0, 3.0, 5.0, 7.0]
