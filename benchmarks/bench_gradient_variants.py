@@ -271,9 +271,10 @@ LOSS_SHAPES = (LossShape("loss pooled over 2 × 2 latent locations", "pool2", po
 # its own reflection), each through the shipped ensemble; averaged with the clip as it is, for index and query
 # alike. The size a motion is drawn at is a nuisance for "which clips taught this motion", like t_fix.
 SCALE_VIEWS = (0.75, 1.33)
-SCALED = f"{ENSEMBLE}, scale views {' / '.join(f'{z:g}' for z in (SCALE_VIEWS[0], 1, *SCALE_VIEWS[1:]))}"
-SCALED_VARIANTS = (Variant(SCALED, (SCALED,), passes=3 * (1 + len(SCALE_VIEWS))),
-                   Variant(f"{SCALED}, query expansion k = 1", (SCALED,), expanded, passes=3 * (1 + len(SCALE_VIEWS))))
+SCALED = f"{ENSEMBLE}, scale views {' / '.join(f'{z:g}' for z in sorted((1, *SCALE_VIEWS)))}"
+SCALED_PASSES = len(ENSEMBLE_SETTINGS.timesteps) * (1 + len(SCALE_VIEWS))
+SCALED_VARIANTS = (Variant(SCALED, (SCALED,), passes=SCALED_PASSES),
+                   Variant(f"{SCALED}, query expansion k = 1", (SCALED,), expanded, passes=SCALED_PASSES))
 # Parameter groups: which of the denoiser's parameters carry the motion. One backward pass per timestep gives
 # every group's gradient; each group is projected on its own (Fastfood to D′, a seed of its own) and read alone,
 # over the shipped ensemble's timesteps. LAYERS split the parameters by depth (every parameter in exactly one),
@@ -283,8 +284,8 @@ LAYERS = {"patch embedding": r"^patch_embedding\.", "first block": r"^blocks\.0\
 PARAMETER_GROUPS = {**LAYERS, "self-attention": r"\.attn1\.", "cross-attention": r"\.(attn2|norm2)\.",
                     "feed-forward": r"\.ffn\.", "modulation tables": r"scale_shift_table"}
 EACH_LAYER = f"{ENSEMBLE}, each layer's gradient normalised, then concatenated"
-GROUP_VARIANTS = (*(Variant(f"{ENSEMBLE}, {group} only", (f"{ENSEMBLE}, {group} only",), passes=3)
-                    for group in PARAMETER_GROUPS), Variant(EACH_LAYER, (EACH_LAYER,), passes=3))
+GROUP_VARIANTS = tuple(Variant(name, (name,), passes=len(ENSEMBLE_SETTINGS.timesteps))
+                      for name in (*(f"{ENSEMBLE}, {group} only" for group in PARAMETER_GROUPS), EACH_LAYER))
 ALL_VARIANTS = (*VARIANTS, *(still.variant for still in STILL_REFERENCES),
                 *(Variant(name, (name,), passes=TIME_BINS) for name in TIME_RESOLVED),
                 *(Variant(shape.name, (shape.name,)) for shape in LOSS_SHAPES), *SCALED_VARIANTS, *GROUP_VARIANTS)
