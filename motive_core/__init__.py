@@ -25,7 +25,7 @@ _HOMES = {
     "load_model": "models", "load_geometry": "models", "VideoModelAdapter": "models",
     "Featurizer": "featurize", "PreparedClip": "featurize", "prepare_clip": "featurize",
     "build_index": "build", "AttributionIndex": "index",
-    "Attributor": "query", "QueryResult": "query",
+    "Attributor": "query", "ModelEnsemble": "query", "QueryResult": "query",
     "QuerySelection": "selection", "Box": "selection", "attribute_segments": "segments",
     "majority_vote": "attribution.scoring", "write_selection_csv": "attribution.scoring",
     "write_selection_jsonl": "attribution.scoring",

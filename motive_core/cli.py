@@ -18,6 +18,8 @@ from motive_core.config import GENERATION
 from motive_core.errors import MotiveError
 
 EXIT_BAD_INPUT = 2
+ENSEMBLE_HELP = ("index folder; repeat it with indexes of the same clips built with other models to average their "
+                 "scores (a model ensemble)")
 
 
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:
@@ -152,12 +154,26 @@ def cmd_build_index(args: argparse.Namespace) -> dict:
     return {"out": str(args.out), **summary}
 
 
+def open_attributor(args: argparse.Namespace):
+    """The Attributor of ``--index``, or with several ``--index`` their ModelEnsemble (each index read through
+    the model it was built with)."""
+    from motive_core.query import Attributor, ModelEnsemble
+
+    if len(args.index) == 1:
+        return Attributor(args.index[0], model=args.model, device=args.device, conditioning=args.conditioning)
+    if args.model:
+        raise MotiveError("--model names one model, but several --index were given; each index of an ensemble is "
+                          "read through the model it was built with (drop --model)")
+    return ModelEnsemble([Attributor(index, device=args.device, conditioning=args.conditioning)
+                          for index in args.index])
+
+
 def cmd_query(args: argparse.Namespace) -> dict:
-    from motive_core.query import Attributor, conditioning_note
+    from motive_core.query import conditioning_note
     from motive_core.selection import parse_selection
 
     selection = parse_selection(args.region, args.frames, args.isolate)
-    attributor = Attributor(args.index, model=args.model, device=args.device, conditioning=args.conditioning)
+    attributor = open_attributor(args)
     prepared = attributor.prepare(args.video)
     if args.windows:
         from motive_core.segments import attribute_segments
@@ -168,14 +184,13 @@ def cmd_query(args: argparse.Namespace) -> dict:
                                       selection.boxes if selection else (), bool(selection and selection.isolate))
         note = conditioning_note(attributor.featurizer.settings.conditioning, args.prompt)
         return {"windows": [s.to_dict() for s in segments], "conditioning_note": note, "video": str(args.video),
-                "config": attributor.index.config}
+                "config": attributor.config}
     result = attributor.attribute(prepared, args.prompt, args.top, selection)
-    return {**result.to_dict(attributor.index.config), "video": str(args.video)}
+    return {**result.to_dict(attributor.config), "video": str(args.video)}
 
 
 def cmd_select(args: argparse.Namespace) -> dict:
     from motive_core.attribution.scoring import majority_vote, write_selection_csv, write_selection_jsonl
-    from motive_core.query import Attributor
 
     prompts = args.prompts or [""] * len(args.videos)
     if len(prompts) != len(args.videos):
@@ -183,7 +198,7 @@ def cmd_select(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     if out.suffix not in (".csv", ".jsonl"):
         raise MotiveError(f"--out must end in .csv or .jsonl (got {out.name})")
-    attributor = Attributor(args.index, model=args.model, device=args.device, conditioning=args.conditioning)
+    attributor = open_attributor(args)
     scores = np.stack([attributor.attribute(attributor.prepare(v), p, top=1).scores
                        for v, p in zip(args.videos, prompts)])
     selection = majority_vote(scores, percentile=args.percentile, fraction=args.fraction)
@@ -261,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device(p)
 
     p = command("query", cmd_query, "rank the indexed clips by influence on one query video")
-    p.add_argument("--index", required=True)
+    p.add_argument("--index", required=True, action="append", help=ENSEMBLE_HELP)
     p.add_argument("--video", required=True)
     p.add_argument("--prompt", default="", help="the query's caption (enters the gradient only under caption "
                    "conditioning)")
@@ -281,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None)
 
     p = command("select", cmd_select, "majority-vote curation over several queries (Eq. 18), exported as CSV/JSONL")
-    p.add_argument("--index", required=True)
+    p.add_argument("--index", required=True, action="append", help=ENSEMBLE_HELP)
     p.add_argument("--videos", nargs="+", required=True)
     p.add_argument("--prompts", nargs="+", default=None, help="one caption per video")
     _add_conditioning_check(p)
@@ -345,9 +360,18 @@ def _demo_model() -> Path:
     return DEMO_MODEL_DIR
 
 
+def _models_line(result: dict) -> list[str]:
+    """A model ensemble's line: how many models' scores were averaged, and which (none for one model)."""
+    members = result.get("config", {}).get("ensemble")
+    if not members:
+        return []
+    names = ", ".join(f"{m['model']['name']} {m['model']['weight_hash']}" for m in members)
+    return [f"scores: the mean over {len(members)} models ({names})"]
+
+
 def _human(result: dict) -> str:
     if "windows" in result:
-        lines = [result["conditioning_note"]]
+        lines = [result["conditioning_note"], *_models_line(result)]
         for w in result["windows"]:
             lines.append(f"frames {w['frames'][0]}:{w['frames'][1]} ({w['seconds'][0]:g}-{w['seconds'][1]:g} s)"
                          + (f": {w['note']}" if w["note"] else ""))
@@ -355,7 +379,8 @@ def _human(result: dict) -> str:
         return "\n".join(lines)
     if "positives" in result:
         selected = [f"selection: {result['selection']['description']}"] if result.get("selection") else []
-        lines = [result["conditioning_note"], *selected, "most positive:"] + [f"  {e['score']:+.3f}  {e['id']}  {e['caption']}" for e in result["positives"]]
+        lines = [result["conditioning_note"], *_models_line(result), *selected, "most positive:"]
+        lines += [f"  {e['score']:+.3f}  {e['id']}  {e['caption']}" for e in result["positives"]]
         lines += ["most negative:"] + [f"  {e['score']:+.3f}  {e['id']}  {e['caption']}" for e in result["negatives"]]
         return "\n".join(lines)
     return "\n".join(f"{k}: {v}" for k, v in result.items() if k != "files") + (

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from motive_core.config import AttributionSettings
-from motive_core.errors import ConfigMismatchError
+from motive_core.errors import ConfigMismatchError, MotiveError
 from motive_core.featurize import Featurizer, PreparedClip
 from motive_core.index import AttributionIndex
 from motive_core.models import VideoModelAdapter, load_model
@@ -68,6 +69,11 @@ class Attributor:
         self.featurizer = Featurizer(model, AttributionSettings.from_vector_config(config))
         self.index.check_query_config(self.featurizer.config())
 
+    @property
+    def config(self) -> dict:
+        """The vector config its rankings were made under (the index's)."""
+        return self.index.config
+
     def prepare(self, video: str | Path) -> PreparedClip:
         return self.featurizer.prepare_file(video)
 
@@ -86,3 +92,65 @@ class Attributor:
         timings = {**prepared.timings, "ranking": time.perf_counter() - start}
         return QueryResult(prepared, vector, scores, ranked["positives"], ranked["negatives"], prompt,
                            self.featurizer.settings.conditioning, timings)
+
+
+class ModelEnsemble:
+    """Several indexes of the same clips, each read through the model it was built with: a clip's score is the
+    mean of its cosine influences under each model (TRAK's ensemble over models; Eq. 10 averaged).
+
+    Different models see different parts of a motion in a clip's gradient; averaging them raised same-motion
+    retrieval on every demo query set measured (docs/results.md, "Several models at once"). The indexes must
+    hold the same clips in the same order, and share the clip geometry, tracker and conditioning, so that one
+    prepared query serves every model and each score averages like with like.
+    """
+
+    def __init__(self, attributors: Sequence[Attributor]):
+        if len(attributors) < 2:
+            raise MotiveError(f"a model ensemble needs at least two indexes (got {len(attributors)})")
+        first = attributors[0]
+        clips = [clip["id"] for clip in first.index.clips]
+        for other in attributors[1:]:
+            where = f"{other.index.folder} and {first.index.folder}"
+            if [clip["id"] for clip in other.index.clips] != clips:
+                raise ConfigMismatchError(f"{where} do not hold the same clips in the same order; an ensemble "
+                                          "averages each clip's scores, so build every index from one clip folder")
+            for key in ("geometry", "tracker"):
+                if other.config[key] != first.config[key]:
+                    raise ConfigMismatchError(f"{where} differ in {key} ({other.config[key]} against "
+                                              f"{first.config[key]}); one prepared query must serve every model")
+            if other.featurizer.settings.conditioning != first.featurizer.settings.conditioning:
+                raise ConfigMismatchError(f"{where} differ in settings.conditioning; an ensemble's prompt must "
+                                          "enter every model's gradient alike")
+        self.attributors = list(attributors)
+
+    @property
+    def featurizer(self) -> Featurizer:
+        """The first model's featurizer: its geometry, tracker and conditioning are every model's."""
+        return self.attributors[0].featurizer
+
+    @property
+    def index(self) -> AttributionIndex:
+        """The first index: its clips (every index's) and their metadata."""
+        return self.attributors[0].index
+
+    @property
+    def config(self) -> dict:
+        """Every model's vector config, in the ensemble's order."""
+        return {"ensemble": [attributor.config for attributor in self.attributors]}
+
+    def prepare(self, video: str | Path) -> PreparedClip:
+        return self.attributors[0].prepare(video)
+
+    def attribute(self, prepared: PreparedClip, prompt: str = "", top: int = 10,
+                  selection: QuerySelection | None = None) -> QueryResult:
+        """Each model's :meth:`Attributor.attribute`, their scores averaged and ranked; ``vector`` holds each
+        model's query vector, one row each."""
+        results = [attributor.attribute(prepared, prompt, top, selection) for attributor in self.attributors]
+        start = time.perf_counter()
+        scores = np.mean([result.scores for result in results], axis=0)
+        ranked = self.index.rank(scores, top)
+        per_model = {key: sum(result.timings.get(key, 0.0) for result in results)
+                     for key in ("encode", "gradient", "projection")}  # the steps each model repeats
+        timings = {**results[0].timings, **per_model, "ranking": time.perf_counter() - start}
+        return QueryResult(results[0].prepared, np.stack([result.vector for result in results]), scores,
+                           ranked["positives"], ranked["negatives"], prompt, results[0].conditioning, timings)

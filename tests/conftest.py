@@ -27,17 +27,22 @@ def tiny_geometry():
     return VideoGeometry(num_frames=8, fps=8.0, height=32, width=32)
 
 
-@pytest.fixture(scope="session")
-def tiny_demo_dir(tmp_path_factory, tiny_geometry) -> Path:
-    """A random-weight demo model (2 layers) saved in the demo layout, loadable with load_model(path)."""
+def write_tiny_demo(folder: Path, geometry, seed: int = 0) -> Path:
+    """A random-weight demo model (2 layers) saved in the demo layout, loadable with load_model(path); another
+    ``seed`` gives another model of the same shape."""
     from motive_core.demo.model import DemoVideoModel
     from motive_core.demo.motionshapes import MOTIONS
 
     model = DemoVideoModel.create(
-        vocab=list(MOTIONS) + ["a", "red", "square", "on", "background"], geometry=tiny_geometry, seed=0,
+        vocab=list(MOTIONS) + ["a", "red", "square", "on", "background"], geometry=geometry, seed=seed,
         transformer=dict(num_layers=2, num_attention_heads=2, attention_head_dim=8, ffn_dim=32, freq_dim=32),
         text_dim=16)
-    return model.save(tmp_path_factory.mktemp("demo_model"))
+    return model.save(folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_demo_dir(tmp_path_factory, tiny_geometry) -> Path:
+    return write_tiny_demo(tmp_path_factory.mktemp("demo_model"), tiny_geometry)
 
 
 def write_tiny_wan(folder: Path, captions: list[str]) -> Path:

@@ -107,6 +107,62 @@ def test_generate_query_select_end_to_end(capsys, tmp_path, clip_folder, tiny_de
     assert len(rows) == 2 and "votes" in rows[0]
 
 
+def test_several_indexes_average_their_models_scores_and_must_hold_the_same_clips(capsys, tmp_path, clip_folder,
+                                                                                  tiny_demo_dir, tiny_geometry):
+    """``--index`` repeated: each index is read through the model it was built with and every clip's score is
+    the mean of its scores (a model ensemble), for query and select; indexes of other clips, or one ``--model``
+    for several indexes, are refused with one line."""
+    import shutil
+
+    from conftest import write_tiny_demo
+
+    other_model = write_tiny_demo(tmp_path / "other_model", tiny_geometry, seed=1)
+    indexes = []
+    for name, model in (("first", tiny_demo_dir), ("second", other_model)):
+        code, _, err = run(capsys, "build-index", "--data", str(clip_folder), "--model", str(model),
+                           "--out", str(tmp_path / name), "--preset", "motion", "--proj-dim", "32")
+        assert code == 0, err
+        indexes += ["--index", str(tmp_path / name)]
+    video = str(sorted(clip_folder.glob("*.mp4"))[0])
+
+    def scores(*index_args: str) -> tuple[dict[str, float], dict]:
+        code, out, err = run(capsys, "query", *index_args, "--video", video, "--top", "8", "--json")
+        assert code == 0, err
+        result = json.loads(out)
+        return {entry["id"]: entry["score"] for entry in result["positives"]}, result
+
+    first, second = scores(*indexes[:2])[0], scores(*indexes[2:])[0]
+    both, result = scores(*indexes)
+    assert len(both) == 8 and first != second  # two different models
+    assert all(abs(both[clip] - (first[clip] + second[clip]) / 2) < 1e-6 for clip in both)
+    assert [config["model"]["weight_hash"] for config in result["config"]["ensemble"]] == [
+        json.loads((tmp_path / name / "config.json").read_text())["vector_config"]["model"]["weight_hash"]
+        for name in ("first", "second")]
+    code, out, _ = run(capsys, "query", *indexes, "--video", video, "--windows", "2")
+    assert code == 0 and out.splitlines()[1].startswith("scores: the mean over 2 models (motive-demo ")
+    assert out.count("frames ") == 2
+    code, out, err = run(capsys, "select", *indexes, "--videos", video, "--fraction", "0.25",
+                         "--out", str(tmp_path / "sel.csv"), "--json")
+    assert code == 0 and json.loads(out)["selected"] == 2, err
+
+    assert_one_line_error(*run(capsys, "query", *indexes, "--model", str(other_model), "--video", video)[::2],
+                          "drop --model")
+    fewer = tmp_path / "fewer_clips"
+    shutil.copytree(clip_folder, fewer)
+    lines = (fewer / "metadata.jsonl").read_text().splitlines()
+    (fewer / "metadata.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+    code, _, err = run(capsys, "build-index", "--data", str(fewer), "--model", str(other_model),
+                       "--out", str(tmp_path / "fewer"), "--preset", "motion", "--proj-dim", "32")
+    assert code == 0, err
+    assert_one_line_error(*run(capsys, "query", *indexes[:2], "--index", str(tmp_path / "fewer"),
+                               "--video", video)[::2], "the same clips")
+    code, _, err = run(capsys, "build-index", "--data", str(clip_folder), "--model", str(other_model),
+                       "--out", str(tmp_path / "captions"), "--preset", "paper", "--proj-dim", "32")
+    assert code == 0, err
+    assert_one_line_error(*run(capsys, "query", *indexes[:2], "--index", str(tmp_path / "captions"),
+                               "--video", video)[::2], "differ in settings.conditioning")
+
+
 def test_model_demo_names_the_checkout_s_demo_model_and_says_when_there_is_none(capsys, tmp_path, monkeypatch):
     """``--model demo`` resolves to precomputed/model; an installation without it (not editable) is told what
     to pass instead."""
