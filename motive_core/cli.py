@@ -20,6 +20,7 @@ from motive_core.errors import MotiveError
 EXIT_BAD_INPUT = 2
 ENSEMBLE_HELP = ("index folder; repeat it with indexes of the same clips built with other models to average their "
                  "scores (a model ensemble)")
+MODEL_HELP = "default: the model the index was built with; with several --index, one --model for each, in order"
 
 
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:
@@ -155,17 +156,17 @@ def cmd_build_index(args: argparse.Namespace) -> dict:
 
 
 def open_attributor(args: argparse.Namespace):
-    """The Attributor of ``--index``, or with several ``--index`` their ModelEnsemble (each index read through
-    the model it was built with)."""
+    """The Attributor of ``--index``, or with several ``--index`` their ModelEnsemble, each index read through
+    the model it records or the ``--model`` given in its place."""
     from motive_core.query import Attributor, ModelEnsemble
 
-    if len(args.index) == 1:
-        return Attributor(args.index[0], model=args.model, device=args.device, conditioning=args.conditioning)
-    if args.model:
-        raise MotiveError("--model names one model, but several --index were given; each index of an ensemble is "
-                          "read through the model it was built with (drop --model)")
-    return ModelEnsemble([Attributor(index, device=args.device, conditioning=args.conditioning)
-                          for index in args.index])
+    models = args.model or [None] * len(args.index)
+    if len(models) != len(args.index):
+        raise MotiveError(f"got {len(args.index)} --index but {len(models)} --model; give one --model per --index, "
+                          "in the same order, or none (each index is read through the model it records)")
+    attributors = [Attributor(index, model=model, device=args.device, conditioning=args.conditioning)
+                   for index, model in zip(args.index, models)]
+    return attributors[0] if len(attributors) == 1 else ModelEnsemble(attributors)
 
 
 def cmd_query(args: argparse.Namespace) -> dict:
@@ -292,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--windows", type=int, default=None, metavar="N",
                    help="rank separately for N consecutive time windows of the query (when did which clips matter)")
     _add_conditioning_check(p)
-    p.add_argument("--model", default=None, help="default: the model the index was built with")
+    p.add_argument("--model", action="append", default=None, help=MODEL_HELP)
     p.add_argument("--device", default=None)
 
     p = command("select", cmd_select, "majority-vote curation over several queries (Eq. 18), exported as CSV/JSONL")
@@ -303,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fraction", type=float, default=0.1)
     p.add_argument("--percentile", type=float, default=90.0)
     p.add_argument("--out", required=True, help="selection.csv or selection.jsonl")
-    p.add_argument("--model", default=None)
+    p.add_argument("--model", action="append", default=None, help=MODEL_HELP)
     p.add_argument("--device", default=None)
 
     p = command("generate", cmd_generate, "generate a clip from a prompt with a local model")
@@ -333,7 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if getattr(args, "model", None) == "demo":  # the bundled demo model, by name
+        model = getattr(args, "model", None)  # "demo": the bundled demo model, by name
+        if isinstance(model, list):  # query and select: one per --index
+            args.model = [str(_demo_model()) if spec == "demo" else spec for spec in model]
+        elif model == "demo":
             args.model = str(_demo_model())
         result = args.func(args)
     except Exception as err:  # noqa: BLE001 - the command line promises one line, not a traceback

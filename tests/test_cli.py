@@ -110,8 +110,8 @@ def test_generate_query_select_end_to_end(capsys, tmp_path, clip_folder, tiny_de
 def test_several_indexes_average_their_models_scores_and_must_hold_the_same_clips(capsys, tmp_path, clip_folder,
                                                                                   tiny_demo_dir, tiny_geometry):
     """``--index`` repeated: each index is read through the model it was built with and every clip's score is
-    the mean of its scores (a model ensemble), for query and select; indexes of other clips, or one ``--model``
-    for several indexes, are refused with one line."""
+    the mean of its scores (a model ensemble), for query and select; indexes of other clips, or a ``--model``
+    count that is not the ``--index`` count, are refused with one line."""
     import shutil
 
     from conftest import write_tiny_demo
@@ -146,7 +146,10 @@ def test_several_indexes_average_their_models_scores_and_must_hold_the_same_clip
     assert code == 0 and json.loads(out)["selected"] == 2, err
 
     assert_one_line_error(*run(capsys, "query", *indexes, "--model", str(other_model), "--video", video)[::2],
-                          "drop --model")
+                          "one --model per --index")
+    swapped = ("--model", str(other_model), "--model", str(tiny_demo_dir))  # each index read through the other
+    code, out, err = run(capsys, "query", *indexes, *swapped, "--video", video, "--top", "8", "--json")
+    assert code == 2 and "weight_hash" in err  # the models' vectors are not the indexes': refused by name
     fewer = tmp_path / "fewer_clips"
     shutil.copytree(clip_folder, fewer)
     lines = (fewer / "metadata.jsonl").read_text().splitlines()
