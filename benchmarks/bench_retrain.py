@@ -21,6 +21,13 @@ samples from the same prompts, so they are compared by their means only.
 recipe, fewer steps at a lower rate, to see whether a model that already draws the motions keeps drawing them
 while it learns the varied views.
 
+``--views 1`` trains on the clips alone, as the committed model was. With ``--seed N`` (fresh weights and training
+draws) that is TRAK's ensemble member: the same recipe and data, another seed (bench_model_ensemble averages
+them). With ``--layers N`` it asks whether a deeper model carries more of a motion across renderers.
+
+  python -m benchmarks.bench_retrain --views 1 --seed 1 --name retrain_seed1
+  python -m benchmarks.bench_retrain --views 1 --layers 6 --minutes 90 --name retrain_6blocks
+
 ``--seen-independent N`` adds N clips per motion of the independent renderer to the training data, drawn with
 another seed than the queries (so no query is trained on). Such a model is not a demo candidate — the issue
 keeps that renderer out of the demo's data — but it measures how far Motive goes when the model has learned how
@@ -105,7 +112,7 @@ def motion_index(model: DemoVideoModel, model_folder: Path, folder: Path) -> Att
     return AttributionIndex(folder)
 
 
-def main() -> None:
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=55.0, help="wall-clock limit on training")
     parser.add_argument("--steps", type=int, default=5400, help="training steps (the committed model had 5400)")
@@ -121,25 +128,51 @@ def main() -> None:
     parser.add_argument("--per-motion", type=int, default=4, help="rendered queries per motion and look set")
     parser.add_argument("--generated", type=int, default=2, help="generated queries per motion")
     parser.add_argument("--independent", type=int, default=10, help="independent-renderer queries per motion")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the fresh weights and of the training draws (the committed model: 0)")
+    parser.add_argument("--layers", type=int, default=DemoRecipe().transformer["num_layers"],
+                        help="transformer blocks (the committed model: %(default)s)")
     parser.add_argument("--name", default="retrain")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.seen_independent and not args.from_committed:
         parser.error("--seen-independent needs --from-committed")
-    start = time.perf_counter()
+    if args.from_committed and args.layers != DemoRecipe().transformer["num_layers"]:
+        parser.error("--layers changes the architecture, so the committed weights cannot start it: train from scratch")
+    return args
+
+
+def study_recipe(args: argparse.Namespace) -> tuple[DemoRecipe, Path]:
+    """The recipe the arguments ask for, and the cache folder of its model and index (named by a hash that leaves
+    out the seed and the architecture where they are the committed model's, so earlier runs' folders still
+    match)."""
     changes = tuple(part.strip() for part in args.changes.split(",") if part.strip())
     committed = DemoRecipe()
-    recipe = replace(committed, views=args.views, view_changes=changes,
-                     train=replace(committed.train, steps=args.steps, lr=args.lr, max_seconds=args.minutes * 60))
-    base = DEMO_MODEL if args.from_committed else None
-    fields = ([asdict(recipe.train), args.views, changes] + ([demo_model_hash()] if base else [])
+    recipe = replace(committed, views=args.views, view_changes=changes, model_seed=args.seed,
+                     transformer={**committed.transformer, "num_layers": args.layers},
+                     train=replace(committed.train, steps=args.steps, lr=args.lr, seed=args.seed,
+                                   max_seconds=args.minutes * 60))
+    fields = ([asdict(recipe.train), args.views, changes] + ([demo_model_hash()] if args.from_committed else [])
+              + ([recipe.model_seed] if recipe.model_seed else [])
+              + ([recipe.transformer] if recipe.transformer != committed.transformer else [])
               + ([args.seen_independent] if args.seen_independent else []))
-    key = hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:10]
-    folder = cache_root() / f"retrain-{key}"
+    return recipe, cache_root() / f"retrain-{hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:10]}"
+
+
+def main() -> None:
+    args = arguments()
+    start = time.perf_counter()
+    recipe, folder = study_recipe(args)
+    committed, changes = DemoRecipe(), recipe.view_changes
+    base = DEMO_MODEL if args.from_committed else None
     clips = load_clip_folder(DEMO_CLIPS)
     model = retrained_model(recipe, clips, folder / "model", base, args.seen_independent)
     shipped = load_model(DEMO_MODEL, device="cpu")
-    retrained = f"{'fine-tuned' if base else 'retrained'}, {args.views} views ({' + '.join(changes)})" + (
-        f" + {args.seen_independent} independent-renderer clips per motion" if args.seen_independent else "")
+    seen = (f"{args.views} views ({' + '.join(changes)})" if args.views > 1 else "the clips alone")
+    blocks = recipe.transformer["num_layers"]
+    retrained = (f"{'fine-tuned' if base else 'retrained'}, {seen}" + (f", seed {args.seed}" if args.seed else "")
+                 + (f", {blocks} blocks" if recipe.transformer != committed.transformer else "")
+                 + (f" + {args.seen_independent} independent-renderer clips per motion" if args.seen_independent
+                    else ""))
     runs = {"committed demo model": (shipped, AttributionIndex(DEMO_MODEL.parent / "index-motion")),
             retrained: (model, motion_index(model, folder / "model", folder / "index-motion"))}
     independent = independent_queries(args.independent, seed=0) if args.independent else []
@@ -171,10 +204,15 @@ def main() -> None:
         "generated ones are each model's own samples from the same prompts, so they are not paired).",
         (f"Fine-tuned: the committed model ({repo_relative(DEMO_MODEL)}) trained on with the committed recipe "
          f"at peak learning rate {args.lr:g}" if base else "Retrained: the committed recipe (DemoRecipe) from "
-         "scratch") + f", {log_rows[-2]['step'] + 1} steps in {log_rows[-2]['seconds'] / 60:.0f} min on this CPU "
+         "scratch") + (f" with seed {args.seed} (weights and training draws; the committed model: 0)" if args.seed
+                       else "")
+        + (f" with {blocks} transformer blocks (the committed model: {committed.transformer['num_layers']})"
+           if recipe.transformer != committed.transformer else "")
+        + f", {log_rows[-2]['step'] + 1} steps in {log_rows[-2]['seconds'] / 60:.0f} min on this CPU "
         f"(the committed model: {committed.train.steps} from scratch at {committed.train.lr:g}), on "
-        f"{args.views} views of each clip: the clip itself and {args.views - 1} varied views "
-        f"({', '.join(CHANGE_WORDS[c] for c in changes)}; motive_core/demo/views.py)"
+        + (f"{args.views} views of each clip: the clip itself and {args.views - 1} varied views "
+           f"({', '.join(CHANGE_WORDS[c] for c in changes)}; motive_core/demo/views.py)" if args.views > 1
+           else "the training clips alone, as the committed model")
         + (f", and {args.seen_independent} clips per motion of the independent renderer ("
            f"seed {SEEN_SEED}; the queries are seed 0, so none is trained on): a diagnostic of what a model "
            "that knows that renderer gives Motive, not a demo candidate" if args.seen_independent else "")

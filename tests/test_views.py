@@ -151,6 +151,34 @@ def test_bench_retrain_can_start_from_a_saved_model(clip_folder, tiny_geometry, 
     assert seen.identity()["weight_hash"] not in (moved.identity()["weight_hash"], base_hash)
 
 
+def test_bench_retrain_seed_and_depth_reach_the_recipe(clip_folder, tiny_geometry):
+    """--seed sets the fresh weights' and the training draws' seed, --layers the blocks; each gets a cache folder
+    of its own while the committed settings keep their folder; --layers cannot start from the committed weights."""
+    from benchmarks.bench_retrain import arguments, study_recipe
+    from motive_core.demo.world import train_demo_model
+
+    committed, committed_folder = study_recipe(arguments(["--views", "1"]))
+    recipe, folder = study_recipe(arguments(["--views", "1", "--seed", "1", "--layers", "2"]))
+    assert (recipe.model_seed, recipe.train.seed, recipe.transformer["num_layers"]) == (1, 1, 2)
+    assert {k: v for k, v in recipe.transformer.items() if k != "num_layers"} == {
+        k: v for k, v in DemoRecipe().transformer.items() if k != "num_layers"}
+    assert (committed.model_seed, committed.transformer) == (0, DemoRecipe().transformer)
+    seeded_folder = study_recipe(arguments(["--views", "1", "--seed", "1"]))[1]
+    assert len({committed_folder, folder, seeded_folder}) == 3
+    with pytest.raises(SystemExit):
+        arguments(["--from-committed", "--layers", "6"])
+    small = DemoRecipe(geometry=tiny_geometry, train=TrainConfig(steps=1, batch_size=2, log_every=1),
+                       transformer=dict(patch_size=(2, 4, 4), num_layers=1, num_attention_heads=2,
+                                        attention_head_dim=8, ffn_dim=32))
+    clips = load_clip_folder(clip_folder)
+    one = train_demo_model(small, clips)
+    other_seed = train_demo_model(replace(small, model_seed=1, train=replace(small.train, seed=1)), clips)
+    deeper = train_demo_model(replace(small, transformer={**small.transformer, "num_layers": 2}), clips)
+    assert other_seed.identity()["weight_hash"] != one.identity()["weight_hash"]
+    sizes = [sum(p.numel() for p in model.transformer.parameters()) for model in (deeper, one, other_seed)]
+    assert sizes[0] > sizes[1] == sizes[2]
+
+
 def test_the_seen_independent_clips_are_not_the_queries():
     """--seen-independent trains on the independent renderer's clips of another seed than the queries'."""
     from benchmarks.bench_retrain import seen_independent
