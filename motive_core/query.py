@@ -98,8 +98,9 @@ class ModelEnsemble:
     """Several indexes of the same clips, each read through the model it was built with: a clip's score is the
     mean of its cosine influences under each model (TRAK's ensemble over models; Eq. 10 averaged).
 
-    On the demo, averaging the committed model with a second one raised same-motion retrieval on the rendered
-    and the independent queries (docs/results.md, "Several models at once"). The indexes must
+    On the demo, a second model of the same recipe and another seed raised same-motion retrieval on the rendered
+    queries and not on the independent renderer's; one trained on recoloured views of the clips raised both
+    (docs/results.md, "Several models at once"). The indexes must
     hold the same clips in the same order, and share the clip geometry, tracker and conditioning, so that one
     prepared query serves every model and each score averages like with like.
     """
