@@ -169,8 +169,9 @@ def main() -> None:
     shipped = load_model(DEMO_MODEL, device="cpu")
     seen = (f"{args.views} views ({' + '.join(changes)})" if args.views > 1 else "the clips alone")
     blocks = recipe.transformer["num_layers"]
+    deeper = blocks != committed.transformer["num_layers"]
     retrained = (f"{'fine-tuned' if base else 'retrained'}, {seen}" + (f", seed {args.seed}" if args.seed else "")
-                 + (f", {blocks} blocks" if recipe.transformer != committed.transformer else "")
+                 + (f", {blocks} blocks" if deeper else "")
                  + (f" + {args.seen_independent} independent-renderer clips per motion" if args.seen_independent
                     else ""))
     runs = {"committed demo model": (shipped, AttributionIndex(DEMO_MODEL.parent / "index-motion")),
@@ -207,7 +208,7 @@ def main() -> None:
          "scratch") + (f" with seed {args.seed} (weights and training draws; the committed model: 0)" if args.seed
                        else "")
         + (f" with {blocks} transformer blocks (the committed model: {committed.transformer['num_layers']})"
-           if recipe.transformer != committed.transformer else "")
+           if deeper else "")
         + f", {log_rows[-2]['step'] + 1} steps in {log_rows[-2]['seconds'] / 60:.0f} min on this CPU "
         f"(the committed model: {committed.train.steps} from scratch at {committed.train.lr:g}), on "
         + (f"{args.views} views of each clip: the clip itself and {args.views - 1} varied views "
