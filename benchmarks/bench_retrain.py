@@ -23,10 +23,13 @@ while it learns the varied views.
 
 ``--views 1`` trains on the clips alone, as the committed model was. With ``--seed N`` (fresh weights and training
 draws) that is TRAK's ensemble member: the same recipe and data, another seed (bench_model_ensemble averages
-them). With ``--layers N`` it asks whether a deeper model carries more of a motion across renderers.
+them). With ``--layers N`` it asks whether a deeper model carries more of a motion across renderers; with
+``--from-committed``, whether the committed model trained on for longer does.
 
   python -m benchmarks.bench_retrain --views 1 --seed 1 --name retrain_seed1
   python -m benchmarks.bench_retrain --views 1 --layers 6 --minutes 90 --name retrain_6blocks
+  python -m benchmarks.bench_retrain --from-committed --views 1 --steps 5400 --lr 4e-4 --minutes 60 \
+      --name finetune_longer
 
 ``--seen-independent N`` adds N clips per motion of the independent renderer to the training data, drawn with
 another seed than the queries (so no query is trained on). Such a model is not a demo candidate — the issue
